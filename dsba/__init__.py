@@ -1,0 +1,1 @@
+"""dsba: train, version and serve tabular classifiers."""

@@ -1,0 +1,105 @@
+"""Settings: every DSBA_* environment variable, read once into one frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dsba.errors import InvalidInput
+
+# Documented default: a folder under the current directory, the same relative
+# layout the container uses (/app/models/registry).
+DEFAULT_REGISTRY_DIR = "models/registry"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one dsba process; build it with Settings.from_env()."""
+
+    registry_dir: Path = Path(DEFAULT_REGISTRY_DIR)
+    data_dir: Path | None = None
+    env: str = "development"
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_rows: int = 5_000_000
+    max_columns: int = 1_000
+    max_categories: int = 1_000
+    max_batch_rows: int = 10_000
+    url_timeout: float = 30.0
+    url_max_bytes: int = 200 * 1024 * 1024
+    url_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
+    max_jobs: int = 2
+    train_threads: int = 0
+    predict_threads: int = 1
+    job_heartbeat_seconds: float = 2.0
+    job_stale_seconds: float = 30.0
+    model_cache_size: int = 16
+    dask_scheduler: str | None = None
+    dask_min_bytes: int = 256 * 1024 * 1024
+
+    @property
+    def data_root(self) -> Path:
+        """Folder that training may read local paths from (DSBA_DATA_DIR)."""
+        return self.data_dir if self.data_dir is not None else self.registry_dir / "data"
+
+    @property
+    def is_production(self) -> bool:
+        """True when DSBA_ENV=production: unsafe defaults are refused."""
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read every DSBA_* variable; unset ones keep their documented default."""
+        env = dict(os.environ if environ is None else environ)
+        data_dir = env.get("DSBA_DATA_DIR")
+        return cls(
+            registry_dir=Path(env.get("DSBA_REGISTRY_DIR") or DEFAULT_REGISTRY_DIR).absolute(),
+            data_dir=Path(data_dir).absolute() if data_dir else None,
+            env=env.get("DSBA_ENV", "development").strip().lower() or "development",
+            max_upload_bytes=_int(env, "DSBA_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            max_rows=_int(env, "DSBA_MAX_ROWS", cls.max_rows),
+            max_columns=_int(env, "DSBA_MAX_COLUMNS", cls.max_columns),
+            max_categories=_int(env, "DSBA_MAX_CATEGORIES", cls.max_categories),
+            max_batch_rows=_int(env, "DSBA_MAX_BATCH_ROWS", cls.max_batch_rows),
+            url_timeout=_float(env, "DSBA_URL_TIMEOUT", cls.url_timeout),
+            url_max_bytes=_int(env, "DSBA_URL_MAX_BYTES", cls.url_max_bytes),
+            url_allow_hosts=_list(env, "DSBA_URL_ALLOW_HOSTS"),
+            max_jobs=_int(env, "DSBA_MAX_JOBS", cls.max_jobs),
+            train_threads=_int(env, "DSBA_TRAIN_THREADS", cls.train_threads),
+            predict_threads=_int(env, "DSBA_PREDICT_THREADS", cls.predict_threads),
+            job_heartbeat_seconds=_float(env, "DSBA_JOB_HEARTBEAT", cls.job_heartbeat_seconds),
+            job_stale_seconds=_float(env, "DSBA_JOB_STALE", cls.job_stale_seconds),
+            model_cache_size=_int(env, "DSBA_MODEL_CACHE_SIZE", cls.model_cache_size),
+            dask_scheduler=env.get("DSBA_DASK_SCHEDULER") or None,
+            dask_min_bytes=_int(env, "DSBA_DASK_MIN_BYTES", cls.dask_min_bytes),
+        )
+
+    @classmethod
+    def variables(cls) -> list[str]:
+        """Names of the dataclass fields, for documentation checks."""
+        return [f.name for f in fields(cls)]

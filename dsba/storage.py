@@ -1,0 +1,65 @@
+"""Atomic file primitives that hold on a local disk and on an SMB share (renames, no locks)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to path so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Write JSON to path atomically."""
+    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def staging_dir(root: Path) -> Path:
+    """Create a fresh private folder under <root>/tmp, on the same filesystem as the store."""
+    path = root / "tmp" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def remove_tree(path: Path, root: Path) -> None:
+    """Make a folder vanish at once (rename into tmp), then delete it."""
+    grave = root / "tmp" / f"deleted-{uuid.uuid4().hex}"
+    grave.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(path, grave)
+    shutil.rmtree(grave, ignore_errors=True)

@@ -1,0 +1,233 @@
+"""Read a dataset (CSV, Parquet, JSON lines) from a path, a URL or an uploaded file object."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+
+from dsba.config import Settings
+from dsba.errors import Forbidden, InvalidInput, TooLarge
+from dsba.storage import sha256_bytes
+from dsba.urlfetch import fetch_url
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+_SNIFF_BYTES = 64 * 1024
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A parsed table with the sha256 of the bytes it came from."""
+
+    frame: pd.DataFrame
+    fingerprint: str
+    source: str
+    format: str
+    n_bytes: int
+
+
+def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"{what} is larger than the limit of {limit:,} bytes")
+    return data
+
+
+def _detect_format(raw: bytes, filename: str | None) -> str:
+    if raw[:4] == _PARQUET_MAGIC:
+        return "parquet"
+    suffix = Path(filename or "").suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    head = raw.lstrip()[:1]
+    if head in (b"{", b"["):
+        return "json"
+    return "csv"
+
+
+def _decode_text(raw: bytes) -> str:
+    """Return the text of a UTF-8 (or BOM-marked UTF-16) file, or say where it is not."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"file claims UTF-16 but is not: {exc.reason}") from exc
+    if b"\x00" in raw[:8192]:
+        raise InvalidInput("file looks binary (it contains NUL bytes), not CSV text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"file is not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} "
+            "cannot be decoded; save the file as UTF-8 and upload it again",
+            {"line": line},
+        ) from exc
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[:_SNIFF_BYTES]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _check_header(header: list[str]) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({name for name in header if name in seen or seen.add(name)})
+    if duplicates:
+        raise InvalidInput(
+            f"duplicate column names: {', '.join(duplicates)}", {"columns": duplicates}
+        )
+    if any(name.strip() == "" for name in header):
+        raise InvalidInput("a column has an empty name in the header row")
+
+
+def _parse_csv(raw: bytes) -> pd.DataFrame:
+    text = _decode_text(raw)
+    if not text.strip():
+        raise InvalidInput("file is empty")
+    delimiter = _sniff_delimiter(text)
+    header = next(csv.reader(io.StringIO(text[:_SNIFF_BYTES]), delimiter=delimiter), [])
+    _check_header([name.strip() for name in header])
+    try:
+        return pd.read_csv(io.BytesIO(text.encode("utf-8")), sep=delimiter, engine="pyarrow")
+    except (pa.ArrowInvalid, ValueError, pd.errors.ParserError) as exc:
+        raise InvalidInput(f"CSV cannot be parsed: {_first_line(exc)}") from exc
+
+
+def _parse_parquet(raw: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(raw))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidInput(f"Parquet file cannot be read: {_first_line(exc)}") from exc
+
+
+def _parse_json(raw: bytes, lines: bool) -> pd.DataFrame:
+    text = _decode_text(raw)
+    if not text.strip():
+        raise InvalidInput("file is empty")
+    try:
+        records = (
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+            if lines
+            else json.loads(text)
+        )
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidInput(f"JSON cannot be parsed: {_first_line(exc)}") from exc
+    if isinstance(records, dict) and isinstance(records.get("records"), list):
+        records = records["records"]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InvalidInput("JSON data must be a list of objects (one object per row)")
+    return pd.DataFrame.from_records(records)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def parse_bytes(
+    raw: bytes, *, filename: str | None = None, settings: Settings | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Parse raw bytes into a frame; return it with the detected format."""
+    settings = settings or Settings()
+    if not raw.strip():
+        raise InvalidInput("file is empty")
+    fmt = _detect_format(raw, filename)
+    if fmt == "parquet":
+        frame = _parse_parquet(raw)
+    elif fmt in ("json", "jsonl"):
+        frame = _parse_json(raw, lines=fmt == "jsonl" or raw.lstrip()[:1] == b"{")
+    else:
+        frame = _parse_csv(raw)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.shape[1] == 0:
+        raise InvalidInput("file has no columns")
+    if len(frame) == 0:
+        raise InvalidInput("file has a header but no data rows")
+    if len(frame) > settings.max_rows:
+        raise TooLarge(f"{len(frame):,} rows exceed the limit of {settings.max_rows:,}")
+    if frame.shape[1] > settings.max_columns + 1:
+        raise TooLarge(f"{frame.shape[1]:,} columns exceed the limit of {settings.max_columns:,}")
+    return frame, fmt
+
+
+def read_bytes(
+    raw: bytes, *, source: str, filename: str | None = None, settings: Settings | None = None
+) -> Dataset:
+    """Parse raw bytes into a Dataset carrying their fingerprint."""
+    frame, fmt = parse_bytes(raw, filename=filename, settings=settings)
+    return Dataset(frame, sha256_bytes(raw), source, fmt, len(raw))
+
+
+def read_upload(
+    handle: IO[bytes], filename: str | None, settings: Settings | None = None
+) -> Dataset:
+    """Read an uploaded file object, capped at the upload limit."""
+    settings = settings or Settings()
+    raw = _read_capped(handle, settings.max_upload_bytes, "upload")
+    return read_bytes(
+        raw, source=f"upload:{Path(filename or 'data').name}", filename=filename, settings=settings
+    )
+
+
+def resolve_data_path(path: str | Path, root: Path) -> Path:
+    """Return path resolved inside root, refusing traversal and symlinks out of it."""
+    root = root.resolve()
+    candidate = Path(path)
+    full = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not full.is_relative_to(root):
+        raise Forbidden(
+            f"path {str(path)!r} is outside the data folder; only files under it can be read",
+            {"path": str(path)},
+        )
+    if not full.is_file():
+        raise InvalidInput(f"no file {str(path)!r} in the data folder", {"path": str(path)})
+    return full
+
+
+def read_path(
+    path: str | Path, settings: Settings | None = None, *, root: Path | None = None
+) -> Dataset:
+    """Read a local file; with root, only a file inside that folder."""
+    settings = settings or Settings()
+    target = resolve_data_path(path, root) if root is not None else Path(path)
+    if not target.is_file():
+        raise InvalidInput(f"no such file: {str(path)!r}", {"path": str(path)})
+    with open(target, "rb") as handle:
+        raw = _read_capped(handle, settings.max_upload_bytes, f"file {target.name!r}")
+    return read_bytes(raw, source=f"file:{target.name}", filename=target.name, settings=settings)
+
+
+def read_url(url: str, settings: Settings | None = None) -> Dataset:
+    """Download a dataset over http(s) under the URL policy, then parse it."""
+    settings = settings or Settings()
+    raw, filename = fetch_url(url, settings)
+    return read_bytes(raw, source=url, filename=filename, settings=settings)
+
+
+def read_source(
+    source: str, settings: Settings | None = None, *, root: Path | None = None
+) -> Dataset:
+    """Read from a URL (http/https) or a local path."""
+    if "://" in source:
+        return read_url(source, settings)
+    return read_path(source, settings, root=root)

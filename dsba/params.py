@@ -1,0 +1,84 @@
+"""Hyperparameters a user may set, with their types, ranges and defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dsba.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable hyperparameter."""
+
+    type: type
+    default: Any
+    low: float
+    high: float
+    help: str
+
+
+PARAMS: dict[str, Param] = {
+    "n_estimators": Param(int, 300, 1, 5000, "maximum boosting rounds"),
+    "learning_rate": Param(float, 0.1, 1e-4, 1.0, "shrinkage per round (eta)"),
+    "max_depth": Param(int, 6, 1, 16, "maximum tree depth"),
+    "min_child_weight": Param(float, 1.0, 0.0, 1e4, "minimum hessian sum in a leaf"),
+    "subsample": Param(float, 1.0, 0.05, 1.0, "row fraction per tree"),
+    "colsample_bytree": Param(float, 1.0, 0.05, 1.0, "column fraction per tree"),
+    "reg_lambda": Param(float, 1.0, 0.0, 1e4, "L2 regularisation"),
+    "reg_alpha": Param(float, 0.0, 0.0, 1e4, "L1 regularisation"),
+    "gamma": Param(float, 0.0, 0.0, 1e4, "minimum loss reduction to split"),
+    "max_bin": Param(int, 256, 2, 1024, "histogram bins per feature"),
+    "max_cat_to_onehot": Param(int, 4, 1, 64, "categories below this use one-hot splits"),
+    "early_stopping_rounds": Param(int, 20, 1, 1000, "stop after this many rounds without gain"),
+    "validation_fraction": Param(float, 0.1, 0.05, 0.5, "share of training rows for stopping"),
+}
+
+
+def _coerce(name: str, spec: Param, value: Any) -> Any:
+    if isinstance(value, bool):
+        raise InvalidInput(f"parameter {name!r} must be a number", {"param": name})
+    try:
+        if spec.type is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        kind = "an integer" if spec.type is int else "a number"
+        raise InvalidInput(
+            f"parameter {name!r} must be {kind}, got {value!r}", {"param": name}
+        ) from exc
+
+
+def validate_params(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the defaults overridden by raw, each checked for name, type and range."""
+    result = {name: spec.default for name, spec in PARAMS.items()}
+    for name, value in (raw or {}).items():
+        spec = PARAMS.get(name)
+        if spec is None:
+            raise InvalidInput(
+                f"unknown parameter {name!r}; allowed: {', '.join(sorted(PARAMS))}",
+                {"param": name},
+            )
+        coerced = _coerce(name, spec, value)
+        if not spec.low <= coerced <= spec.high:
+            raise InvalidInput(
+                f"parameter {name!r} must be between {spec.low:g} and {spec.high:g}, got {value!r}",
+                {"param": name},
+            )
+        result[name] = coerced
+    return result
+
+
+def parse_param_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Turn ["k=v", ...] from a command line into a dict."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"parameter {pair!r} must look like name=value")
+        parsed[key.strip()] = value.strip()
+    return parsed

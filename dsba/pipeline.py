@@ -1,0 +1,88 @@
+"""Train on a dataset and store the result as a new registry version."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sklearn
+import xgboost as xgb
+
+from dsba.config import Settings
+from dsba.ingestion import Dataset
+from dsba.registry import ModelRegistry, validate_name
+from dsba.training import ProgressCallback, TrainingResult, train_model
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model, recorded in its metadata."""
+    return {
+        "python": platform.python_version(),
+        "xgboost": xgb.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def build_metadata(
+    result: TrainingResult, dataset: Dataset, *, test_size: float, seed: int, ran_on: str
+) -> dict[str, Any]:
+    """Everything a model version records about how it was made."""
+    return {
+        "target": result.schema.target,
+        "classes": result.schema.classes,
+        "task": "binary" if len(result.schema.classes) == 2 else "multiclass",
+        "params": result.params,
+        "test_size": test_size,
+        "seed": seed,
+        "best_iteration": result.best_iteration,
+        "metrics": result.evaluation["metrics"],
+        "evaluation": {k: v for k, v in result.evaluation.items() if k != "metrics"},
+        "dataset": {
+            "source": dataset.source,
+            "format": dataset.format,
+            "sha256": dataset.fingerprint,
+            "bytes": dataset.n_bytes,
+            "rows": result.rows,
+            "columns": int(dataset.frame.shape[1]),
+        },
+        "features": [f.name for f in result.schema.features],
+        "dropped_columns": result.schema.dropped,
+        "library_versions": library_versions(),
+        "training_seconds": result.duration_seconds,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ran_on": ran_on,
+    }
+
+
+def train_and_register(
+    registry: ModelRegistry,
+    dataset: Dataset,
+    *,
+    name: str,
+    target: str,
+    settings: Settings,
+    params: dict[str, Any] | None = None,
+    test_size: float = 0.2,
+    seed: int = 42,
+    progress: ProgressCallback | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Train a model on dataset and save it as the next version of name."""
+    validate_name(name)
+    result = train_model(
+        dataset.frame,
+        target,
+        params=params,
+        test_size=test_size,
+        seed=seed,
+        threads=settings.train_threads,
+        max_categories=settings.max_categories,
+        progress=progress,
+    )
+    metadata = build_metadata(
+        result, dataset, test_size=test_size, seed=seed, ran_on=f"local:{platform.node()}"
+    )
+    version = registry.save_version(name, result.booster, result.schema.to_dict(), metadata)
+    return version, metadata

@@ -1,0 +1,321 @@
+"""The feature schema: inferred when training, stored with the model, applied when predicting."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dsba.errors import InvalidInput, TooLarge
+
+NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
+# Datetime columns become these numeric parts (named "<column>__<part>"); the raw value is dropped.
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
+# A target with more distinct values than this is treated as continuous, not classes.
+MAX_CLASSES = 50
+MIN_ROWS_FOR_ID_CHECK = 20
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column as the model sees it."""
+
+    name: str
+    kind: str
+    categories: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Features, dropped columns with reasons, and the target's classes."""
+
+    target: str
+    classes: list[Any]
+    features: list[Feature]
+    dropped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def model_columns(self) -> list[str]:
+        """Column names of the matrix fed to XGBoost, in order."""
+        columns: list[str] = []
+        for feature in self.features:
+            if feature.kind == DATETIME:
+                columns.extend(f"{feature.name}__{part}" for part in DATETIME_PARTS)
+            else:
+                columns.append(feature.name)
+        return columns
+
+    @property
+    def model_types(self) -> list[str]:
+        """XGBoost feature types ("q" quantitative, "c" categorical) for model_columns."""
+        types: list[str] = []
+        for feature in self.features:
+            width = len(DATETIME_PARTS) if feature.kind == DATETIME else 1
+            types.extend(["c" if feature.kind == CATEGORICAL else "q"] * width)
+        return types
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the schema as JSON-ready data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSchema:
+        """Rebuild a schema stored by to_dict."""
+        return cls(
+            target=data["target"],
+            classes=list(data["classes"]),
+            features=[Feature(**item) for item in data["features"]],
+            dropped=list(data.get("dropped", [])),
+        )
+
+
+def to_python(value: Any) -> Any:
+    """Turn numpy/pandas scalars into plain JSON-ready Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _looks_boolean(series: pd.Series) -> bool:
+    values = series.dropna()
+    if values.empty:
+        return False
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    if pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values):
+        lowered = set(values.astype(str).str.strip().str.lower().unique())
+        return lowered <= (_TRUE | _FALSE) and len(lowered) == 2 and not lowered <= {"0", "1"}
+    return False
+
+
+def _looks_datetime(series: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    if not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+        return False
+    sample = series.dropna().astype(str).head(200)
+    # Only ISO-like strings count: "3" or "May" alone are categories, not dates.
+    if sample.empty or not sample.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def column_kind(series: pd.Series) -> str:
+    """Infer how a column is used: numeric, boolean, categorical or datetime."""
+    if _looks_boolean(series):
+        return BOOLEAN
+    if pd.api.types.is_numeric_dtype(series):
+        return NUMERIC
+    if _looks_datetime(series):
+        return DATETIME
+    if pd.api.types.is_object_dtype(series) and series.dropna().map(type).isin([dict, list]).any():
+        raise InvalidInput(
+            f"column {series.name!r} holds nested values (objects or lists); "
+            "flatten it into plain columns",
+            {"column": str(series.name)},
+        )
+    return CATEGORICAL
+
+
+def _drop_reason(series: pd.Series, kind: str, n_rows: int, max_categories: int) -> str | None:
+    values = series.dropna()
+    if values.empty:
+        return "empty: every value is missing"
+    distinct = values.nunique()
+    if distinct == 1:
+        return "constant: a single value"
+    unique_per_row = distinct == n_rows and n_rows >= MIN_ROWS_FOR_ID_CHECK
+    if kind == CATEGORICAL and unique_per_row:
+        return "ID-like: a different value on every row"
+    if kind == NUMERIC and unique_per_row and pd.api.types.is_integer_dtype(values):
+        ordered = np.sort(values.to_numpy())
+        if _ID_NAME.search(str(series.name)) or bool((np.diff(ordered) == 1).all()):
+            return "ID-like: a unique integer on every row"
+    if kind == CATEGORICAL and distinct > max_categories:
+        return f"too many categories: {distinct} distinct values (limit {max_categories})"
+    return None
+
+
+def check_target(series: pd.Series) -> list[Any]:
+    """Return the sorted classes of a target column, or explain why it cannot be one."""
+    name = series.name
+    values = series.dropna()
+    if values.empty:
+        raise InvalidInput(f"target column {name!r} has no values", {"target": str(name)})
+    if pd.api.types.is_float_dtype(values) and not np.allclose(values, np.round(values)):
+        raise InvalidInput(
+            f"target column {name!r} looks continuous (non-integer numbers); "
+            "this platform trains classifiers: pick a column of classes",
+            {"target": str(name)},
+        )
+    counts = values.value_counts()
+    if len(counts) < 2:
+        raise InvalidInput(
+            f"target column {name!r} has a single class ({to_python(counts.index[0])!r}); "
+            "a classifier needs at least two",
+            {"target": str(name)},
+        )
+    if len(counts) > MAX_CLASSES:
+        raise InvalidInput(
+            f"target column {name!r} has {len(counts)} distinct values; that looks continuous "
+            f"or ID-like (a classifier target may have at most {MAX_CLASSES} classes)",
+            {"target": str(name)},
+        )
+    rare = [to_python(label) for label, count in counts.items() if count < 2]
+    if rare:
+        raise InvalidInput(
+            f"target column {name!r}: classes {rare!r} have a single row; "
+            "each class needs at least two rows to be split into train and test",
+            {"target": str(name)},
+        )
+    return sorted(to_python(label) for label in counts.index)
+
+
+def infer_schema(
+    frame: pd.DataFrame, target: str, *, max_categories: int = 1000, max_columns: int = 1000
+) -> FeatureSchema:
+    """Decide each column's kind and which columns to drop (with the reason)."""
+    if target not in frame.columns:
+        raise InvalidInput(
+            f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}",
+            {"target": target},
+        )
+    if frame.shape[1] - 1 > max_columns:
+        raise TooLarge(f"{frame.shape[1] - 1} feature columns exceed the limit of {max_columns}")
+    labelled = frame[frame[target].notna()]
+    classes = check_target(labelled[target])
+    features: list[Feature] = []
+    dropped: list[dict[str, str]] = []
+    for column in labelled.columns:
+        if column == target:
+            continue
+        series = labelled[column]
+        kind = column_kind(series)
+        reason = _drop_reason(series, kind, len(labelled), max_categories)
+        if reason:
+            dropped.append({"column": str(column), "reason": reason})
+            continue
+        categories = None
+        if kind == CATEGORICAL:
+            categories = sorted(str(value) for value in series.dropna().astype(str).unique())
+        features.append(Feature(name=str(column), kind=kind, categories=categories))
+    if not features:
+        reasons = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped) or "none given"
+        raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
+    return FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
+
+
+def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
+    """Map target labels to class indices 0..k-1 (labels must be known classes)."""
+    lookup = {label: index for index, label in enumerate(schema.classes)}
+    return np.array([lookup[to_python(value)] for value in series], dtype=np.int32)
+
+
+def _row_list(mask: pd.Series, limit: int = 5) -> list[int]:
+    return [int(i) for i in np.flatnonzero(mask.to_numpy())[:limit]]
+
+
+def _as_numeric(name: str, series: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(np.float32)
+    converted = pd.to_numeric(series, errors="coerce")
+    bad = converted.isna() & series.notna()
+    if bad.any():
+        rows = _row_list(bad)
+        example = series[bad].iloc[0]
+        raise InvalidInput(
+            f"column {name!r} must be numeric; row {rows[0]} has {example!r}",
+            {"column": name, "rows": rows},
+        )
+    return converted.astype(np.float32)
+
+
+def _as_boolean(name: str, series: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(np.float32)
+    text = series.astype(str).str.strip().str.lower()
+    result = pd.Series(np.nan, index=series.index, dtype=np.float32)
+    result[text.isin(_TRUE)] = 1.0
+    result[text.isin(_FALSE)] = 0.0
+    bad = result.isna() & series.notna()
+    if bad.any():
+        rows = _row_list(bad)
+        raise InvalidInput(
+            f"column {name!r} must be true/false; row {rows[0]} has {series[bad].iloc[0]!r}",
+            {"column": name, "rows": rows},
+        )
+    return result
+
+
+def _as_category(feature: Feature, series: pd.Series, warnings_out: list[str]) -> pd.Series:
+    categories = feature.categories or []
+    text = series.astype(str).where(series.notna())
+    unseen = text.notna() & ~text.isin(categories)
+    if unseen.any():
+        values = sorted(set(text[unseen].head(1000)))[:5]
+        warnings_out.append(
+            f"column {feature.name!r}: unseen categories {values!r} treated as missing "
+            f"(rows {_row_list(unseen)})"
+        )
+        text = text.where(~unseen)
+    return pd.Series(
+        pd.Categorical(text, categories=categories), index=series.index, name=feature.name
+    )
+
+
+def _datetime_parts(name: str, series: pd.Series) -> dict[str, pd.Series]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+    bad = parsed.isna() & series.notna()
+    if bad.any():
+        rows = _row_list(bad)
+        raise InvalidInput(
+            f"column {name!r} must be a date/time; row {rows[0]} has {series[bad].iloc[0]!r}",
+            {"column": name, "rows": rows},
+        )
+    accessor = parsed.dt
+    return {
+        f"{name}__{part}": getattr(accessor, part).astype(np.float32) for part in DATETIME_PARTS
+    }
+
+
+def prepare_features(
+    schema: FeatureSchema, frame: pd.DataFrame, *, strict: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
+    """Build the model matrix from a frame: same columns, types and categories as training."""
+    warnings_out: list[str] = []
+    missing = [f.name for f in schema.features if f.name not in frame.columns]
+    if missing and strict:
+        raise InvalidInput(
+            f"missing feature columns: {', '.join(missing)}", {"missing_columns": missing}
+        )
+    known = {f.name for f in schema.features} | {schema.target}
+    known |= {d["column"] for d in schema.dropped}
+    extra = [str(c) for c in frame.columns if c not in known]
+    if extra:
+        warnings_out.append(f"ignored columns not used by the model: {', '.join(extra)}")
+    columns: dict[str, pd.Series] = {}
+    for feature in schema.features:
+        series = frame[feature.name] if feature.name in frame.columns else None
+        if series is None:
+            series = pd.Series(np.nan, index=frame.index, dtype=np.float64)
+        if feature.kind == NUMERIC:
+            columns[feature.name] = _as_numeric(feature.name, series)
+        elif feature.kind == BOOLEAN:
+            columns[feature.name] = _as_boolean(feature.name, series)
+        elif feature.kind == CATEGORICAL:
+            columns[feature.name] = _as_category(feature, series, warnings_out)
+        else:
+            columns.update(_datetime_parts(feature.name, series))
+    return pd.DataFrame(columns, index=frame.index), warnings_out

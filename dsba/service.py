@@ -1,0 +1,90 @@
+"""The operations every front end offers (CLI, web, API), run in this process on the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from dsba.config import Settings
+from dsba.errors import InvalidInput
+from dsba.ingestion import Dataset, read_source
+from dsba.pipeline import train_and_register
+from dsba.prediction import Predictions, predict_frame, predict_records
+from dsba.registry import ModelRegistry, parse_ref
+from dsba.training import ProgressCallback
+
+
+class LocalService:
+    """Train, list, inspect, alias, delete and predict against a local or mounted store."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or ModelRegistry(
+            settings.registry_dir, cache_size=settings.model_cache_size
+        )
+
+    def train(
+        self,
+        source: str | Dataset,
+        *,
+        target: str,
+        name: str,
+        params: dict[str, Any] | None = None,
+        test_size: float = 0.2,
+        seed: int = 42,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Train from a path, URL or parsed dataset; return the new version's metadata."""
+        dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
+        version, metadata = train_and_register(
+            self.registry,
+            dataset,
+            name=name,
+            target=target,
+            settings=self.settings,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            progress=progress,
+        )
+        return {**metadata, **self.registry.get_metadata(f"{name}:{version}")}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model with its latest version, aliases and headline metrics."""
+        return self.registry.list_models()
+
+    def metadata(self, ref: str) -> dict[str, Any]:
+        """Metadata of the version a reference points at."""
+        return self.registry.get_metadata(ref)
+
+    def delete(self, ref: str) -> dict[str, Any]:
+        """Delete the exact version name:N (a bare name or alias is refused as too broad)."""
+        parsed = parse_ref(ref)
+        if parsed.version is None:
+            raise InvalidInput(
+                f"delete needs an exact version like {parsed.name}:1, not {ref!r}", {"ref": ref}
+            )
+        self.registry.delete_version(parsed.name, parsed.version)
+        return {"deleted": f"{parsed.name}:{parsed.version}"}
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        """Point name@alias at a version."""
+        self.registry.set_alias(name, alias, version)
+        return {"name": name, "aliases": self.registry.get_aliases(name)}
+
+    def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
+        """Score a frame with the referenced model."""
+        model = self.registry.load(ref)
+        return predict_frame(model, frame, threads=self.settings.predict_threads, **options)
+
+    def predict_records(self, ref: str, records: Any, **options: Any) -> Predictions:
+        """Score JSON records with the referenced model."""
+        model = self.registry.load(ref)
+        return predict_records(
+            model,
+            records,
+            max_rows=self.settings.max_batch_rows,
+            threads=self.settings.predict_threads,
+            **options,
+        )

@@ -187,7 +187,8 @@ def infer_schema(
     """Decide each column's kind and which columns to drop (with the reason)."""
     if target not in frame.columns:
         raise InvalidInput(
-            f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}",
+            f"target column {target!r} not found; "
+            f"columns are: {', '.join(map(str, frame.columns))}",
             {"target": target},
         )
     if frame.shape[1] - 1 > max_columns:

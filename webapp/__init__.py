@@ -1,19 +1,54 @@
-"""The Flask layer: thin views over dsba, built by create_app()."""
+"""The Flask layer: thin views over dsba, built by create_app() from register_* steps."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from dsba.config import Settings
+from webapp.config import flask_config
+from webapp.extensions import csrf
+from webapp.state import init_state
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, overridden by config (tests)."""
-    app = Flask(__name__, static_folder="../static", template_folder="../templates")
-
-    @app.get("/healthz")
-    def healthz():
-        """Report that the process is alive."""
-        return {"status": "ok"}
-
+    """Build the app from the environment; config overrides Flask settings (tests)."""
+    app = Flask(
+        __name__,
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+    )
+    settings = (config or {}).pop("DSBA_SETTINGS", None) if config else None
+    settings = settings or Settings.from_env()
+    app.config.from_mapping(flask_config(settings))
+    app.config.update(config or {})
+    init_state(app, settings)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
     return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind extension objects to the app."""
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register the API and the pages."""
+    from webapp.api import register_api
+    from webapp.pages import bp as pages_bp
+
+    register_api(app)
+    app.register_blueprint(pages_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Install the error handlers (after the API, so pages get HTML)."""
+    from webapp.errors import register_errorhandlers as register
+
+    register(app)

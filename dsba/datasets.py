@@ -1,0 +1,97 @@
+"""Uploaded datasets kept in the store as Parquet plus a JSON profile."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from dsba.errors import InvalidInput, NotFound
+from dsba.ingestion import Dataset
+from dsba.profile import profile_frame
+from dsba.storage import atomic_write_json, read_json, remove_tree, staging_dir
+
+DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make mixed-type object columns strings so Parquet can hold them."""
+    fixed = frame.copy()
+    for column in fixed.columns:
+        if pd.api.types.is_object_dtype(fixed[column]):
+            fixed[column] = fixed[column].map(lambda v: v if v is None else str(v))
+    return fixed
+
+
+class DatasetStore:
+    """<root>/datasets/<id>/data.parquet + profile.json; the id comes from the content hash."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / "datasets"
+
+    def _path(self, dataset_id: str) -> Path:
+        if not DATASET_ID.match(dataset_id or ""):
+            raise NotFound(f"no dataset {dataset_id!r}", {"dataset_id": dataset_id})
+        return self.folder / dataset_id
+
+    def save(self, dataset: Dataset, filename: str | None = None) -> dict[str, Any]:
+        """Store a parsed dataset (idempotent for identical bytes); return its description."""
+        dataset_id = dataset.fingerprint[:16]
+        target = self._path(dataset_id)
+        if (target / "profile.json").exists():
+            return self.get(dataset_id)
+        staging = staging_dir(self.root)
+        try:
+            _parquet_ready(dataset.frame).to_parquet(staging / "data.parquet", index=False)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            remove_tree(staging, self.root)
+            raise InvalidInput(f"dataset cannot be stored: {str(exc)[:200]}") from exc
+        description = {
+            "id": dataset_id,
+            "filename": Path(filename or dataset.source).name,
+            "source": dataset.source,
+            "format": dataset.format,
+            "sha256": dataset.fingerprint,
+            "bytes": dataset.n_bytes,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **profile_frame(dataset.frame),
+        }
+        atomic_write_json(staging / "profile.json", description)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            # Someone stored the same bytes first: theirs is identical, drop ours.
+            remove_tree(staging, self.root)
+        return self.get(dataset_id)
+
+    def get(self, dataset_id: str) -> dict[str, Any]:
+        """The stored profile of a dataset."""
+        path = self._path(dataset_id) / "profile.json"
+        if not path.exists():
+            raise NotFound(f"no dataset {dataset_id!r}", {"dataset_id": dataset_id})
+        return read_json(path)
+
+    def load(self, dataset_id: str) -> Dataset:
+        """The dataset's frame with its fingerprint, for training."""
+        info = self.get(dataset_id)
+        frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
+        return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every stored dataset's profile header (no preview), newest first."""
+        if not self.folder.exists():
+            return []
+        items = []
+        for entry in self.folder.iterdir():
+            if DATASET_ID.match(entry.name) and (entry / "profile.json").exists():
+                info = read_json(entry / "profile.json")
+                info.pop("preview", None)
+                items.append(info)
+        return sorted(items, key=lambda item: item["created_at"], reverse=True)

@@ -1,0 +1,108 @@
+"""The training process of one job: python -m dsba.jobrunner <job_id>."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from dsba.config import Settings
+from dsba.datasets import DatasetStore
+from dsba.errors import DsbaError
+from dsba.jobs import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
+from dsba.service import LocalService
+
+# Progress is written at most this often: each write is a file replace on a share.
+PROGRESS_INTERVAL = 0.5
+
+
+class JobReporter:
+    """Keeps a job's record current: heartbeat, progress and final state, one writer at a time."""
+
+    def __init__(self, store: JobStore, job: dict[str, Any], interval: float) -> None:
+        self.store, self.job, self.interval = store, job, interval
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.last_write = 0.0
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _write(self) -> None:
+        self.job["heartbeat_at"] = utc_now()
+        self.store.write(self.job)
+        self.last_write = time.monotonic()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                if not self.stopped.is_set():
+                    self._write()
+
+    def start(self) -> None:
+        """Mark the job running and start the heartbeat."""
+        with self.lock:
+            self.job.update(
+                state=RUNNING, pid=os.getpid(), host=socket.gethostname(), started_at=utc_now()
+            )
+            self._write()
+        self.thread.start()
+
+    def progress(self, done: int, total: int) -> None:
+        """Record finished boosting rounds (throttled)."""
+        with self.lock:
+            self.job["progress"] = {"round": done, "total": total}
+            if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
+                self._write()
+
+    def finish(self, **fields: Any) -> None:
+        """Stop the heartbeat and write the final state."""
+        self.stopped.set()
+        with self.lock:
+            self.job.update(finished_at=utc_now(), **fields)
+            self._write()
+
+
+def run_job(settings: Settings, job_id: str) -> int:
+    """Train what the job asks for and record the outcome; return a process exit code."""
+    store = JobStore(settings)
+    job = store.get(job_id)
+    reporter = JobReporter(store, job, settings.job_heartbeat_seconds)
+    reporter.start()
+    request = job["request"]
+    try:
+        dataset = DatasetStore(settings.registry_dir).load(request["dataset_id"])
+        meta = LocalService(settings).train(
+            dataset,
+            target=request["target"],
+            name=request["name"],
+            params=request.get("params"),
+            test_size=request.get("test_size", 0.2),
+            seed=request.get("seed", 42),
+            progress=reporter.progress,
+        )
+    except DsbaError as error:
+        reporter.finish(state=FAILED, error=error.message)
+        return 1
+    except Exception:  # noqa: BLE001 - the job must end recorded, whatever happened
+        traceback.print_exc(file=sys.stderr)
+        reporter.finish(state=FAILED, error="internal error during training; see server logs")
+        return 2
+    reporter.finish(
+        state=SUCCEEDED,
+        model=f"{meta['name']}:{meta['version']}",
+        metrics=meta["metrics"],
+        progress={"round": meta["best_iteration"] + 1, "total": reporter.job["progress"]["total"]},
+    )
+    return 0
+
+
+def main() -> None:
+    """Entry point of the job process."""
+    sys.exit(run_job(Settings.from_env(), sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Training jobs run in their own process; their state lives in the store as JSON."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dsba.config import Settings
+from dsba.errors import Conflict, NotFound
+from dsba.storage import atomic_write_json, read_json
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+ACTIVE = (QUEUED, RUNNING)
+_JOB_ID_LENGTH = 32
+
+
+def utc_now() -> str:
+    """The current UTC time as an ISO string with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _age_seconds(stamp: str | None) -> float:
+    if not stamp:
+        return float("inf")
+    return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+
+
+class JobStore:
+    """<root>/jobs/<id>.json, readable by every worker and container sharing the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.folder = settings.registry_dir / "jobs"
+
+    def _path(self, job_id: str) -> Path:
+        if len(job_id) != _JOB_ID_LENGTH or not all(c in "0123456789abcdef" for c in job_id):
+            raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
+        return self.folder / f"{job_id}.json"
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Record a new queued job, refusing when DSBA_MAX_JOBS are already active."""
+        active = [job for job in self.list() if job["state"] in ACTIVE]
+        if len(active) >= self.settings.max_jobs:
+            raise Conflict(
+                f"{len(active)} training jobs are already running (limit "
+                f"{self.settings.max_jobs}); try again when one finishes"
+            )
+        job = {
+            "id": uuid.uuid4().hex,
+            "state": QUEUED,
+            "request": request,
+            "progress": {
+                "round": 0,
+                "total": int(request.get("params", {}).get("n_estimators", 300)),
+            },
+            "created_at": utc_now(),
+            "heartbeat_at": utc_now(),
+        }
+        self.write(job)
+        return job
+
+    def write(self, job: dict[str, Any]) -> None:
+        """Replace a job's record atomically."""
+        atomic_write_json(self._path(job["id"]), job)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        """A job's record, marked failed if its process has died."""
+        path = self._path(job_id)
+        try:
+            job = read_json(path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no job {job_id!r}", {"job_id": job_id}) from exc
+        return self._reap(job)
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent jobs, newest first."""
+        if not self.folder.exists():
+            return []
+        jobs = []
+        for path in self.folder.glob("*.json"):
+            try:
+                jobs.append(self._reap(read_json(path)))
+            except (OSError, ValueError):
+                continue  # a record being replaced right now; it will be back next time
+        jobs.sort(key=lambda job: job["created_at"], reverse=True)
+        return jobs[:limit]
+
+    def _reap(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Mark an active job failed when its process is gone or its heartbeat stopped."""
+        if job["state"] not in ACTIVE:
+            return job
+        reason = None
+        same_host = job.get("host") == socket.gethostname()
+        if same_host and job.get("pid") and not _pid_alive(job["pid"]):
+            reason = "the training process stopped unexpectedly"
+        elif _age_seconds(job.get("heartbeat_at")) > self.settings.job_stale_seconds:
+            reason = (
+                f"the training process sent no heartbeat for over "
+                f"{self.settings.job_stale_seconds:.0f} s and is presumed dead"
+            )
+        if reason:
+            job.update(state=FAILED, error=reason, finished_at=utc_now())
+            self.write(job)
+        return job
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); check its state where /proc exists.
+    status = Path(f"/proc/{pid}/stat")
+    if status.exists():
+        try:
+            return status.read_text().split(") ")[-1][:1] != "Z"
+        except OSError:
+            return False
+    return True
+
+
+def start_job(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """Record a job and launch its training process, detached from this one."""
+    store = JobStore(settings)
+    job = store.create(request)
+    env = {**os.environ, "DSBA_REGISTRY_DIR": str(settings.registry_dir)}
+    if settings.data_dir is not None:
+        env["DSBA_DATA_DIR"] = str(settings.data_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsba.jobrunner", job["id"]],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Reap the child when it exits so no zombie outlives it in a long-running web worker.
+    threading.Thread(target=process.wait, daemon=True).start()
+    return job

@@ -1,0 +1,41 @@
+"""Upload datasets and read their profiles."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from dsba.ingestion import read_upload
+from webapp.api.schemas import DatasetSchema, DatasetSummarySchema, UploadSchema
+from webapp.state import state
+
+bp = Blueprint("datasets", __name__, description="Uploaded datasets and their profiles")
+
+
+@bp.route("/datasets")
+class Datasets(MethodView):
+    """The dataset collection."""
+
+    @bp.response(200, DatasetSummarySchema(many=True))
+    def get(self):
+        """List stored datasets, newest first."""
+        return state().datasets.list()
+
+    @bp.arguments(UploadSchema, location="files")
+    @bp.response(201, DatasetSchema)
+    def post(self, files):
+        """Upload a CSV, Parquet or JSON-lines file and get its profile."""
+        upload = files["file"]
+        app_state = state()
+        dataset = read_upload(upload.stream, upload.filename, app_state.settings)
+        return app_state.datasets.save(dataset, upload.filename)
+
+
+@bp.route("/datasets/<dataset_id>")
+class DatasetItem(MethodView):
+    """One dataset."""
+
+    @bp.response(200, DatasetSchema)
+    def get(self, dataset_id):
+        """Show a dataset's profile and preview."""
+        return state().datasets.get(dataset_id)

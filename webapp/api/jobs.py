@@ -1,0 +1,81 @@
+"""Start training jobs and follow them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from dsba.errors import InvalidInput
+from dsba.ingestion import read_source
+from dsba.jobs import start_job
+from dsba.params import validate_params
+from dsba.registry import validate_name
+from webapp.api.schemas import JobSchema, TrainRequestSchema
+from webapp.state import AppState, state
+
+bp = Blueprint("jobs", __name__, description="Training jobs")
+
+
+def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
+    """Validate a training request, store its data, and start a job for it."""
+    validate_name(request["name"])
+    params = validate_params(request.get("params"))
+    dataset_id = request.get("dataset_id")
+    if dataset_id:
+        profile = app_state.datasets.get(dataset_id)
+    else:
+        # URLs and data-folder paths are fetched here so policy errors are the caller's 4xx.
+        dataset = read_source(
+            request["source"], app_state.settings, root=app_state.settings.data_root
+        )
+        profile = app_state.datasets.save(dataset)
+    columns = [c["name"] for c in profile["columns"]]
+    if request["target"] not in columns:
+        raise InvalidInput(
+            f"target column {request['target']!r} not found; columns are: {', '.join(columns)}",
+            {"target": request["target"]},
+        )
+    job_request = {
+        "dataset_id": profile["id"],
+        "dataset": profile.get("filename"),
+        "target": request["target"],
+        "name": request["name"],
+        "params": {k: v for k, v in params.items() if k in (request.get("params") or {})},
+        "test_size": request.get("test_size", 0.2),
+        "seed": request.get("seed", 42),
+    }
+    job_request["params"]["n_estimators"] = params["n_estimators"]
+    return start_job(app_state.settings, job_request)
+
+
+@bp.route("/train")
+class Train(MethodView):
+    """Training."""
+
+    @bp.arguments(TrainRequestSchema)
+    @bp.response(202, JobSchema)
+    def post(self, body):
+        """Start training a model; poll the returned job for progress and the result."""
+        return submit_training(state(), body)
+
+
+@bp.route("/jobs")
+class Jobs(MethodView):
+    """The job list."""
+
+    @bp.response(200, JobSchema(many=True))
+    def get(self):
+        """List recent training jobs, newest first."""
+        return state().jobs.list()
+
+
+@bp.route("/jobs/<job_id>")
+class JobItem(MethodView):
+    """One job."""
+
+    @bp.response(200, JobSchema)
+    def get(self, job_id):
+        """Show a job's state, progress, and its model or error."""
+        return state().jobs.get(job_id)

@@ -1,0 +1,172 @@
+"""marshmallow schemas for every API request and response."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from dsba.registry import NAME_PATTERN
+
+NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
+
+
+class ColumnProfileSchema(Schema):
+    """One column of a dataset profile."""
+
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    dtype = fields.String(required=True)
+    missing = fields.Integer(required=True)
+    distinct = fields.Integer(required=True)
+    min = fields.Raw(allow_none=True)
+    max = fields.Raw(allow_none=True)
+    mean = fields.Float(allow_none=True)
+    top = fields.List(fields.Dict())
+
+
+class DatasetSummarySchema(Schema):
+    """A stored dataset without its preview."""
+
+    id = fields.String(required=True)
+    filename = fields.String()
+    source = fields.String()
+    format = fields.String()
+    sha256 = fields.String()
+    bytes = fields.Integer()
+    created_at = fields.String()
+    rows = fields.Integer()
+    columns = fields.List(fields.Nested(ColumnProfileSchema))
+
+
+class DatasetSchema(DatasetSummarySchema):
+    """A stored dataset, its profile and a preview of its first rows."""
+
+    preview = fields.List(fields.Dict())
+
+
+class UploadSchema(Schema):
+    """Multipart upload of a dataset file."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class TrainRequestSchema(Schema):
+    """Start training from a stored dataset, a URL, or a path inside the data folder."""
+
+    dataset_id = fields.String(validate=validate.Length(max=64))
+    source = fields.String(
+        validate=validate.Length(min=1, max=2048),
+        metadata={"description": "http(s) URL, or a path relative to the data folder"},
+    )
+    target = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    name = fields.String(required=True, validate=NAME)
+    params = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    test_size = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
+    seed = fields.Integer(load_default=42, validate=validate.Range(min=0, max=2**31 - 1))
+
+    @validates_schema
+    def one_source(self, data, **kwargs):
+        """Exactly one of dataset_id and source."""
+        if bool(data.get("dataset_id")) == bool(data.get("source")):
+            raise ValidationError("give exactly one of dataset_id or source", "dataset_id")
+
+
+class ProgressSchema(Schema):
+    """Boosting rounds done out of the maximum."""
+
+    round = fields.Integer()
+    total = fields.Integer()
+
+
+class JobSchema(Schema):
+    """A training job's state."""
+
+    id = fields.String(required=True)
+    state = fields.String(
+        required=True, validate=validate.OneOf(["queued", "running", "succeeded", "failed"])
+    )
+    progress = fields.Nested(ProgressSchema)
+    request = fields.Dict()
+    model = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    metrics = fields.Dict(allow_none=True)
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
+class ModelSummarySchema(Schema):
+    """A model name with its latest version."""
+
+    name = fields.String(required=True)
+    latest_version = fields.Integer(required=True)
+    versions = fields.List(fields.Integer())
+    aliases = fields.Dict(keys=fields.String(), values=fields.Raw())
+    latest = fields.Dict()
+
+
+class MetadataSchema(Schema):
+    """Everything stored about one model version."""
+
+    class Meta:
+        unknown = "include"
+
+    name = fields.String(required=True)
+    version = fields.Integer(required=True)
+    target = fields.String()
+    classes = fields.List(fields.Raw())
+    metrics = fields.Dict()
+    params = fields.Dict()
+    created_at = fields.String()
+
+
+class AliasRequestSchema(Schema):
+    """The version an alias should point at."""
+
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class AliasResponseSchema(Schema):
+    """A model's aliases after a change."""
+
+    name = fields.String()
+    aliases = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class DeletedSchema(Schema):
+    """What was deleted."""
+
+    deleted = fields.String()
+
+
+class PredictRequestSchema(Schema):
+    """Records to score with a model reference."""
+
+    model = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    records = fields.List(
+        fields.Dict(keys=fields.String()), required=True, validate=validate.Length(min=1)
+    )
+    contributions = fields.Boolean(
+        load_default=False, metadata={"description": "add per-feature contributions (SHAP)"}
+    )
+
+
+class PredictionSchema(Schema):
+    """One row's label and per-class probabilities."""
+
+    label = fields.Raw(required=True)
+    probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    contributions = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class PredictResponseSchema(Schema):
+    """Predictions in the order of the records."""
+
+    model = fields.String(required=True)
+    predictions = fields.List(fields.Nested(PredictionSchema), required=True)
+    warnings = fields.List(fields.String(), required=True)
+
+
+class InvocationsResponseSchema(Schema):
+    """MLflow scoring server's answer: one label per row."""
+
+    predictions = fields.List(fields.Raw(), required=True)

@@ -61,6 +61,10 @@ class Settings:
     model_cache_size: int = 16
     dask_scheduler: str | None = None
     dask_min_bytes: int = 256 * 1024 * 1024
+    # name:role:sha256 entries; never the tokens themselves. Empty means auth is off.
+    api_tokens: str = field(default="", repr=False)
+    login_attempts_per_minute: int = 5
+    log_json: bool = True
 
     @property
     def data_root(self) -> Path:
@@ -97,6 +101,11 @@ class Settings:
             model_cache_size=_int(env, "DSBA_MODEL_CACHE_SIZE", cls.model_cache_size),
             dask_scheduler=env.get("DSBA_DASK_SCHEDULER") or None,
             dask_min_bytes=_int(env, "DSBA_DASK_MIN_BYTES", cls.dask_min_bytes),
+            api_tokens=env.get("DSBA_API_TOKENS", ""),
+            login_attempts_per_minute=_int(
+                env, "DSBA_LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute
+            ),
+            log_json=env.get("DSBA_LOG_FORMAT", "json").strip().lower() != "text",
         )
 
     @classmethod

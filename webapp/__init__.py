@@ -28,9 +28,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     init_state(app, settings)
     register_extensions(app)
+    register_hooks(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
     return app
+
+
+def register_hooks(app: Flask, settings: Settings) -> None:
+    """Request ids and logs first, then authentication, then security headers."""
+    from webapp.auth import init_auth
+    from webapp.observability import init_observability
+    from webapp.security import init_security
+
+    init_observability(app, settings.log_json)
+    init_auth(app, settings.api_tokens, settings.is_production, settings.login_attempts_per_minute)
+    init_security(app, settings.is_production)
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,0 +1,188 @@
+"""Who is asking: bearer tokens for the API, a login session for pages, two roles."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import TooManyRequests
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from dsba.auth import READER, WRITER, TokenTable, User, parse_tokens
+from dsba.errors import InvalidInput
+
+bp = Blueprint("auth", __name__)
+
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "health.Health",
+    "health.Ready",
+    "metrics",
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+}
+# API calls a reader may make besides GETs.
+READER_API_POSTS = {"predict.Predict", "predict.Invocations"}
+# Page forms a reader may post: scoring is reading.
+READER_PAGE_POSTS = {
+    "pages.predict",
+    "pages.predict_batch",
+    "pages.model_predict",
+    "pages.batch_predict",
+}
+
+
+class LoginForm(FlaskForm):
+    """User name and API token."""
+
+    name = StringField("User", validators=[DataRequired(), Length(max=64)])
+    token = PasswordField("Token", validators=[DataRequired(), Length(max=512)])
+
+
+class LoginLimiter:
+    """At most N attempts per client address per minute (per worker process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.attempts: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, key: str) -> None:
+        """Record an attempt; refuse it when the window is full."""
+        now = time.monotonic()
+        window = self.attempts[key]
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            raise TooManyRequests("too many login attempts; wait a minute and try again")
+        window.append(now)
+
+
+def tokens() -> TokenTable:
+    """The token table of the current app."""
+    return current_app.extensions["dsba_tokens"]
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _session_user() -> User | None:
+    name, prefix = session.get("user"), session.get("key")
+    return tokens().user_named(name, prefix) if name and prefix else None
+
+
+def _required_role() -> str:
+    endpoint = request.endpoint or ""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return READER
+    if endpoint in READER_API_POSTS or endpoint in READER_PAGE_POSTS:
+        return READER
+    return WRITER
+
+
+def _api_unauthorized(message: str):
+    from webapp.errors import error_response
+
+    return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="dsba"'})
+
+
+def check_access():
+    """Before each request: identify the caller and refuse what their role does not allow."""
+    table = tokens()
+    g.user = None
+    if not table.enabled or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    is_api = request.path.startswith("/api")
+    token = _bearer()
+    if token is not None:
+        g.user = table.authenticate(token)
+    elif not is_api or request.method == "GET":
+        # The session cookie works for pages, and for the API only where CSRF cannot bite.
+        g.user = _session_user()
+    if g.user is None:
+        if is_api:
+            return _api_unauthorized("missing or invalid API token")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not g.user.can(_required_role()):
+        from webapp.errors import error_response
+
+        return error_response(403, f"user {g.user.name!r} ({g.user.role}) may not do this")
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not (target or "").startswith("/"):
+        return url_for("pages.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with a user name and API token."""
+    if not tokens().enabled:
+        return redirect(url_for("pages.home"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        current_app.extensions["dsba_login_limiter"].check(request.remote_addr or "?")
+        user = tokens().authenticate(form.token.data)
+        if user is not None and user.name == form.name.data:
+            session.clear()
+            session["user"] = user.name
+            session["key"] = tokens().digest_prefix(form.token.data)
+            flash(f"Signed in as {user.name} ({user.role}).", "success")
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Unknown user or wrong token.", "danger")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Sign out."""
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login") if tokens().enabled else url_for("pages.home"))
+
+
+def inject_user():
+    """Template variables: whether auth is on and who is signed in."""
+    user = getattr(g, "user", None)
+    return {
+        "auth_enabled": tokens().enabled,
+        "current_user": {"name": user.name, "role": user.role} if user else None,
+    }
+
+
+def init_auth(app: Flask, raw_tokens: str, production: bool, per_minute: int) -> None:
+    """Configure tokens and hooks; production refuses to start without credentials."""
+    table = TokenTable(parse_tokens(raw_tokens))
+    if production and not table.enabled:
+        raise InvalidInput("DSBA_ENV=production needs DSBA_API_TOKENS (name:role:sha256 entries)")
+    app.extensions["dsba_tokens"] = table
+    app.extensions["dsba_login_limiter"] = LoginLimiter(per_minute)
+    app.before_request(check_access)
+    app.context_processor(inject_user)
+    app.register_blueprint(bp)

@@ -1,0 +1,131 @@
+"""Request ids, one JSON access-log line per request, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from dsba.logs import configure_logging
+
+access_log = logging.getLogger("webapp.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUESTS = Counter("dsba_http_requests", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "dsba_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PREDICTIONS = Counter("dsba_predictions", "Prediction requests", ["model"])
+PREDICTED_ROWS = Counter("dsba_predicted_rows", "Rows scored", ["model"])
+MODEL_CACHE = Counter("dsba_model_cache", "Model cache lookups", ["result"])
+
+
+def _route() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def _start() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    latency = time.perf_counter() - g.get("started", time.perf_counter())
+    route = _route()
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    LATENCY.labels(route).observe(latency)
+    user = g.get("user")
+    access_log.info(
+        "request",
+        extra={
+            "request_id": g.get("request_id"),
+            "method": request.method,
+            "route": route,
+            "path": request.path,
+            "status": response.status_code,
+            "latency_ms": round(latency * 1000, 3),
+            "user": user.name if user else None,
+            "model": g.get("model_ref") or (request.view_args or {}).get("ref"),
+            "remote": request.remote_addr,
+        },
+    )
+    return response
+
+
+def record_prediction(model_ref: str, rows: int) -> None:
+    """Count a prediction request and its rows for a model; remember it for the access log."""
+    name = model_ref.split(":")[0]
+    PREDICTIONS.labels(name).inc()
+    PREDICTED_ROWS.labels(name).inc(rows)
+    g.model_ref = model_ref
+
+
+def record_cache(hit: bool) -> None:
+    """Count a model cache hit or a load from the store."""
+    MODEL_CACHE.labels("hit" if hit else "load").inc()
+
+
+class JobStateCollector:
+    """Jobs by state, read from the store at scrape time (shared by all workers)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self):
+        """Yield one gauge sample per job state."""
+        gauge = GaugeMetricFamily(
+            "dsba_jobs", "Training jobs in the store by state", labels=["state"]
+        )
+        counts = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
+        for job in self.app.extensions["dsba"].jobs.list(limit=10_000):
+            counts[job["state"]] = counts.get(job["state"], 0) + 1
+        for state, count in counts.items():
+            gauge.add_metric([state], count)
+        yield gauge
+
+
+def metrics_view(app: Flask):
+    """Build the /metrics view: all workers' samples in multiprocess mode, plus job gauges."""
+
+    def metrics() -> Response:
+        registry = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            from prometheus_client import REGISTRY
+
+            registry = REGISTRY
+        output = generate_latest(registry)
+        jobs = CollectorRegistry()
+        jobs.register(JobStateCollector(app))
+        return Response(output + generate_latest(jobs), mimetype=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+def init_observability(app: Flask, json_lines: bool) -> None:
+    """Install request ids, access logs and the /metrics route."""
+    configure_logging(json_lines)
+    app.logger.handlers[:] = logging.getLogger("webapp").handlers
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.add_url_rule("/metrics", "metrics", metrics_view(app))

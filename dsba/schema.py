@@ -15,6 +15,8 @@ from dsba.errors import InvalidInput, TooLarge
 NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
 # Datetime columns become these numeric parts (named "<column>__<part>"); the raw value is dropped.
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+# pandas 3.1 deprecated .dt.dayofweek; stored models keep the part's name, only the accessor moves.
+_PART_ACCESSORS = {"dayofweek": "day_of_week"}
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
@@ -287,7 +289,8 @@ def _datetime_parts(name: str, series: pd.Series) -> dict[str, pd.Series]:
         )
     accessor = parsed.dt
     return {
-        f"{name}__{part}": getattr(accessor, part).astype(np.float32) for part in DATETIME_PARTS
+        f"{name}__{part}": getattr(accessor, _PART_ACCESSORS.get(part, part)).astype(np.float32)
+        for part in DATETIME_PARTS
     }
 
 

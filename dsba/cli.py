@@ -232,3 +232,27 @@ def serve(host: str, port: int, workers: int) -> None:
     env = {**os.environ, "DSBA_BIND": f"{host}:{port}", "WEB_CONCURRENCY": str(workers)}
     args = ["gunicorn", "-c", str(root / "gunicorn.conf.py"), "--chdir", str(root), "wsgi:app"]
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)  # noqa: S606
+
+
+@main.group(cls=DsbaGroup)
+def token() -> None:
+    """Make API tokens for DSBA_API_TOKENS."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["reader", "writer"]), default="reader", show_default=True
+)
+@click.pass_obj
+def token_create(obj: Context, name: str, role: str) -> None:
+    """Print a new token for NAME and the entry to add to DSBA_API_TOKENS."""
+    from dsba.auth import hash_token, new_token
+
+    secret = new_token()
+    entry = f"{name}:{role}:{hash_token(secret)}"
+    obj.emit(
+        {"name": name, "role": role, "token": secret, "entry": entry},
+        f"token (give it to {name}; it is shown once): {secret}\n"
+        f"add to DSBA_API_TOKENS (comma-separated):   {entry}",
+    )

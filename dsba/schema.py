@@ -180,7 +180,11 @@ def check_target(series: pd.Series) -> list[Any]:
             "each class needs at least two rows to be split into train and test",
             {"target": str(name)},
         )
-    return sorted(to_python(label) for label in counts.index)
+    labels = [to_python(label) for label in counts.index]
+    # Blank labels make pandas read an int column as floats; the classes are still the ints.
+    if pd.api.types.is_float_dtype(values) and bool((values == np.round(values)).all()):
+        labels = [int(label) for label in labels]
+    return sorted(labels)
 
 
 def infer_schema(

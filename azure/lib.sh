@@ -1,0 +1,433 @@
+# shellcheck shell=bash
+# Variables set here are read by the scripts that source this file, and by the
+# template through ${!name}, where shellcheck cannot see them.
+# shellcheck disable=SC2034
+# Shared helpers for the azure/*.sh scripts: options, configuration, running az
+# (or only printing it with --dry-run), secret masking and the ACI YAML renderer.
+# Sourced, never run: the caller has already done `set -euo pipefail`.
+
+AZURE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROJECT_ROOT=$(cd "$AZURE_DIR/.." && pwd)
+
+DRY_RUN=0
+ASSUME_YES=0
+KEEP_STORAGE=0
+FORCE=0
+FORCE_BUILD=0
+RECREATE=0
+TAIL_LINES=50
+CONFIG_FILE=${AZ_CONFIG:-$AZURE_DIR/config.env}
+# Set when --dry-run cannot reach Azure: read-only queries are then skipped and
+# the plan assumes that nothing exists yet.
+AZ_OFFLINE=0
+
+# The registry path inside the image; the file share must be mounted exactly here.
+REGISTRY_MOUNT=/app/models/registry
+APP_PORT=8000
+# Caddy reaches the app over the group's shared localhost.
+APP_UPSTREAM=localhost:$APP_PORT
+
+# Trace lines go to fd 3 so that they still reach the terminal when a helper
+# runs inside $(...): the plan on stdout with --dry-run, on stderr otherwise.
+exec 3>&1
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# parse_args "FLAGS THIS SCRIPT ACCEPTS" "$@": the common options plus the allowed extras.
+parse_args() {
+    local allowed=" $1 "
+    shift
+    while (($#)); do
+        case $1 in
+            -h | --help)
+                usage
+                exit 0
+                ;;
+            --dry-run) DRY_RUN=1 ;;
+            --config)
+                (($# >= 2)) || die "--config needs a file"
+                CONFIG_FILE=$2
+                shift
+                ;;
+            --config=*) CONFIG_FILE=${1#*=} ;;
+            *)
+                [[ $allowed == *" ${1%%=*} "* ]] || {
+                    usage >&2
+                    die "unknown option: $1"
+                }
+                case $1 in
+                    -y | --yes) ASSUME_YES=1 ;;
+                    --keep-storage) KEEP_STORAGE=1 ;;
+                    --force) FORCE=1 ;;
+                    --force-build) FORCE_BUILD=1 ;;
+                    --recreate) RECREATE=1 ;;
+                    --tail)
+                        (($# >= 2)) || die "--tail needs a number"
+                        TAIL_LINES=$2
+                        shift
+                        ;;
+                    --tail=*) TAIL_LINES=${1#*=} ;;
+                esac
+                ;;
+        esac
+        shift
+    done
+    [[ $TAIL_LINES =~ ^[0-9]+$ ]] || die "--tail needs a number, got $TAIL_LINES"
+    return 0
+}
+
+# load_config: NAME=value lines from the config file, then defaults. A variable
+# already in the environment wins over the file, so CI can override any
+# setting without editing it. The file is read as data, never executed.
+load_config() {
+    local line name value
+    if [[ -f $CONFIG_FILE ]]; then
+        while IFS= read -r line || [[ -n $line ]]; do
+            [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+            name=${BASH_REMATCH[2]}
+            value=${BASH_REMATCH[3]}
+            [[ -n ${!name+set} ]] && continue
+            if [[ $value =~ ^\"(.*)\"[[:space:]]*(#.*)?$ || $value =~ ^\'(.*)\'[[:space:]]*(#.*)?$ ]]; then
+                value=${BASH_REMATCH[1]}
+            else
+                value=${value%%[[:space:]]#*}
+                value=${value%"${value##*[![:space:]]}"}
+            fi
+            export "$name=$value"
+        done <"$CONFIG_FILE"
+    elif [[ $CONFIG_FILE != "$AZURE_DIR/config.env" ]]; then
+        die "config file not found: $CONFIG_FILE"
+    fi
+
+    : "${AZ_SUBSCRIPTION:=}"
+    : "${AZ_LOCATION:=westeurope}"
+    : "${AZ_RESOURCE_GROUP:=dsba}"
+    : "${AZ_ACR_NAME:=}"
+    : "${AZ_STORAGE_ACCOUNT:=}"
+    : "${AZ_FILE_SHARE:=dsba-registry}"
+    : "${AZ_SHARE_QUOTA_GB:=100}"
+    : "${AZ_CADDY_SHARE:=caddy-data}"
+    : "${AZ_IDENTITY:=dsba-acr-pull}"
+    : "${AZ_CONTAINER_GROUP:=dsba}"
+    : "${AZ_DNS_LABEL:=}"
+    : "${AZ_CPU:=1}"
+    : "${AZ_MEMORY_GB:=2}"
+    : "${AZ_HTTPS_SIDECAR:=1}"
+    : "${AZ_CADDY_SOURCE:=docker.io/library/caddy:2}"
+    : "${AZ_CADDY_IMAGE:=caddy:2}"
+    : "${AZ_IMAGE_NAME:=dsba-platform}"
+    : "${AZ_IMAGE_TAG:=}"
+    : "${AZ_ROLE_WAIT_SECONDS:=60}"
+    : "${AZ_SECRET_VARS:=SECRET_KEY DSBA_API_TOKENS}"
+    : "${DSBA_ENV:=production}"
+    export DSBA_ENV
+
+    local missing=() var
+    for var in AZ_ACR_NAME AZ_STORAGE_ACCOUNT AZ_DNS_LABEL; do
+        [[ -n ${!var} ]] || missing+=("$var")
+    done
+    ((${#missing[@]} == 0)) ||
+        die "set ${missing[*]} in $CONFIG_FILE or the environment (see azure/config.env.example)"
+    [[ $AZ_ACR_NAME =~ ^[A-Za-z0-9]{5,50}$ ]] || die "AZ_ACR_NAME must be 5-50 letters or digits"
+    [[ $AZ_STORAGE_ACCOUNT =~ ^[a-z0-9]{3,24}$ ]] ||
+        die "AZ_STORAGE_ACCOUNT must be 3-24 lowercase letters or digits"
+    [[ $AZ_DNS_LABEL =~ ^[a-z][a-z0-9-]{1,61}[a-z0-9]$ ]] ||
+        die "AZ_DNS_LABEL must be lowercase letters, digits and hyphens, starting with a letter"
+    [[ $AZ_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_CPU must be a number"
+    [[ $AZ_MEMORY_GB =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_MEMORY_GB must be a number"
+    [[ $AZ_ROLE_WAIT_SECONDS =~ ^[0-9]+$ ]] || die "AZ_ROLE_WAIT_SECONDS must be an integer"
+    FQDN="$AZ_DNS_LABEL.$AZ_LOCATION.azurecontainer.io"
+    if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
+        PUBLIC_URL="https://$FQDN"
+    else
+        PUBLIC_URL="http://$FQDN:$APP_PORT"
+    fi
+}
+
+# resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work tree.
+resolve_image_tag() {
+    if [[ -z $AZ_IMAGE_TAG ]]; then
+        AZ_IMAGE_TAG=$(git -C "$PROJECT_ROOT" describe --tags --always --dirty 2>/dev/null) ||
+            die "not a git checkout: set AZ_IMAGE_TAG"
+    fi
+    [[ $AZ_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid image tag: $AZ_IMAGE_TAG"
+}
+
+# mask TEXT: TEXT with every secret value replaced by ***.
+mask() {
+    local text=$1 name value
+    for name in $AZ_SECRET_VARS STORAGE_KEY; do
+        value=${!name-}
+        if ((${#value} >= 4)); then
+            text=${text//"$value"/"***"}
+        fi
+    done
+    printf '%s' "$text"
+}
+
+# trace PREFIX ARGS...: print a command as a shell would read it, secrets masked.
+trace() {
+    local prefix=$1 arg line=""
+    shift
+    for arg in "$@"; do
+        line+=" $(printf '%q' "$(mask "$arg")")"
+    done
+    if ((DRY_RUN)); then
+        printf '%s%s\n' "$prefix" "$line" >&3
+    else
+        printf '%s%s\n' "$prefix" "$line" >&2
+    fi
+}
+
+# az_cmd ARGS...: the az command line, with the subscription when one is configured.
+az_cmd() {
+    if [[ -n ${AZ_SUBSCRIPTION:-} ]]; then
+        set -- "$@" --subscription "$AZ_SUBSCRIPTION"
+    fi
+    AZ_ARGV=(az "$@")
+}
+
+# az_run ARGS...: a command that changes something: only printed with --dry-run.
+az_run() {
+    az_cmd "$@"
+    trace "+" "${AZ_ARGV[@]}"
+    ((DRY_RUN)) && return 0
+    "${AZ_ARGV[@]}"
+}
+
+# az_query ARGS...: a read-only command; it runs even with --dry-run, since it
+# changes nothing and decides what the plan contains.
+az_query() {
+    az_cmd "$@"
+    trace "  (query)" "${AZ_ARGV[@]}"
+    ((AZ_OFFLINE)) && return 1
+    "${AZ_ARGV[@]}"
+}
+
+# az_exists ARGS...: true when the `show` command in ARGS finds the resource.
+az_exists() {
+    az_query "$@" --output none 2>/dev/null
+}
+
+# az_value PLACEHOLDER ARGS...: the tsv output of a query; with --dry-run, when
+# the resource is only planned, the placeholder stands in for it.
+az_value() {
+    local placeholder=$1 out
+    shift
+    local errors=/dev/stderr
+    # With --dry-run a planned resource is not there yet: that is no error.
+    ((DRY_RUN)) && errors=/dev/null
+    if out=$(az_query "$@" --output tsv 2>"$errors") && [[ -n $out ]]; then
+        printf '%s\n' "$out"
+    elif ((DRY_RUN)); then
+        printf '%s\n' "$placeholder"
+    else
+        die "no answer from: az $*"
+    fi
+}
+
+# preflight: az is installed and logged in; --dry-run goes on without it.
+preflight() {
+    if ((DRY_RUN)); then
+        log "dry run: '+ az' lines would run; '(query)' lines only read, and did run"
+    fi
+    if ! command -v az >/dev/null 2>&1; then
+        ((DRY_RUN)) || die "the Azure CLI (az) is not installed: https://aka.ms/azure-cli"
+        warn "az not found: the plan assumes that nothing exists yet"
+        AZ_OFFLINE=1
+        return 0
+    fi
+    if ! az_query account show --output none 2>/dev/null; then
+        ((DRY_RUN)) || die "not logged in to Azure: run az login"
+        warn "not logged in to Azure: the plan assumes that nothing exists yet"
+        AZ_OFFLINE=1
+    fi
+}
+
+# require_secrets: production refuses to start without them, so fail here, not in the cloud.
+require_secrets() {
+    local name missing=()
+    for name in $AZ_SECRET_VARS; do
+        [[ -n ${!name:-} ]] || missing+=("$name")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ $DSBA_ENV != production ]]; then
+        warn "not set: ${missing[*]} (DSBA_ENV=$DSBA_ENV)"
+    elif ((DRY_RUN)); then
+        warn "not set: ${missing[*]}; a real run stops here"
+    else
+        die "export ${missing[*]} first: the app refuses to start in production without them"
+    fi
+}
+
+# confirm QUESTION: yes with --yes, otherwise an explicit "yes" on stdin.
+confirm() {
+    ((ASSUME_YES)) && return 0
+    local answer
+    printf '%s [type yes] ' "$1" >&2
+    if ! IFS= read -r answer; then
+        printf '\n' >&2
+        die "no answer on stdin: refusing (pass --yes to skip the question)"
+    fi
+    [[ $answer == yes ]] || die "not confirmed: nothing was changed"
+}
+
+# --- resources shared by deploy.sh and update.sh ---------------------------
+
+# image_ref: the app image as ACI pulls it.
+image_ref() { printf '%s/%s:%s' "$ACR_SERVER" "$AZ_IMAGE_NAME" "$AZ_IMAGE_TAG"; }
+
+# ensure_image: build the app image in ACR unless that tag is already there.
+ensure_image() {
+    local ref="$AZ_IMAGE_NAME:$AZ_IMAGE_TAG"
+    if ((FORCE_BUILD)); then
+        log "image $ref: build forced"
+    elif [[ $AZ_IMAGE_TAG == *-dirty ]]; then
+        # A dirty tree has no stable tag: the same name may hold other code.
+        log "image $ref: uncommitted changes, building again"
+    elif az_exists acr repository show --name "$AZ_ACR_NAME" --image "$ref"; then
+        log "image $ref: already in $AZ_ACR_NAME"
+        return 0
+    fi
+    # ACR builds it, so no local Docker is needed; .dockerignore trims the upload.
+    az_run acr build --registry "$AZ_ACR_NAME" --image "$ref" \
+        --file "$PROJECT_ROOT/Dockerfile" --platform linux/amd64 "$PROJECT_ROOT"
+}
+
+# ensure_caddy_image: a copy of Caddy in our ACR, pulled by the same identity
+# and spared Docker Hub's anonymous pull limits.
+ensure_caddy_image() {
+    [[ $AZ_HTTPS_SIDECAR == 1 ]] || return 0
+    if az_exists acr repository show --name "$AZ_ACR_NAME" --image "$AZ_CADDY_IMAGE"; then
+        log "image $AZ_CADDY_IMAGE: already in $AZ_ACR_NAME"
+        return 0
+    fi
+    az_run acr import --name "$AZ_ACR_NAME" --source "$AZ_CADDY_SOURCE" --image "$AZ_CADDY_IMAGE"
+}
+
+# lookup_ids: the values the template needs from resources that exist (or are planned).
+lookup_ids() {
+    ACR_SERVER=$(az_value "${AZ_ACR_NAME,,}.azurecr.io" acr show --name "$AZ_ACR_NAME" \
+        --resource-group "$AZ_RESOURCE_GROUP" --query loginServer)
+    IDENTITY_ID=$(az_value "PLANNED-$AZ_IDENTITY-id" identity show --name "$AZ_IDENTITY" \
+        --resource-group "$AZ_RESOURCE_GROUP" --query id)
+}
+
+# apply_container_group: render the YAML with its secrets into a private
+# temporary file and create (or update) the container group from it. The
+# secrets go into that file only, never into argv; the file goes with the script.
+apply_container_group() {
+    if ((DRY_RUN)); then
+        trace "+" az container create --resource-group "$AZ_RESOURCE_GROUP" --file aci.yaml
+        {
+            printf -- '--- aci.yaml (secrets masked) ---\n'
+            render_aci_yaml masked
+            printf -- '--- end aci.yaml ---\n'
+        } >&3
+        return 0
+    fi
+    STORAGE_KEY=$(az_value "" storage account keys list --account-name "$AZ_STORAGE_ACCOUNT" \
+        --resource-group "$AZ_RESOURCE_GROUP" --query "[0].value")
+    SECRET_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dsba-aci.XXXXXX")
+    trap 'rm -rf "$SECRET_DIR"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    (
+        umask 077
+        render_aci_yaml secret >"$SECRET_DIR/aci.yaml"
+    )
+    az_run container create --resource-group "$AZ_RESOURCE_GROUP" --file "$SECRET_DIR/aci.yaml" \
+        --output none
+    rm -rf "$SECRET_DIR"
+}
+
+# --- the ACI YAML renderer -------------------------------------------------
+
+# yaml_str VALUE: VALUE as a single-quoted YAML scalar.
+yaml_str() {
+    [[ $1 != *$'\n'* ]] || die "multi-line values are not supported in the container environment"
+    printf "'%s'" "${1//\'/\'\'}"
+}
+
+is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
+
+# app_env_names: the variables handed to the app container: every DSBA_* set
+# here or in the config (but the two the image fixes), WEB_CONCURRENCY, the secrets.
+app_env_names() {
+    local name
+    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS; do
+        case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
+        [[ -n ${!name:-} ]] && printf '%s\n' "$name"
+    done | sort -u
+}
+
+# emit_app_env INDENT MODE: the environmentVariables list, secrets as secureValue.
+emit_app_env() {
+    local indent=$1 mode=$2 name value
+    while IFS= read -r name; do
+        value=${!name}
+        printf '%s- name: %s\n' "$indent" "$name"
+        if is_secret "$name"; then
+            [[ $mode == masked ]] && value='***'
+            printf '%s  secureValue: %s\n' "$indent" "$(yaml_str "$value")"
+        else
+            printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+        fi
+    done < <(app_env_names)
+}
+
+# render_aci_yaml MODE: azure/aci.yaml.tmpl filled in; MODE is masked or secret.
+# Template syntax: {{NAME}} a quoted string, {{#NAME}} a number, {{APP_ENV}} on
+# a line of its own the environment list, and `#% if NAME` / `#% else` /
+# `#% endif` lines keep a block when NAME is 1.
+render_aci_yaml() {
+    local mode=$1 line name value match out keep=1
+    local APP_IMAGE CADDY_IMAGE_REF
+    APP_IMAGE=$(image_ref)
+    CADDY_IMAGE_REF="$ACR_SERVER/$AZ_CADDY_IMAGE"
+    if [[ $mode == masked ]]; then
+        local STORAGE_KEY='***'
+    fi
+    while IFS= read -r line || [[ -n $line ]]; do
+        if [[ $line =~ ^#%[[:space:]]*if[[:space:]]+([A-Za-z_][A-Za-z0-9_]*) ]]; then
+            name=${BASH_REMATCH[1]}
+            keep=0
+            if [[ ${!name:-0} == 1 ]]; then keep=1; fi
+            continue
+        elif [[ $line =~ ^#%[[:space:]]*else ]]; then
+            keep=$((1 - keep))
+            continue
+        elif [[ $line =~ ^#%[[:space:]]*endif ]]; then
+            keep=1
+            continue
+        fi
+        # Template comments are for its readers, not for Azure.
+        [[ $line =~ ^[[:space:]]*# ]] && continue
+        ((keep)) || continue
+        if [[ $line =~ ^([[:space:]]*)\{\{APP_ENV\}\}$ ]]; then
+            emit_app_env "${BASH_REMATCH[1]}" "$mode"
+            continue
+        fi
+        # Left to right, so that a value that looks like a placeholder stays as it is.
+        out=""
+        while [[ $line =~ \{\{(#?)([A-Za-z_][A-Za-z0-9_]*)\}\} ]]; do
+            match=${BASH_REMATCH[0]}
+            name=${BASH_REMATCH[2]}
+            value=${!name?"template variable $name is not set"}
+            out+=${line%%"$match"*}
+            if [[ -n ${BASH_REMATCH[1]} ]]; then
+                [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$name must be a number, got $value"
+                out+=$value
+            else
+                out+=$(yaml_str "$value")
+            fi
+            line=${line#*"$match"}
+        done
+        printf '%s%s\n' "$out" "$line"
+    done <"$AZURE_DIR/aci.yaml.tmpl"
+}

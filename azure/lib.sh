@@ -82,8 +82,9 @@ parse_args() {
 }
 
 # load_config: NAME=value lines from the config file, then defaults. A variable
-# already in the environment wins over the file, so CI can override any
-# setting without editing it. The file is read as data, never executed.
+# set (non-empty) in the environment wins over the file, so CI can override any
+# setting without editing it, and an unset CI variable, which arrives empty,
+# overrides nothing. The file is read as data, never executed.
 load_config() {
     local line name value
     if [[ -f $CONFIG_FILE ]]; then
@@ -91,7 +92,7 @@ load_config() {
             [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
             name=${BASH_REMATCH[2]}
             value=${BASH_REMATCH[3]}
-            [[ -n ${!name+set} ]] && continue
+            [[ -n ${!name:-} ]] && continue
             if [[ $value =~ ^\"(.*)\"[[:space:]]*(#.*)?$ || $value =~ ^\'(.*)\'[[:space:]]*(#.*)?$ ]]; then
                 value=${BASH_REMATCH[1]}
             else

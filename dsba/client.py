@@ -1,0 +1,336 @@
+"""Python client for the dsba JSON API: the same operations as LocalService, over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import requests
+
+from dsba.errors import (
+    Conflict,
+    DsbaError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StoreError,
+    TooLarge,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dsba.prediction import Predictions
+
+ProgressCallback = Callable[[int, int], None]
+_DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
+FINISHED = ("succeeded", "failed")
+# Rows per /api/predict call; below the server's default batch limit (DSBA_MAX_BATCH_ROWS).
+BATCH_ROWS = 5_000
+
+
+class Unauthorized(Forbidden):
+    """The server refused the API token (missing, unknown, or without the needed role)."""
+
+    code = "unauthorized"
+
+
+class Unreachable(DsbaError):
+    """The server could not be reached or did not answer in time."""
+
+    code = "unreachable"
+
+
+class JobFailed(DsbaError):
+    """A training job ended in failure; .job holds its record."""
+
+    code = "job_failed"
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(f"training job {job['id']} failed: {job.get('error') or 'no reason'}")
+        self.job = job
+
+
+def error_for(status: int, message: str, errors: dict[str, Any] | None) -> DsbaError:
+    """The dsba exception matching an HTTP error status."""
+    kinds: dict[int, type[DsbaError]] = {
+        400: InvalidInput,
+        404: NotFound,
+        405: InvalidInput,
+        409: Conflict,
+        413: TooLarge,
+        415: InvalidInput,
+        422: InvalidInput,
+        503: StoreError,
+    }
+    if status == 401:
+        return Unauthorized(f"{message} (pass --token or set DSBA_TOKEN)", errors)
+    if status == 403 and errors is None and message.startswith("user "):
+        return Unauthorized(f"{message} (this token's role does not allow it)", errors)
+    if status == 403:
+        return Forbidden(message, errors)
+    kind = kinds.get(status)
+    if kind is None:
+        return DsbaError(f"server answered HTTP {status}: {message}", errors)
+    return kind(message, errors)
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Authorization: Bearer <token> (set as auth, so a .netrc cannot replace it)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+def _ref(ref: str) -> str:
+    return quote(str(ref), safe="@:")
+
+
+class Client:
+    """A dsba server at base_url; token is an API token when the server has auth on."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        self.auth = _BearerAuth(token) if token else None
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API and return its JSON; an error status raises the matching DsbaError."""
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.request(
+                method, url, auth=self.auth, timeout=kwargs.pop("timeout", self.timeout), **kwargs
+            )
+        except requests.Timeout as exc:
+            raise Unreachable(f"{self.base_url} did not answer within {self.timeout:g} s") from exc
+        except requests.RequestException as exc:
+            raise Unreachable(f"cannot reach {self.base_url}: {type(exc).__name__}") from exc
+        if response.ok:
+            return response.json() if response.content else None
+        raise self._error(response)
+
+    @staticmethod
+    def _error(response: requests.Response) -> DsbaError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            errors = body.get("errors") if isinstance(body.get("errors"), dict) else None
+            return error_for(response.status_code, body["message"], errors)
+        text = " ".join(response.text.split())[:200] or response.reason or "no details"
+        return error_for(response.status_code, text, None)
+
+    def health(self) -> dict[str, Any]:
+        """The server's liveness answer."""
+        return self.request("GET", "/healthz")
+
+    def upload(self, data: str | Path | IO[bytes] | pd.DataFrame, filename: str | None = None):
+        """Upload a CSV, Parquet or JSON-lines file (path, file or DataFrame); get its profile."""
+        if isinstance(data, str | Path):
+            path = Path(data)
+            with path.open("rb") as handle:
+                return self.upload(handle, filename or path.name)
+        if hasattr(data, "to_parquet"):
+            buffer = io.BytesIO()
+            data.to_parquet(buffer, index=False)
+            buffer.seek(0)
+            return self.upload(buffer, filename or "frame.parquet")
+        name = filename or Path(getattr(data, "name", "") or "data.csv").name
+        return self.request("POST", "/api/datasets", files={"file": (name, data)})
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """Stored datasets, newest first."""
+        return self.request("GET", "/api/datasets")
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """One dataset's profile and preview."""
+        return self.request("GET", f"/api/datasets/{quote(dataset_id, safe='')}")
+
+    def submit(
+        self,
+        source: Any,
+        *,
+        target: str,
+        name: str,
+        params: dict[str, Any] | None = None,
+        test_size: float = 0.2,
+        seed: int = 42,
+    ) -> dict[str, Any]:
+        """Start a training job; a local file or DataFrame is uploaded first. Return the job."""
+        body: dict[str, Any] = {
+            "target": target,
+            "name": name,
+            "params": params or {},
+            "test_size": test_size,
+            "seed": seed,
+        }
+        if isinstance(source, str) and "://" in source:
+            body["source"] = source
+        elif isinstance(source, str | Path) and Path(source).is_file():
+            body["dataset_id"] = self.upload(source)["id"]
+        elif isinstance(source, str) and _DATASET_ID.match(source):
+            body["dataset_id"] = source
+        elif isinstance(source, str):
+            body["source"] = source  # a path inside the server's data folder
+        else:
+            body["dataset_id"] = self.upload(source)["id"]
+        return self.request("POST", "/api/train", json=body)
+
+    def train(
+        self,
+        source: Any,
+        *,
+        target: str,
+        name: str,
+        params: dict[str, Any] | None = None,
+        test_size: float = 0.2,
+        seed: int = 42,
+        wait: bool = True,
+        progress: ProgressCallback | None = None,
+        poll: float = 0.5,
+    ) -> dict[str, Any]:
+        """Train from a local file, DataFrame, URL, dataset id or data-folder path.
+
+        With wait (the default) block until the job ends and return the new version's
+        metadata, reporting rounds to progress(done, total); otherwise return the job.
+        """
+        job = self.submit(
+            source, target=target, name=name, params=params, test_size=test_size, seed=seed
+        )
+        if not wait:
+            return job
+        finished = self.wait(job["id"], progress=progress, poll=poll)
+        return self.metadata(finished["model"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's state, progress, and its model or error."""
+        return self.request("GET", f"/api/jobs/{quote(job_id, safe='')}")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Recent jobs, newest first."""
+        return self.request("GET", "/api/jobs")
+
+    def wait(
+        self,
+        job_id: str,
+        progress: ProgressCallback | None = None,
+        poll: float = 0.5,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll a job until it ends; return it if it succeeded, raise JobFailed if not."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reported = 0
+        while True:
+            job = self.job(job_id)
+            state = job.get("progress") or {}
+            done, total = state.get("round", 0), state.get("total", 0)
+            if progress is not None and total and done > reported:
+                reported = done
+                progress(done, total)
+            if job["state"] == "succeeded":
+                return job
+            if job["state"] == "failed":
+                raise JobFailed(job)
+            if deadline is not None and time.monotonic() > deadline:
+                raise Unreachable(f"job {job_id} did not finish within {timeout:g} s")
+            time.sleep(poll)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model with its latest version, aliases and headline metrics."""
+        return self.request("GET", "/api/models")
+
+    models = list_models
+
+    def metadata(self, ref: str) -> dict[str, Any]:
+        """Metadata of the version a reference (name, name:N, name@alias) points at."""
+        return self.request("GET", f"/api/models/{_ref(ref)}/metadata")
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        """Point name@alias at a version."""
+        path = f"/api/models/{_ref(name)}/aliases/{_ref(alias)}"
+        return self.request("PUT", path, json={"version": version})
+
+    def delete(self, ref: str) -> dict[str, Any]:
+        """Delete the exact version name:N."""
+        name, _, version = str(ref).partition(":")
+        if not version.isdigit():
+            raise InvalidInput(
+                f"delete needs an exact version like {name}:1, not {ref!r}", {"ref": ref}
+            )
+        return self.request("DELETE", f"/api/models/{_ref(name)}/versions/{version}")
+
+    def predict(
+        self, ref: str, rows: list[dict[str, Any]] | pd.DataFrame, contributions: bool = False
+    ) -> dict[str, Any]:
+        """Score records or a DataFrame; return {model, predictions, warnings} as the API does."""
+        if hasattr(rows, "to_json"):
+            return self._predict_frame_json(ref, rows, contributions)
+        body = {"model": ref, "records": rows, "contributions": contributions}
+        return self.request("POST", "/api/predict", json=body)
+
+    def _predict_frame_json(self, ref: str, frame: pd.DataFrame, contributions: bool):
+        model, predictions, warnings = None, [], []
+        for start in range(0, max(len(frame), 1), BATCH_ROWS):
+            chunk = frame.iloc[start : start + BATCH_ROWS]
+            # pandas writes NaN as null and dates as ISO strings, as the API expects.
+            records = chunk.to_json(orient="records", date_format="iso")
+            body = (
+                f'{{"model": {json.dumps(ref)}, "contributions": {json.dumps(contributions)}, '
+                f'"records": {records}}}'
+            )
+            answer = self.request(
+                "POST", "/api/predict", data=body, headers={"Content-Type": "application/json"}
+            )
+            model = answer["model"]
+            predictions.extend(answer["predictions"])
+            warnings.extend(w for w in answer["warnings"] if w not in warnings)
+        return {"model": model, "predictions": predictions, "warnings": warnings}
+
+    def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
+        """Score a DataFrame; the result works like LocalService.predict_frame's."""
+        import numpy as np
+
+        from dsba.prediction import Predictions
+
+        if len(frame) == 0:
+            meta = self.metadata(ref)
+            classes = meta["classes"]
+            return Predictions(
+                f"{meta['name']}:{meta['version']}", classes, [], np.zeros((0, len(classes)))
+            )
+        answer = self._predict_frame_json(ref, frame, bool(options.get("contributions")))
+        rows = answer["predictions"]
+        names = list(rows[0]["probabilities"])
+        labels = [row["label"] for row in rows]
+        # Probability keys are strings; keep the labels' own type (e.g. int classes) where known.
+        by_name = {str(label): label for label in labels}
+        classes = [by_name.get(name, name) for name in names]
+        probabilities = np.array([[row["probabilities"][n] for n in names] for row in rows])
+        explained = "contributions" in rows[0]
+        contributions = [row["contributions"] for row in rows] if explained else None
+        return Predictions(
+            answer["model"], classes, labels, probabilities, answer["warnings"], contributions
+        )

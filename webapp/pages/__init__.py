@@ -1,7 +1,15 @@
-"""The analyst's pages: server-rendered, Flask-WTF forms."""
+"""The analyst's pages: server-rendered views over dsba, Flask-WTF forms, PRG with flash."""
 
 from flask import Blueprint
 
 bp = Blueprint("pages", __name__)
 
-from webapp.pages import routes  # noqa: E402,F401  (routes attach themselves to bp)
+# The view modules attach their routes, filters and context processors to bp.
+from webapp.pages import (  # noqa: E402,F401
+    formatting,
+    home,
+    jobs,
+    models,
+    predict,
+    train,
+)

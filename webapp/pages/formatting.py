@@ -1,0 +1,73 @@
+"""Template filters and globals shared by every page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from webapp.pages import bp
+from webapp.state import state
+
+_NOT_NAME = re.compile(r"[^a-z0-9_-]+")
+_UNITS = (("day", 86400), ("h", 3600), ("min", 60))
+
+
+@bp.app_template_filter("age")
+def age(stamp: str | None) -> str:
+    """How long ago an ISO timestamp was, in words ("5 min ago")."""
+    if not stamp:
+        return "—"
+    try:
+        then = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    seconds = max(0.0, (datetime.now(UTC) - then).total_seconds())
+    for unit, size in _UNITS:
+        if seconds >= size:
+            count = int(seconds // size)
+            plural = "s" if unit == "day" and count != 1 else ""
+            return f"{count} {unit}{plural} ago"
+    return "just now"
+
+
+@bp.app_template_filter("metric")
+def metric(value: Any, digits: int = 3) -> str:
+    """A metric rounded for display, or a dash when it is missing."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+@bp.app_template_filter("filesize")
+def filesize(n_bytes: Any) -> str:
+    """A byte count in B, KB, MB or GB."""
+    if not isinstance(n_bytes, int | float):
+        return "—"
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def model_name_from(filename: str | None) -> str:
+    """A valid model name guessed from a file name ("Penguins 2024.csv" -> "penguins-2024")."""
+    stem = Path(filename or "").stem.lower()
+    name = _NOT_NAME.sub("-", stem).strip("-_")[:64]
+    return name or "model"
+
+
+def upload_limit_mb() -> int:
+    """The largest upload this server accepts, in whole MB (rounded down, at least 1)."""
+    return max(1, state().settings.max_upload_bytes // (1024 * 1024))
+
+
+@bp.app_context_processor
+def page_globals() -> dict[str, Any]:
+    """Values every template may use."""
+    return {"upload_limit_mb": upload_limit_mb}

@@ -1,0 +1,199 @@
+"""Flask-WTF forms of the pages; every one carries a CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import (
+    Field,
+    FloatField,
+    IntegerField,
+    SelectField,
+    StringField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from dsba.ingestion import FORMATS
+from dsba.params import PARAMS
+from dsba.registry import NAME_PATTERN
+from dsba.schema import BOOLEAN, CATEGORICAL, DATETIME
+from webapp.pages.formatting import upload_limit_mb
+from webapp.state import state
+
+DATA_EXTENSIONS = sorted(suffix.lstrip(".") for suffix in FORMATS)
+NAME_RULE = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+MISSING = ""
+
+
+def check_upload_size(form: FlaskForm, field: Field) -> None:
+    """Refuse a file larger than DSBA_MAX_UPLOAD_BYTES with the limit in MB."""
+    upload = field.data
+    if not upload or not hasattr(upload, "stream"):
+        return
+    stream = upload.stream
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    if size > state().settings.max_upload_bytes:
+        raise ValidationError(f"file too large: the limit is {upload_limit_mb()} MB")
+
+
+class UploadForm(FlaskForm):
+    """A data file to upload, or a URL to fetch it from."""
+
+    file = FileField(
+        "Data file",
+        validators=[
+            FileAllowed(DATA_EXTENSIONS, "use a CSV, Parquet or JSON-lines file"),
+            check_upload_size,
+        ],
+    )
+    url = StringField(
+        "…or a URL",
+        validators=[Optional(), Length(max=2048)],
+        render_kw={"placeholder": "https://example.org/data.csv", "inputmode": "url"},
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Exactly one of a file and a URL."""
+        if not super().validate(extra_validators):
+            return False
+        if bool(self.file.data) == bool(self.url.data):
+            self.file.errors = [*self.file.errors, "choose a file or give a URL (one of them)"]
+            return False
+        return True
+
+
+class TrainForm(FlaskForm):
+    """Target, model name, and the advanced settings of a training run."""
+
+    target = SelectField("Target column", validators=[DataRequired("pick the target column")])
+    name = StringField(
+        "Model name",
+        validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    test_size = FloatField(
+        "Test size",
+        default=0.2,
+        validators=[InputRequired(), NumberRange(0.05, 0.5)],
+        description="share of rows held out to evaluate the model",
+        render_kw={"min": 0.05, "max": 0.5, "step": "any"},
+    )
+    seed = IntegerField(
+        "Random seed",
+        default=42,
+        validators=[InputRequired(), NumberRange(0, 2**31 - 1)],
+        description="same seed, same data, same model",
+        render_kw={"min": 0, "step": 1},
+    )
+
+    def params(self) -> dict[str, Any]:
+        """The hyperparameters that differ from their defaults."""
+        chosen = {}
+        for name, spec in PARAMS.items():
+            value = self[f"param_{name}"].data
+            if value is not None and value != spec.default:
+                chosen[name] = value
+        return chosen
+
+    def param_fields(self) -> list[Field]:
+        """The hyperparameter fields, in the order of dsba.params.PARAMS."""
+        return [self[f"param_{name}"] for name in PARAMS]
+
+
+for _name, _spec in PARAMS.items():
+    _field_type = IntegerField if _spec.type is int else FloatField
+    setattr(
+        TrainForm,
+        f"param_{_name}",
+        _field_type(
+            _name,
+            default=_spec.default,
+            validators=[Optional(), NumberRange(_spec.low, _spec.high)],
+            description=f"{_spec.help} ({_spec.low:g}–{_spec.high:g})",
+            render_kw={
+                "min": _spec.low,
+                "max": _spec.high,
+                "step": 1 if _spec.type is int else "any",
+            },
+        ),
+    )
+
+
+class AliasForm(FlaskForm):
+    """Point an alias at a version."""
+
+    alias = StringField(
+        "Alias",
+        validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
+        render_kw={"placeholder": "production", "autocomplete": "off"},
+    )
+    version = SelectField("Version", coerce=int)
+
+
+class DeleteVersionForm(FlaskForm):
+    """Confirm the deletion of a version (the token is the whole form)."""
+
+
+class BatchForm(FlaskForm):
+    """A file of rows to score."""
+
+    file = FileField(
+        "Rows to score",
+        validators=[
+            FileRequired("choose a file of rows to score"),
+            FileAllowed(DATA_EXTENSIONS, "use a CSV, Parquet or JSON-lines file"),
+            check_upload_size,
+        ],
+    )
+
+
+def _feature_field(feature: dict[str, Any]) -> Field:
+    """The input of one schema feature: a select for categories, a number otherwise."""
+    label, kind = feature["name"], feature["kind"]
+    if kind == CATEGORICAL:
+        choices = [(MISSING, "(missing)")] + [(c, c) for c in feature.get("categories") or []]
+        return SelectField(label, choices=choices, description="category")
+    if kind == BOOLEAN:
+        choices = [(MISSING, "(missing)"), ("true", "true"), ("false", "false")]
+        return SelectField(label, choices=choices, description="true / false")
+    if kind == DATETIME:
+        return StringField(
+            label,
+            validators=[Optional()],
+            description="date and time",
+            render_kw={"type": "datetime-local", "step": 1},
+        )
+    return FloatField(
+        label,
+        validators=[Optional()],
+        description="number",
+        render_kw={"step": "any", "inputmode": "decimal"},
+    )
+
+
+def predict_form(features: list[dict[str, Any]]) -> FlaskForm:
+    """Build a form with one field per schema feature, named f0, f1, ... (names may be odd)."""
+
+    class PredictForm(FlaskForm):
+        """One row to score."""
+
+        def record(self) -> dict[str, Any]:
+            """The row as a {feature: value} record; empty inputs are missing values."""
+            row = {}
+            for index, feature in enumerate(features):
+                value = self[f"f{index}"].data
+                row[feature["name"]] = None if value in (MISSING, None) else value
+            return row
+
+        def feature_fields(self) -> list[Field]:
+            """The inputs in schema order."""
+            return [self[f"f{index}"] for index in range(len(features))]
+
+    for index, feature in enumerate(features):
+        setattr(PredictForm, f"f{index}", _feature_field(feature))
+    return PredictForm()

@@ -1,0 +1,128 @@
+"""A model's page: metrics and plots of one version, all versions, aliases, deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from dsba.errors import DsbaError, InvalidInput, NotFound
+from dsba.registry import ModelRef
+from webapp.pages import bp
+from webapp.pages.charts import chart_data, heat_map
+from webapp.pages.forms import AliasForm, DeleteVersionForm
+from webapp.state import state
+
+
+def requested_ref(name: str) -> str:
+    """name:version from the URL and ?version=, or the bare name (latest); 404 if malformed."""
+    raw = request.args.get("version", "")
+    try:
+        return str(ModelRef(name, int(raw) if raw else None))
+    except (InvalidInput, ValueError):
+        abort(404)
+
+
+def aliases_by_version(aliases: dict[str, Any]) -> dict[int, list[str]]:
+    """Alias names per version; a split alias is listed on each of its versions with its share."""
+    result: dict[int, list[str]] = {}
+    for alias, target in sorted(aliases.items()):
+        if isinstance(target, dict):
+            total = sum(target.values()) or 1
+            for version, weight in target.items():
+                result.setdefault(int(version), []).append(f"{alias} {weight / total:.0%}")
+        else:
+            result.setdefault(int(target), []).append(alias)
+    return result
+
+
+def _dataset_id(metadata: dict[str, Any]) -> str | None:
+    """The stored dataset a version was trained on, if it is still in the store."""
+    sha = (metadata.get("dataset") or {}).get("sha256") or ""
+    try:
+        return state().datasets.get(sha[:16])["id"]
+    except NotFound:
+        return None
+
+
+def _versions(name: str) -> list[dict[str, Any]]:
+    registry = state().service.registry
+    rows = []
+    for version in reversed(registry.list_versions(name)):
+        try:
+            rows.append(registry.get_metadata(f"{name}:{version}"))
+        except NotFound:
+            continue  # deleted while we were listing
+    return rows
+
+
+@bp.get("/models/<name>")
+def model(name: str):
+    """Show one version (the latest unless ?version=N) and the list of versions."""
+    registry = state().service.registry
+    metadata = registry.get_metadata(requested_ref(name))
+    versions = _versions(name)
+    alias_form = AliasForm()
+    alias_form.version.choices = [(v["version"], f"v{v['version']}") for v in versions]
+    alias_form.version.data = metadata["version"]
+    return render_template(
+        "pages/model.html",
+        name=name,
+        meta=metadata,
+        schema=registry.get_schema(f"{name}:{metadata['version']}"),
+        versions=versions,
+        aliases=aliases_by_version(registry.get_aliases(name)),
+        heat_rows=heat_map(metadata["evaluation"]["confusion_matrix"]),
+        charts=chart_data(metadata),
+        dataset_id=_dataset_id(metadata),
+        alias_form=alias_form,
+        delete_form=DeleteVersionForm(),
+    )
+
+
+@bp.post("/models/<name>/aliases")
+def set_alias(name: str):
+    """Point an alias at a version, then go back to the model page."""
+    versions = state().service.registry.list_versions(name)
+    form = AliasForm()
+    form.version.choices = [(v, f"v{v}") for v in versions]
+    if not form.validate_on_submit():
+        problems = "; ".join(f"{form[f].label.text}: {e[0]}" for f, e in form.errors.items())
+        flash(f"The alias was not set. {problems}", "danger")
+        return redirect(url_for("pages.model", name=name))
+    try:
+        state().service.set_alias(name, form.alias.data, form.version.data)
+    except DsbaError as error:
+        flash(f"The alias was not set: {error.message}", "danger")
+    else:
+        flash(f"{name}@{form.alias.data} now points at version {form.version.data}.", "success")
+    return redirect(url_for("pages.model", name=name, version=form.version.data))
+
+
+@bp.get("/models/<name>/versions/<int:version>/delete")
+def confirm_delete(name: str, version: int):
+    """Ask before deleting a version (the page's modal does the same with scripts on)."""
+    metadata = state().service.metadata(f"{name}:{version}")
+    aliases = aliases_by_version(state().service.registry.get_aliases(name)).get(version, [])
+    return render_template(
+        "pages/confirm_delete.html",
+        name=name,
+        meta=metadata,
+        aliases=aliases,
+        form=DeleteVersionForm(),
+    )
+
+
+@bp.post("/models/<name>/versions/<int:version>/delete")
+def delete_version(name: str, version: int):
+    """Delete a version; its aliases go with it."""
+    form = DeleteVersionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    state().service.delete(f"{name}:{version}")
+    flash(f"Deleted {name} version {version}.", "success")
+    try:
+        state().service.registry.list_versions(name)
+    except NotFound:
+        return redirect(url_for("pages.home"))
+    return redirect(url_for("pages.model", name=name))

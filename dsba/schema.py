@@ -154,6 +154,12 @@ def check_target(series: pd.Series) -> list[Any]:
     values = series.dropna()
     if values.empty:
         raise InvalidInput(f"target column {name!r} has no values", {"target": str(name)})
+    if pd.api.types.is_object_dtype(values) and values.map(type).isin([dict, list]).any():
+        raise InvalidInput(
+            f"target column {name!r} holds nested values (objects or lists); "
+            "a target needs plain labels",
+            {"target": str(name)},
+        )
     if pd.api.types.is_float_dtype(values) and not np.allclose(values, np.round(values)):
         raise InvalidInput(
             f"target column {name!r} looks continuous (non-integer numbers); "
@@ -184,7 +190,13 @@ def check_target(series: pd.Series) -> list[Any]:
     # Blank labels make pandas read an int column as floats; the classes are still the ints.
     if pd.api.types.is_float_dtype(values) and bool((values == np.round(values)).all()):
         labels = [int(label) for label in labels]
-    return sorted(labels)
+    try:
+        return sorted(labels)
+    except TypeError as exc:
+        raise InvalidInput(
+            f"target column {name!r} mixes numbers and text; use one type for its labels",
+            {"target": str(name)},
+        ) from exc
 
 
 def infer_schema(

@@ -142,3 +142,21 @@ def test_workflows_pin_their_actions_to_a_major_version(name):
         for step in job.get("steps", []):
             if "uses" in step:
                 assert re.search(r"@v\d+$", step["uses"]), step["uses"]
+
+
+def test_azure_readme_lists_every_variable_the_server_reads():
+    sources = [
+        ROOT / "gunicorn.conf.py",
+        *(ROOT / "dsba").glob("*.py"),
+        *(ROOT / "webapp").rglob("*.py"),
+    ]
+    read = set()
+    for source in sources:
+        read |= set(
+            re.findall(r"[\"'](DSBA_[A-Z_]+|SECRET_KEY|WEB_CONCURRENCY)[\"']", source.read_text())
+        )
+    # The command line's client settings and a test-only config key are not the server's.
+    read -= {"DSBA_REMOTE", "DSBA_TOKEN", "DSBA_SETTINGS"}
+    assert {"DSBA_REGISTRY_DIR", "SECRET_KEY", "DSBA_API_TOKENS"} <= read
+    readme = (ROOT / "azure" / "README.md").read_text()
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []

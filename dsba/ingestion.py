@@ -29,6 +29,8 @@ FORMATS = {
 }
 _SNIFF_BYTES = 64 * 1024
 _PARQUET_MAGIC = b"PAR1"
+# A table cell is a number, a label or a short text; a megabyte in one cell is not data.
+MAX_FIELD_CHARS = 65_536
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,26 @@ def _parse_json(raw: bytes, lines: bool) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _check_field_lengths(frame: pd.DataFrame) -> None:
+    """Refuse a cell longer than MAX_FIELD_CHARS, naming its column and row."""
+    for position, column in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        if pd.api.types.is_object_dtype(series):
+            lengths = series.map(lambda value: len(value) if isinstance(value, str) else 0)
+        elif pd.api.types.is_string_dtype(series):
+            lengths = series.str.len().fillna(0)
+        else:
+            continue
+        longest = int(lengths.max()) if len(lengths) else 0
+        if longest > MAX_FIELD_CHARS:
+            row = int(lengths.to_numpy().argmax()) + 1
+            raise TooLarge(
+                f"a value in column {column!r} (row {row}) is {longest:,} characters long; "
+                f"the limit is {MAX_FIELD_CHARS:,}",
+                {"column": str(column), "row": row},
+            )
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
@@ -167,6 +189,8 @@ def parse_bytes(
         raise TooLarge(f"{len(frame):,} rows exceed the limit of {settings.max_rows:,}")
     if frame.shape[1] > settings.max_columns + 1:
         raise TooLarge(f"{frame.shape[1]:,} columns exceed the limit of {settings.max_columns:,}")
+    if len(raw) > MAX_FIELD_CHARS:
+        _check_field_lengths(frame)
     return frame, fmt
 
 

@@ -13,9 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# A fixed uid so that volume permissions can be granted to it from outside.
+# A fixed uid so that volume permissions can be granted to it from outside. The
+# home is writable (gunicorn puts its control socket there); /app is not.
 RUN groupadd --system --gid 10001 dsba \
-    && useradd --system --uid 10001 --gid dsba --home-dir /app --shell /usr/sbin/nologin dsba
+    && useradd --system --uid 10001 --gid dsba --create-home --home-dir /home/dsba \
+        --shell /usr/sbin/nologin dsba
 
 WORKDIR /app
 

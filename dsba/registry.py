@@ -19,6 +19,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,6 +180,8 @@ class ModelRegistry:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
+        # Told True for a cache hit, False for a load from the store (metrics hook).
+        self.on_cache: Callable[[bool], None] | None = None
 
     def _model_dir(self, name: str) -> Path:
         return self.root / "models" / name
@@ -320,10 +323,16 @@ class ModelRegistry:
         """Return a verified, cached model for a reference."""
         key = self.resolve(ref)
         with self._lock:
-            if key in self._cache:
+            hit = self._cache.get(key)
+            if hit is not None:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+        if hit is not None:
+            if self.on_cache:
+                self.on_cache(True)
+            return hit
         loaded = self._read_version(*key)
+        if self.on_cache:
+            self.on_cache(False)
         with self._lock:
             # Another thread may have loaded the same version meanwhile: keep one object.
             loaded = self._cache.setdefault(key, loaded)

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app
 
 from dsba.config import Settings
 from dsba.datasets import DatasetStore
 from dsba.jobs import JobStore
+from dsba.prediction import Predictions
 from dsba.service import LocalService
+from webapp.observability import record_cache, record_prediction
+
+
+class ObservedService(LocalService):
+    """LocalService that counts predictions and model cache use for /metrics."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.registry.on_cache = record_cache
+
+    def predict_frame(self, ref: str, frame: Any, **options: Any) -> Predictions:
+        """Score a frame and count it."""
+        result = super().predict_frame(ref, frame, **options)
+        record_prediction(result.model, len(result.labels))
+        return result
+
+    def predict_records(self, ref: str, records: Any, **options: Any) -> Predictions:
+        """Score records and count them."""
+        result = super().predict_records(ref, records, **options)
+        record_prediction(result.model, len(result.labels))
+        return result
 
 
 @dataclass
@@ -26,7 +49,7 @@ class AppState:
         """Create the stores for these settings."""
         return cls(
             settings=settings,
-            service=LocalService(settings),
+            service=ObservedService(settings),
             datasets=DatasetStore(settings.registry_dir),
             jobs=JobStore(settings),
         )

@@ -86,8 +86,16 @@ def handle_unexpected(error: Exception):
     return error_response(500, "internal server error; the details are in the server log")
 
 
+def handle_recursion(error: RecursionError):
+    """A JSON body nested thousands deep overflows the parser: the caller's 400, not a 500."""
+    if request.is_json:
+        return error_response(400, "the JSON body is nested too deeply to be read")
+    return handle_unexpected(error)
+
+
 def register_errorhandlers(app: Flask) -> None:
     """Install the handlers (after flask-smorest, so ours answer HTML pages with HTML)."""
     app.register_error_handler(DsbaError, handle_dsba_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(RecursionError, handle_recursion)
     app.register_error_handler(Exception, handle_unexpected)

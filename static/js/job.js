@@ -17,6 +17,10 @@
     var progress = job.progress || {};
     var total = progress.total || 0;
     var percent = total ? Math.min(100, Math.round((100 * (progress.round || 0)) / total)) : 0;
+    if (job.state === "queued") {
+      return;
+    }
+    bar.classList.remove("bg-secondary");
     bar.style.width = percent + "%";
     bar.textContent = percent + "%";
     track.setAttribute("aria-valuenow", String(percent));
@@ -34,6 +38,8 @@
   function finish(job) {
     if (job.state === "succeeded" && job.model) {
       var version = job.model.split(":")[1];
+      bar.classList.remove("bg-secondary", "progress-bar-animated");
+      bar.classList.add("bg-success");
       bar.style.width = "100%";
       bar.textContent = "100%";
       rounds.textContent = "Done: opening the model…";

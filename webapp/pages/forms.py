@@ -52,7 +52,7 @@ class UploadForm(FlaskForm):
         ],
     )
     url = StringField(
-        "…or a URL",
+        "URL",
         validators=[Optional(), Length(max=2048)],
         render_kw={"placeholder": "https://example.org/data.csv", "inputmode": "url"},
     )

@@ -17,6 +17,13 @@ from webapp.state import state
 TOP_CONTRIBUTIONS = 8
 
 
+def _shown(value: Any) -> Any:
+    """An input value as the user typed it: 217.0 becomes 217."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def explain(record: dict[str, Any], contributions: dict[str, float]) -> list[dict[str, Any]]:
     """The features that pushed the prediction most, with the input value and a bar width."""
     top = list(contributions.items())[:TOP_CONTRIBUTIONS]
@@ -24,7 +31,7 @@ def explain(record: dict[str, Any], contributions: dict[str, float]) -> list[dic
     return [
         {
             "feature": feature,
-            "value": record.get(feature),
+            "value": _shown(record.get(feature)),
             "contribution": value,
             "width": round(100 * abs(value) / largest),
         }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -161,6 +162,22 @@ def _check_field_lengths(frame: pd.DataFrame) -> None:
             )
 
 
+def _check_flat(frame: pd.DataFrame) -> None:
+    """Refuse objects and arrays as cell values, naming the column and the first such row."""
+    for position, column in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        if not pd.api.types.is_object_dtype(series):
+            continue
+        nested = series.map(lambda value: isinstance(value, dict | list | np.ndarray))
+        if nested.any():
+            row = int(nested.to_numpy().argmax()) + 1
+            raise InvalidInput(
+                f"column {column!r} holds nested values (objects or lists), first on row {row}; "
+                "flatten it into plain columns",
+                {"column": str(column), "row": row},
+            )
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
@@ -189,6 +206,7 @@ def parse_bytes(
         raise TooLarge(f"{len(frame):,} rows exceed the limit of {settings.max_rows:,}")
     if frame.shape[1] > settings.max_columns + 1:
         raise TooLarge(f"{frame.shape[1]:,} columns exceed the limit of {settings.max_columns:,}")
+    _check_flat(frame)
     if len(raw) > MAX_FIELD_CHARS:
         _check_field_lengths(frame)
     return frame, fmt

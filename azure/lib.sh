@@ -1,10 +1,10 @@
 # shellcheck shell=bash
-# Variables set here are read by the scripts that source this file, and by the
-# template through ${!name}, where shellcheck cannot see them.
-# shellcheck disable=SC2034
 # Shared helpers for the azure/*.sh scripts: options, configuration, running az
-# (or only printing it with --dry-run), secret masking and the ACI YAML renderer.
-# Sourced, never run: the caller has already done `set -euo pipefail`.
+# (or only printing it with --dry-run), secret masking, private files for
+# secrets. Sourced, never run: the caller has already done `set -euo pipefail`.
+# Its variables are read by the scripts that source it and by the templates
+# through ${!name}, where shellcheck cannot see them:
+# shellcheck disable=SC2034
 
 AZURE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROJECT_ROOT=$(cd "$AZURE_DIR/.." && pwd)
@@ -278,157 +278,24 @@ confirm() {
     [[ $answer == yes ]] || die "not confirmed: nothing was changed"
 }
 
-# --- resources shared by deploy.sh and update.sh ---------------------------
-
-# image_ref: the app image as ACI pulls it.
-image_ref() { printf '%s/%s:%s' "$ACR_SERVER" "$AZ_IMAGE_NAME" "$AZ_IMAGE_TAG"; }
-
-# ensure_image: build the app image in ACR unless that tag is already there.
-ensure_image() {
-    local ref="$AZ_IMAGE_NAME:$AZ_IMAGE_TAG"
-    if ((FORCE_BUILD)); then
-        log "image $ref: build forced"
-    elif [[ $AZ_IMAGE_TAG == *-dirty ]]; then
-        # A dirty tree has no stable tag: the same name may hold other code.
-        log "image $ref: uncommitted changes, building again"
-    elif az_exists acr repository show --name "$AZ_ACR_NAME" --image "$ref"; then
-        log "image $ref: already in $AZ_ACR_NAME"
-        return 0
-    fi
-    # ACR builds it, so no local Docker is needed; .dockerignore trims the upload.
-    az_run acr build --registry "$AZ_ACR_NAME" --image "$ref" \
-        --file "$PROJECT_ROOT/Dockerfile" --platform linux/amd64 "$PROJECT_ROOT"
-}
-
-# ensure_caddy_image: a copy of Caddy in our ACR, pulled by the same identity
-# and spared Docker Hub's anonymous pull limits.
-ensure_caddy_image() {
-    [[ $AZ_HTTPS_SIDECAR == 1 ]] || return 0
-    if az_exists acr repository show --name "$AZ_ACR_NAME" --image "$AZ_CADDY_IMAGE"; then
-        log "image $AZ_CADDY_IMAGE: already in $AZ_ACR_NAME"
-        return 0
-    fi
-    az_run acr import --name "$AZ_ACR_NAME" --source "$AZ_CADDY_SOURCE" --image "$AZ_CADDY_IMAGE"
-}
-
-# lookup_ids: the values the template needs from resources that exist (or are planned).
-lookup_ids() {
-    ACR_SERVER=$(az_value "${AZ_ACR_NAME,,}.azurecr.io" acr show --name "$AZ_ACR_NAME" \
-        --resource-group "$AZ_RESOURCE_GROUP" --query loginServer)
-    IDENTITY_ID=$(az_value "PLANNED-$AZ_IDENTITY-id" identity show --name "$AZ_IDENTITY" \
-        --resource-group "$AZ_RESOURCE_GROUP" --query id)
-}
-
-# apply_container_group: render the YAML with its secrets into a private
-# temporary file and create (or update) the container group from it. The
-# secrets go into that file only, never into argv; the file goes with the script.
-apply_container_group() {
-    if ((DRY_RUN)); then
-        trace "+" az container create --resource-group "$AZ_RESOURCE_GROUP" --file aci.yaml
-        {
-            printf -- '--- aci.yaml (secrets masked) ---\n'
-            render_aci_yaml masked
-            printf -- '--- end aci.yaml ---\n'
-        } >&3
-        return 0
-    fi
-    STORAGE_KEY=$(az_value "" storage account keys list --account-name "$AZ_STORAGE_ACCOUNT" \
-        --resource-group "$AZ_RESOURCE_GROUP" --query "[0].value")
-    SECRET_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dsba-aci.XXXXXX")
-    trap 'rm -rf "$SECRET_DIR"' EXIT
+# private_dir: set PRIVATE_DIR to a new folder only we can read (mktemp -d makes
+# it 0700), deleted when the script exits, however it exits. Files holding
+# secrets are written there with umask 077, and nowhere else.
+private_dir() {
+    [[ -z ${PRIVATE_DIR:-} ]] || return 0
+    PRIVATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dsba-azure.XXXXXX")
+    trap 'rm -rf "$PRIVATE_DIR"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    (
-        umask 077
-        render_aci_yaml secret >"$SECRET_DIR/aci.yaml"
-    )
-    az_run container create --resource-group "$AZ_RESOURCE_GROUP" --file "$SECRET_DIR/aci.yaml" \
-        --output none
-    rm -rf "$SECRET_DIR"
 }
 
-# --- the ACI YAML renderer -------------------------------------------------
-
-# yaml_str VALUE: VALUE as a single-quoted YAML scalar.
-yaml_str() {
-    [[ $1 != *$'\n'* ]] || die "multi-line values are not supported in the container environment"
-    printf "'%s'" "${1//\'/\'\'}"
+# drop_private_dir: delete the secrets as soon as az has read them.
+drop_private_dir() {
+    [[ -z ${PRIVATE_DIR:-} ]] || rm -rf "$PRIVATE_DIR"
+    PRIVATE_DIR=""
 }
 
-is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
-
-# app_env_names: the variables handed to the app container: every DSBA_* set
-# here or in the config (but the two the image fixes), WEB_CONCURRENCY, the secrets.
-app_env_names() {
-    local name
-    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS; do
-        case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
-        [[ -n ${!name:-} ]] && printf '%s\n' "$name"
-    done | sort -u
-}
-
-# emit_app_env INDENT MODE: the environmentVariables list, secrets as secureValue.
-emit_app_env() {
-    local indent=$1 mode=$2 name value
-    while IFS= read -r name; do
-        value=${!name}
-        printf '%s- name: %s\n' "$indent" "$name"
-        if is_secret "$name"; then
-            [[ $mode == masked ]] && value='***'
-            printf '%s  secureValue: %s\n' "$indent" "$(yaml_str "$value")"
-        else
-            printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
-        fi
-    done < <(app_env_names)
-}
-
-# render_aci_yaml MODE: azure/aci.yaml.tmpl filled in; MODE is masked or secret.
-# Template syntax: {{NAME}} a quoted string, {{#NAME}} a number, {{APP_ENV}} on
-# a line of its own the environment list, and `#% if NAME` / `#% else` /
-# `#% endif` lines keep a block when NAME is 1.
-render_aci_yaml() {
-    local mode=$1 line name value match out keep=1
-    local APP_IMAGE CADDY_IMAGE_REF
-    APP_IMAGE=$(image_ref)
-    CADDY_IMAGE_REF="$ACR_SERVER/$AZ_CADDY_IMAGE"
-    if [[ $mode == masked ]]; then
-        local STORAGE_KEY='***'
-    fi
-    while IFS= read -r line || [[ -n $line ]]; do
-        if [[ $line =~ ^#%[[:space:]]*if[[:space:]]+([A-Za-z_][A-Za-z0-9_]*) ]]; then
-            name=${BASH_REMATCH[1]}
-            keep=0
-            if [[ ${!name:-0} == 1 ]]; then keep=1; fi
-            continue
-        elif [[ $line =~ ^#%[[:space:]]*else ]]; then
-            keep=$((1 - keep))
-            continue
-        elif [[ $line =~ ^#%[[:space:]]*endif ]]; then
-            keep=1
-            continue
-        fi
-        # Template comments are for its readers, not for Azure.
-        [[ $line =~ ^[[:space:]]*# ]] && continue
-        ((keep)) || continue
-        if [[ $line =~ ^([[:space:]]*)\{\{APP_ENV\}\}$ ]]; then
-            emit_app_env "${BASH_REMATCH[1]}" "$mode"
-            continue
-        fi
-        # Left to right, so that a value that looks like a placeholder stays as it is.
-        out=""
-        while [[ $line =~ \{\{(#?)([A-Za-z_][A-Za-z0-9_]*)\}\} ]]; do
-            match=${BASH_REMATCH[0]}
-            name=${BASH_REMATCH[2]}
-            value=${!name?"template variable $name is not set"}
-            out+=${line%%"$match"*}
-            if [[ -n ${BASH_REMATCH[1]} ]]; then
-                [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$name must be a number, got $value"
-                out+=$value
-            else
-                out+=$(yaml_str "$value")
-            fi
-            line=${line#*"$match"}
-        done
-        printf '%s%s\n' "$out" "$line"
-    done <"$AZURE_DIR/aci.yaml.tmpl"
-}
+# shellcheck source=azure/render.sh
+source "$AZURE_DIR/render.sh"
+# shellcheck source=azure/resources.sh
+source "$AZURE_DIR/resources.sh"

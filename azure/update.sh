@@ -49,7 +49,7 @@ if ((!AZ_OFFLINE)); then
         --resource-group "$AZ_RESOURCE_GROUP" \
         --query "containers[?name=='app'].image | [0]" --output tsv) || running=""
 fi
-wanted=$(image_ref)
+wanted=$APP_IMAGE
 if [[ $running == "$wanted" ]] && ((!FORCE && !RECREATE)); then
     log "$AZ_CONTAINER_GROUP already runs $wanted; --force applies the settings again"
     exit 0

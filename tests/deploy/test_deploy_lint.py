@@ -38,12 +38,16 @@ def test_hadolint_passes_on_the_dockerfile():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_scripts_are_strict_and_executable():
-    for script in (ROOT / "azure").glob("*.sh"):
+def test_scripts_are_strict_and_executable_and_libraries_are_sourced():
+    scripts = list((ROOT / "azure").glob("*.sh"))
+    libraries = [s for s in scripts if s.read_text().startswith("# shellcheck shell=bash\n")]
+    assert {s.name for s in libraries} == {"lib.sh", "render.sh", "resources.sh"}
+    sourced = "".join(s.read_text() for s in scripts)
+    for library in libraries:
+        assert f'/{library.name}"' in sourced, f"{library} is never sourced"
+        assert not library.stat().st_mode & 0o111, f"{library} is sourced, not run"
+    for script in set(scripts) - set(libraries):
         text = script.read_text()
-        if script.name == "lib.sh":
-            assert "source" in (ROOT / "azure" / "deploy.sh").read_text()
-            continue
         assert text.startswith("#!/usr/bin/env bash\n"), script
         assert "set -euo pipefail" in text, script
         assert script.stat().st_mode & 0o111, f"{script} is not executable"

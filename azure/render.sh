@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Variables assigned here are read through ${!name} by the templates:
+# shellcheck disable=SC2034
+# The YAML templates' renderer (aci.yaml.tmpl, containerapp.yaml.tmpl), sourced by lib.sh.
+#
+# Template syntax: {{NAME}} becomes the variable NAME as a single-quoted YAML
+# string, {{#NAME}} a number; a line holding only {{BLOCK}} is replaced by the
+# output of `emit_block BLOCK INDENT` (environment and secret lists); lines
+# `#% if NAME`, `#% else`, `#% endif` keep a block when NAME is 1. Other lines
+# starting with # are comments for the template's readers and are dropped.
+#
+# MODE is "secret" (the real values, for a private file) or "masked" (*** for
+# every secret, for --dry-run output).
+
+# yaml_str VALUE: VALUE as a single-quoted YAML scalar.
+yaml_str() {
+    [[ $1 != *$'\n'* ]] || die "multi-line values are not supported in the container environment"
+    printf "'%s'" "${1//\'/\'\'}"
+}
+
+is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
+
+# secret_ref NAME: NAME as a Container Apps secret name (lowercase, dashes).
+secret_ref() {
+    local ref=${1,,}
+    printf '%s' "${ref//_/-}"
+}
+
+# app_env_names: the variables handed to the app container: every DSBA_* set
+# in the config or the environment (but the two the image fixes),
+# WEB_CONCURRENCY, and the secrets.
+app_env_names() {
+    local name
+    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS; do
+        case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
+        [[ -n ${!name:-} ]] && printf '%s\n' "$name"
+    done | sort -u
+}
+
+# emit_block BLOCK INDENT MODE: the YAML lines of a list the template asks for.
+emit_block() {
+    local block=$1 indent=$2 mode=$3 name value
+    while IFS= read -r name; do
+        value=${!name}
+        [[ $mode == masked ]] && is_secret "$name" && value='***'
+        case $block in
+            ACI_ENV) # ACI: secrets are secureValue, hidden by Azure once set.
+                printf '%s- name: %s\n' "$indent" "$name"
+                if is_secret "$name"; then
+                    printf '%s  secureValue: %s\n' "$indent" "$(yaml_str "$value")"
+                else
+                    printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                fi
+                ;;
+            ACA_ENV) # Container Apps: secrets live in the app, the env refers to them.
+                printf '%s- name: %s\n' "$indent" "$name"
+                if is_secret "$name"; then
+                    printf '%s  secretRef: %s\n' "$indent" "$(secret_ref "$name")"
+                else
+                    printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                fi
+                ;;
+            ACA_SECRETS)
+                is_secret "$name" || continue
+                printf '%s- name: %s\n' "$indent" "$(secret_ref "$name")"
+                printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                ;;
+            *) die "unknown template block $block" ;;
+        esac
+    done < <(app_env_names)
+}
+
+# render_template FILE MODE: the template in azure/FILE, filled in, on stdout.
+render_template() {
+    local template=$AZURE_DIR/$1 mode=$2 line name value match out keep=1
+    if [[ $mode == masked ]]; then
+        local STORAGE_KEY='***'
+    fi
+    while IFS= read -r line || [[ -n $line ]]; do
+        if [[ $line =~ ^#%[[:space:]]*if[[:space:]]+([A-Za-z_][A-Za-z0-9_]*) ]]; then
+            name=${BASH_REMATCH[1]}
+            keep=0
+            if [[ ${!name:-0} == 1 ]]; then keep=1; fi
+            continue
+        elif [[ $line =~ ^#%[[:space:]]*else ]]; then
+            keep=$((1 - keep))
+            continue
+        elif [[ $line =~ ^#%[[:space:]]*endif ]]; then
+            keep=1
+            continue
+        fi
+        [[ $line =~ ^[[:space:]]*# ]] && continue
+        ((keep)) || continue
+        if [[ $line =~ ^([[:space:]]*)\{\{(ACI_ENV|ACA_ENV|ACA_SECRETS)\}\}$ ]]; then
+            emit_block "${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}" "$mode"
+            continue
+        fi
+        # Left to right, so that a value that looks like a placeholder stays as it is.
+        out=""
+        while [[ $line =~ \{\{(#?)([A-Za-z_][A-Za-z0-9_]*)\}\} ]]; do
+            match=${BASH_REMATCH[0]}
+            name=${BASH_REMATCH[2]}
+            value=${!name?"template variable $name is not set"}
+            out+=${line%%"$match"*}
+            if [[ -n ${BASH_REMATCH[1]} ]]; then
+                [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$name must be a number, got $value"
+                out+=$value
+            else
+                out+=$(yaml_str "$value")
+            fi
+            line=${line#*"$match"}
+        done
+        printf '%s%s\n' "$out" "$line"
+    done <"$template"
+}

@@ -62,12 +62,14 @@ def model_name_from(filename: str | None) -> str:
     return name or "model"
 
 
-def upload_limit_mb() -> int:
-    """The largest upload this server accepts, in whole MB (rounded down, at least 1)."""
-    return max(1, state().settings.max_upload_bytes // (1024 * 1024))
+def upload_limit() -> str:
+    """The largest upload this server accepts, in words ("200 MB", or "64 KB" for tiny limits)."""
+    limit = state().settings.max_upload_bytes
+    size, unit = (limit / (1024 * 1024), "MB") if limit >= 1024 * 1024 else (limit / 1024, "KB")
+    return f"{size:.0f} {unit}" if size >= 10 or size.is_integer() else f"{size:.1f} {unit}"
 
 
 @bp.app_context_processor
 def page_globals() -> dict[str, Any]:
     """Values every template may use."""
-    return {"upload_limit_mb": upload_limit_mb}
+    return {"upload_limit": upload_limit}

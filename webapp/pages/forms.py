@@ -10,6 +10,7 @@ from wtforms import (
     Field,
     FloatField,
     IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     ValidationError,
@@ -20,12 +21,13 @@ from dsba.ingestion import FORMATS
 from dsba.params import PARAMS
 from dsba.registry import NAME_PATTERN
 from dsba.schema import BOOLEAN, CATEGORICAL, DATETIME
-from webapp.pages.formatting import upload_limit_mb
+from webapp.pages.formatting import upload_limit
 from webapp.state import state
 
 DATA_EXTENSIONS = sorted(suffix.lstrip(".") for suffix in FORMATS)
 NAME_RULE = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 MISSING = ""
+MISSING_CHOICE = SelectChoice(MISSING, "(missing)")
 
 
 def check_upload_size(form: FlaskForm, field: Field) -> None:
@@ -38,7 +40,7 @@ def check_upload_size(form: FlaskForm, field: Field) -> None:
     size = stream.tell()
     stream.seek(0)
     if size > state().settings.max_upload_bytes:
-        raise ValidationError(f"file too large: the limit is {upload_limit_mb()} MB")
+        raise ValidationError(f"file too large: the limit is {upload_limit()}")
 
 
 class UploadForm(FlaskForm):
@@ -156,10 +158,10 @@ def _feature_field(feature: dict[str, Any]) -> Field:
     """The input of one schema feature: a select for categories, a number otherwise."""
     label, kind = feature["name"], feature["kind"]
     if kind == CATEGORICAL:
-        choices = [(MISSING, "(missing)")] + [(c, c) for c in feature.get("categories") or []]
-        return SelectField(label, choices=choices, description="category")
+        categories = [SelectChoice(c) for c in feature.get("categories") or []]
+        return SelectField(label, choices=[MISSING_CHOICE, *categories], description="category")
     if kind == BOOLEAN:
-        choices = [(MISSING, "(missing)"), ("true", "true"), ("false", "false")]
+        choices = [MISSING_CHOICE, SelectChoice("true"), SelectChoice("false")]
         return SelectField(label, choices=choices, description="true / false")
     if kind == DATETIME:
         return StringField(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from wtforms import SelectChoice
 
 from dsba.errors import DsbaError, InvalidInput, NotFound
 from dsba.registry import ModelRef
@@ -36,6 +38,11 @@ def aliases_by_version(aliases: dict[str, Any]) -> dict[int, list[str]]:
     return result
 
 
+def version_choices(versions: Iterable[int]) -> list[SelectChoice]:
+    """Options of a version select: value 3, label "v3"."""
+    return [SelectChoice(str(version), f"v{version}") for version in versions]
+
+
 def _dataset_id(metadata: dict[str, Any]) -> str | None:
     """The stored dataset a version was trained on, if it is still in the store."""
     sha = (metadata.get("dataset") or {}).get("sha256") or ""
@@ -63,7 +70,7 @@ def model(name: str):
     metadata = registry.get_metadata(requested_ref(name))
     versions = _versions(name)
     alias_form = AliasForm()
-    alias_form.version.choices = [(v["version"], f"v{v['version']}") for v in versions]
+    alias_form.version.choices = version_choices(v["version"] for v in versions)
     alias_form.version.data = metadata["version"]
     return render_template(
         "pages/model.html",
@@ -85,7 +92,7 @@ def set_alias(name: str):
     """Point an alias at a version, then go back to the model page."""
     versions = state().service.registry.list_versions(name)
     form = AliasForm()
-    form.version.choices = [(v, f"v{v}") for v in versions]
+    form.version.choices = version_choices(versions)
     if not form.validate_on_submit():
         problems = "; ".join(f"{form[f].label.text}: {e[0]}" for f, e in form.errors.items())
         flash(f"The alias was not set. {problems}", "danger")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from wtforms import SelectChoice
 
 from dsba.errors import DsbaError
 from dsba.ingestion import read_source, read_upload
@@ -43,8 +44,8 @@ def train():
 
 def _train_form(profile: dict) -> TrainForm:
     form = TrainForm()
-    form.target.choices = [("", "Choose the column to predict…")] + [
-        (column["name"], column["name"]) for column in profile["columns"]
+    form.target.choices = [SelectChoice("", "Choose the column to predict…")] + [
+        SelectChoice(column["name"]) for column in profile["columns"]
     ]
     if request.method == "GET":
         form.name.data = model_name_from(profile.get("filename"))

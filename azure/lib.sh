@@ -16,6 +16,9 @@ FORCE=0
 FORCE_BUILD=0
 RECREATE=0
 TAIL_LINES=50
+CANARY=""
+PROMOTE=0
+ROLLBACK=0
 CONFIG_FILE=${AZ_CONFIG:-$AZURE_DIR/config.env}
 # Set when --dry-run cannot reach Azure: read-only queries are then skipped and
 # the plan assumes that nothing exists yet.
@@ -72,12 +75,22 @@ parse_args() {
                         shift
                         ;;
                     --tail=*) TAIL_LINES=${1#*=} ;;
+                    --canary)
+                        (($# >= 2)) || die "--canary needs a percentage"
+                        CANARY=$2
+                        shift
+                        ;;
+                    --canary=*) CANARY=${1#*=} ;;
+                    --promote) PROMOTE=1 ;;
+                    --rollback) ROLLBACK=1 ;;
                 esac
                 ;;
         esac
         shift
     done
     [[ $TAIL_LINES =~ ^[0-9]+$ ]] || die "--tail needs a number, got $TAIL_LINES"
+    [[ -z $CANARY || ($CANARY =~ ^[0-9]+$ && $CANARY -le 100) ]] ||
+        die "--canary needs a percentage from 0 to 100, got $CANARY"
     return 0
 }
 
@@ -187,7 +200,8 @@ trace() {
 
 # az_cmd ARGS...: the az command line, with the subscription when one is configured.
 az_cmd() {
-    if [[ -n ${AZ_SUBSCRIPTION:-} ]]; then
+    # az rest has no --subscription: its URLs name the subscription themselves.
+    if [[ -n ${AZ_SUBSCRIPTION:-} && $1 != rest ]]; then
         set -- "$@" --subscription "$AZ_SUBSCRIPTION"
     fi
     AZ_ARGV=(az "$@")

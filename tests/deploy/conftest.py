@@ -39,7 +39,17 @@ DSBA_MAX_JOBS=3
 WEB_CONCURRENCY="2"
 """
 
-MUTATING_VERBS = {"create", "build", "import", "delete", "update", "set", "up", "assign"}
+MUTATING_VERBS = {
+    "create",
+    "build",
+    "import",
+    "delete",
+    "update",
+    "set",
+    "up",
+    "deactivate",
+    "rest",
+}
 
 
 @dataclass
@@ -91,7 +101,7 @@ class AzureSandbox:
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         az = self.bin / "az"
-        az.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_AZ}" "$@"\n')
+        az.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{FAKE_AZ}" "$@"\n')
         az.chmod(0o755)
         self.log = tmp_path / "az-calls.jsonl"
         self.log.touch()
@@ -111,6 +121,7 @@ class AzureSandbox:
             "FAKE_AZ_LOG": str(self.log),
             "FAKE_AZ_STATE": str(self.state_file),
             "FAKE_AZ_FILES": str(self.files),
+            "FAKE_AZ_SITE": str(Path(yaml.__file__).parent.parent),
             "SECRET_KEY": SECRET_KEY,
             "DSBA_API_TOKENS": API_TOKENS,
             "AZ_IMAGE_TAG": "v1.2.3",

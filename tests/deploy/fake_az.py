@@ -4,17 +4,19 @@ Installed as `az` first on PATH by the tests. Each call appends its argv as one
 JSON line to $FAKE_AZ_LOG. $FAKE_AZ_STATE (JSON) says which resources exist:
 `show`/`list`/`exists` succeed only for those, `create`/`build`/`import` add to
 them and `delete` removes, so two runs of a script see what the first made.
-A `--file` passed to `az container create` / `containerapp create` is copied
-into $FAKE_AZ_FILES, as Azure would read it before the script deletes it.
+A file handed to az (`--file F`, `--yaml F`, `--body @F`) is copied into
+$FAKE_AZ_FILES, as Azure would read it before the script deletes it.
+
+It runs as `python -S` (a test makes hundreds of calls, and startup is most
+of their time), so it sticks to light standard modules and finds PyYAML, when
+it needs it, in $FAKE_AZ_SITE.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-from pathlib import Path
 
 QUERY_VERBS = {"show", "list", "exists", "logs"}
 CREATE_VERBS = {"create", "build", "import", "up"}
@@ -52,13 +54,35 @@ def resource_key(words: list[str], options: dict[str, str]) -> str | None:
         return f"share:{options['--storage-account']}/{name}"
     if group == "role assignment":
         return f"role:{options.get('--role')}@{options.get('--scope')}"
-    if group in {"container", "containerapp"} and "--file" in options and not name:
-        import yaml  # only here: most calls need no YAML, and each call is a process
-
-        name = yaml.safe_load(Path(options["--file"]).read_text())["name"]
+    if group == "containerapp env storage":
+        return f"{group}:{options['--storage-name']}"
+    if group == "containerapp revision" and "--revision" in options:
+        return f"revision:{options['--revision']}"
+    if words == ["rest"] and "/storages/" in options.get("--url", ""):
+        storage = options["--url"].split("/storages/")[1].split("?")[0]
+        return f"containerapp env storage:{storage}"
+    if group == "container" and "--file" in options and not name:
+        name = load_yaml(options["--file"])["name"]
     if not name:
         return None
     return f"{group}:{name}"
+
+
+def load_yaml(path: str) -> dict:
+    """A YAML file the script handed over (imported here: most calls need no YAML)."""
+    sys.path.append(os.environ["FAKE_AZ_SITE"])
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def handed_files(options: dict[str, str]) -> list[str]:
+    """The files this call reads: --file F, --yaml F, --body @F."""
+    files = [options.get("--file"), options.get("--yaml")]
+    body = options.get("--body", "")
+    files.append(body[1:] if body.startswith("@") else None)
+    return [f for f in files if f]
 
 
 def answer(query: str, key: str, state: dict) -> str:
@@ -81,21 +105,32 @@ def main() -> int:
     argv = sys.argv[1:]
     with open(os.environ["FAKE_AZ_LOG"], "a", encoding="utf-8") as log:
         log.write(json.dumps(argv) + "\n")
-    state_path = Path(os.environ["FAKE_AZ_STATE"])
-    state = json.loads(state_path.read_text())
+    state_path = os.environ["FAKE_AZ_STATE"]
+    with open(state_path, encoding="utf-8") as handle:
+        state = json.load(handle)
     resources: list[str] = state.setdefault("resources", [])
     words, options = split(argv)
     verb = words[-1] if words else ""
 
     if words[:2] == ["account", "show"]:
-        return 0 if state.get("logged_in", True) else 1
-    if "--file" in options:
-        files = Path(os.environ["FAKE_AZ_FILES"])
-        files.mkdir(exist_ok=True)
-        copy = files / f"{len(list(files.iterdir())):02d}-{Path(options['--file']).name}"
-        shutil.copyfile(options["--file"], copy)
+        if not state.get("logged_in", True):
+            print("Please run 'az login' to setup account.", file=sys.stderr)
+            return 1
+        if options.get("--query") == "id":
+            print(SUBSCRIPTION)
+        return 0
+    for handed in handed_files(options):
+        files = os.environ["FAKE_AZ_FILES"]
+        os.makedirs(files, exist_ok=True)
+        copy = os.path.join(files, f"{len(os.listdir(files)):02d}-{os.path.basename(handed)}")
+        with open(handed, "rb") as source, open(copy, "wb") as target:
+            target.write(source.read())
     key = resource_key(words, options)
 
+    if words[:3] == ["containerapp", "ingress", "traffic"] or words[-2:] == ["revision", "list"]:
+        if verb in QUERY_VERBS:
+            print(state.get("answers", {}).get(options.get("--query", ""), ""))
+            return 0
     if verb in QUERY_VERBS:
         if verb == "logs":
             print("\n".join(f"log line {i}" for i in range(100)))
@@ -119,11 +154,15 @@ def main() -> int:
         else:
             print(json.dumps({"name": key}))
         return 0
-    if verb in CREATE_VERBS and key and key not in resources:
+    if (verb in CREATE_VERBS or words == ["rest"]) and key and key not in resources:
         resources.append(key)
+    if words[0] == "containerapp" and verb in {"create", "update"} and "--yaml" in options:
+        suffix = load_yaml(options["--yaml"])["properties"]["template"]["revisionSuffix"]
+        resources.append(f"revision:{options['--name']}--{suffix}")
     if verb == "delete" and key in resources:
         resources.remove(key)
-    state_path.write_text(json.dumps(state))
+    with open(state_path, "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
     return 0
 
 

@@ -126,6 +126,8 @@ def init_observability(app: Flask, json_lines: bool) -> None:
     """Install request ids, access logs and the /metrics route."""
     configure_logging(json_lines)
     app.logger.handlers[:] = logging.getLogger("webapp").handlers
-    app.before_request(_start)
+    # First of all before-request hooks (CSRF's runs earlier otherwise), so that every
+    # response, a refused form post included, carries and logs its request id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_finish)
     app.add_url_rule("/metrics", "metrics", metrics_view(app))

@@ -11,7 +11,6 @@ import traceback
 from typing import Any
 
 from dsba.config import Settings
-from dsba.datasets import DatasetStore
 from dsba.errors import DsbaError
 from dsba.jobs import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
 from dsba.service import LocalService
@@ -73,9 +72,8 @@ def run_job(settings: Settings, job_id: str) -> int:
     reporter.start()
     request = job["request"]
     try:
-        dataset = DatasetStore(settings.registry_dir).load(request["dataset_id"])
-        meta = LocalService(settings).train(
-            dataset,
+        meta = LocalService(settings).train_stored(
+            request["dataset_id"],
             target=request["target"],
             name=request["name"],
             params=request.get("params"),

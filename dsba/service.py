@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from dsba.config import Settings
+from dsba.datasets import DatasetStore
 from dsba.errors import InvalidInput
 from dsba.ingestion import Dataset, read_source
 from dsba.pipeline import train_and_register
@@ -49,6 +50,21 @@ class LocalService:
             progress=progress,
         )
         return {**metadata, **self.registry.get_metadata(f"{name}:{version}")}
+
+    def train_stored(self, dataset_id: str, *, name: str, **options: Any) -> dict[str, Any]:
+        """Train on a stored dataset: on the Dask cluster if one is set and the data is large."""
+        datasets = DatasetStore(self.settings.registry_dir)
+        info = datasets.get(dataset_id)
+        path = datasets.folder / info["id"] / "data.parquet"
+        if self.settings.dask_scheduler and path.stat().st_size >= self.settings.dask_min_bytes:
+            # The one place dask is imported: never without a scheduler configured.
+            from dsba.dask_training import train_and_register_dask
+
+            version, metadata = train_and_register_dask(
+                self.registry, info, path, name=name, settings=self.settings, **options
+            )
+            return {**metadata, **self.registry.get_metadata(f"{name}:{version}")}
+        return self.train(datasets.load(dataset_id), name=name, **options)
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model with its latest version, aliases and headline metrics."""

@@ -44,6 +44,9 @@ lint: $(STAMP)
 ## bench: print overhead and serving ratios against baselines measured in the same run
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_overhead.py
+	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/dask_train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -22,9 +22,11 @@ RUN groupadd --system --gid 10001 dsba \
 WORKDIR /app
 
 # Dependencies first, read from pyproject.toml alone: this layer is rebuilt only
-# when the dependency list changes, not on every code change.
+# when the dependency list changes, not on every code change. DSBA_EXTRAS names
+# optional groups to add, e.g. "dask" for an app (and workers) that train on Dask.
+ARG DSBA_EXTRAS=""
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [d for e in os.environ['DSBA_EXTRAS'].split(',') if e for d in p['optional-dependencies'][e]]; print('\n'.join(p['dependencies'] + extras))" > /tmp/requirements.txt \
     && python -m pip install --no-cache-dir -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 

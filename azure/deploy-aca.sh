@@ -34,15 +34,6 @@ EOF
 parse_args "--force-build --canary --promote --rollback" "$@"
 ((PROMOTE + ROLLBACK + (${#CANARY} > 0) <= 1)) || die "--canary, --promote and --rollback exclude each other"
 load_config
-: "${AZ_ACA_ENV:=dsba-aca-env}"
-: "${AZ_ACA_APP:=dsba}"
-: "${AZ_ACA_STORAGE:=dsba-registry}"
-: "${AZ_ACA_CPU:=1.0}"
-: "${AZ_ACA_MEMORY:=2Gi}"
-: "${AZ_ACA_MIN_REPLICAS:=2}"
-: "${AZ_ACA_MAX_REPLICAS:=5}"
-: "${AZ_ACA_CONCURRENT_REQUESTS:=30}"
-: "${AZ_ACA_CANARY_PERCENT:=10}"
 [[ $AZ_ACA_APP =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ ]] ||
     die "AZ_ACA_APP must be 2-32 lowercase letters, digits and hyphens"
 [[ $AZ_ACA_MIN_REPLICAS =~ ^[0-9]+$ && $AZ_ACA_MIN_REPLICAS -ge 2 ]] ||

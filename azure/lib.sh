@@ -136,8 +136,22 @@ load_config() {
     : "${AZ_CADDY_IMAGE:=caddy:2}"
     : "${AZ_IMAGE_NAME:=dsba-platform}"
     : "${AZ_IMAGE_TAG:=}"
+    # An app that trains on Dask needs dask and distributed in its image.
+    if [[ -n ${DSBA_DASK_SCHEDULER:-} ]]; then
+        : "${AZ_IMAGE_EXTRAS:=dask}"
+    fi
+    : "${AZ_IMAGE_EXTRAS:=}"
     : "${AZ_ROLE_WAIT_SECONDS:=60}"
     : "${AZ_SECRET_VARS:=SECRET_KEY DSBA_API_TOKENS}"
+    : "${AZ_ACA_ENV:=dsba-aca-env}"
+    : "${AZ_ACA_APP:=dsba}"
+    : "${AZ_ACA_STORAGE:=dsba-registry}"
+    : "${AZ_ACA_CPU:=1.0}"
+    : "${AZ_ACA_MEMORY:=2Gi}"
+    : "${AZ_ACA_MIN_REPLICAS:=2}"
+    : "${AZ_ACA_MAX_REPLICAS:=5}"
+    : "${AZ_ACA_CONCURRENT_REQUESTS:=30}"
+    : "${AZ_ACA_CANARY_PERCENT:=10}"
     : "${DSBA_ENV:=production}"
     export DSBA_ENV
 
@@ -163,11 +177,17 @@ load_config() {
     fi
 }
 
-# resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work tree.
+# resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work
+# tree; images with extras get them in the tag (v1.2.0-dask), so that the two
+# variants of one commit never overwrite each other.
 resolve_image_tag() {
     if [[ -z $AZ_IMAGE_TAG ]]; then
         AZ_IMAGE_TAG=$(git -C "$PROJECT_ROOT" describe --tags --always --dirty 2>/dev/null) ||
             die "not a git checkout: set AZ_IMAGE_TAG"
+    fi
+    [[ $AZ_IMAGE_EXTRAS =~ ^[a-z0-9,-]*$ ]] || die "AZ_IMAGE_EXTRAS: comma-separated extras, got $AZ_IMAGE_EXTRAS"
+    if [[ -n $AZ_IMAGE_EXTRAS ]]; then
+        AZ_IMAGE_TAG+="-${AZ_IMAGE_EXTRAS//,/-}"
     fi
     [[ $AZ_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid image tag: $AZ_IMAGE_TAG"
 }

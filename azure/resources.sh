@@ -25,15 +25,17 @@ ensure_image() {
     local ref="$AZ_IMAGE_NAME:$AZ_IMAGE_TAG"
     if ((FORCE_BUILD)); then
         log "image $ref: build forced"
-    elif [[ $AZ_IMAGE_TAG == *-dirty ]]; then
+    elif [[ $AZ_IMAGE_TAG == *-dirty || $AZ_IMAGE_TAG == *-dirty-${AZ_IMAGE_EXTRAS//,/-} ]]; then
         # A dirty tree has no stable tag: the same name may hold other code.
         log "image $ref: uncommitted changes, building again"
     elif az_exists acr repository show --name "$AZ_ACR_NAME" --image "$ref"; then
         log "image $ref: already in $AZ_ACR_NAME"
         return 0
     fi
+    local extras=()
+    [[ -z $AZ_IMAGE_EXTRAS ]] || extras=(--build-arg "DSBA_EXTRAS=$AZ_IMAGE_EXTRAS")
     # ACR builds it, so no local Docker is needed; .dockerignore trims the upload.
-    az_run acr build --registry "$AZ_ACR_NAME" --image "$ref" \
+    az_run acr build --registry "$AZ_ACR_NAME" --image "$ref" ${extras[@]+"${extras[@]}"} \
         --file "$PROJECT_ROOT/Dockerfile" --platform linux/amd64 "$PROJECT_ROOT"
 }
 

@@ -11,9 +11,10 @@ Usage: azure/teardown.sh [--dry-run] [--config FILE] [--keep-storage] [--yes]
 
 Without --keep-storage: delete the whole resource group, including the storage
 account and the model registry on its file share.
-With --keep-storage: delete the container group, the container registry and
-the managed identity; keep the resource group and the storage account, so a
-later azure/deploy.sh finds every model where it was.
+With --keep-storage: delete the container group, the Container Apps app and
+environment (azure/deploy-aca.sh), the container registry and the managed
+identity; keep the resource group and the storage account, so a later
+azure/deploy.sh finds every model where it was.
 
   --dry-run       print every az command instead of changing anything
   --config FILE   settings (default: azure/config.env); the environment wins
@@ -32,8 +33,9 @@ if ((!AZ_OFFLINE)) && ! az_exists group show --name "$AZ_RESOURCE_GROUP"; then
 fi
 
 if ((KEEP_STORAGE)); then
-    question="Delete container group $AZ_CONTAINER_GROUP, registry $AZ_ACR_NAME and identity"
-    question+=" $AZ_IDENTITY (keeping storage account $AZ_STORAGE_ACCOUNT and its models)?"
+    question="Delete container group $AZ_CONTAINER_GROUP, container app $AZ_ACA_APP, registry"
+    question+=" $AZ_ACR_NAME and identity $AZ_IDENTITY (keeping storage account"
+    question+=" $AZ_STORAGE_ACCOUNT and its models)?"
 else
     question="Delete resource group $AZ_RESOURCE_GROUP and EVERYTHING in it,"
     question+=" including the models on share $AZ_FILE_SHARE?"
@@ -50,6 +52,14 @@ fi
 if az_exists container show --name "$AZ_CONTAINER_GROUP" --resource-group "$AZ_RESOURCE_GROUP" ||
     ((AZ_OFFLINE)); then
     az_run container delete --name "$AZ_CONTAINER_GROUP" --resource-group "$AZ_RESOURCE_GROUP" \
+        --yes --output none
+fi
+if az_exists containerapp show --name "$AZ_ACA_APP" --resource-group "$AZ_RESOURCE_GROUP"; then
+    az_run containerapp delete --name "$AZ_ACA_APP" --resource-group "$AZ_RESOURCE_GROUP" \
+        --yes --output none
+fi
+if az_exists containerapp env show --name "$AZ_ACA_ENV" --resource-group "$AZ_RESOURCE_GROUP"; then
+    az_run containerapp env delete --name "$AZ_ACA_ENV" --resource-group "$AZ_RESOURCE_GROUP" \
         --yes --output none
 fi
 # Deleting the registry also removes the AcrPull assignment scoped to it.

@@ -212,3 +212,16 @@ def test_bad_settings_are_refused_before_any_az_call(azure, args, env, message):
     result = azure.run("deploy-aca.sh", *args, **env)
     assert result.returncode != 0 and message in result.stderr
     assert result.calls == []
+
+
+def test_teardown_keep_storage_removes_the_container_app_too(azure):
+    azure.set_state(resources=DEPLOYED)
+    result = azure.run("teardown.sh", "--keep-storage", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert result.mutations() == [
+        "containerapp delete",
+        "containerapp env delete",
+        "acr delete",
+        "identity delete",
+    ]
+    assert "share:dsbateststore/dsba-registry" in azure.state()["resources"]

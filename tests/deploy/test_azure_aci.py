@@ -284,3 +284,16 @@ def test_every_script_has_help_and_rejects_unknown_options(azure, script):
     result = azure.run(script, "--no-such-option")
     assert result.returncode != 0 and "unknown option" in result.stderr
     assert result.calls == []
+
+
+def test_a_dask_scheduler_gets_an_image_with_the_dask_extra(azure):
+    result = azure.run("deploy.sh", "--dry-run", DSBA_DASK_SCHEDULER="tcp://10.1.0.4:8786")
+    assert result.returncode == 0, result.stderr
+    [build] = [p for p in result.plan() if p.startswith("az acr build")]
+    assert "--build-arg DSBA_EXTRAS=dask" in build
+    assert "--image dsba-platform:v1.2.3-dask" in build
+    app = container(result.printed_yaml(), "app")
+    assert app["image"] == "dsbatestacr.azurecr.io/dsba-platform:v1.2.3-dask"
+    assert env_of(app)["DSBA_DASK_SCHEDULER"]["value"] == "tcp://10.1.0.4:8786"
+    plain = azure.run("deploy.sh", "--dry-run")
+    assert "DSBA_EXTRAS" not in plain.stdout and "-dask" not in plain.stdout

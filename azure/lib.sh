@@ -30,9 +30,10 @@ APP_PORT=8000
 # Caddy reaches the app over the group's shared localhost.
 APP_UPSTREAM=localhost:$APP_PORT
 
-# Trace lines go to fd 3 so that they still reach the terminal when a helper
-# runs inside $(...): the plan on stdout with --dry-run, on stderr otherwise.
-exec 3>&1
+# Trace lines go to fd 3 (stdout: the plan of --dry-run) or fd 4 (stderr: the
+# log of a real run), which stay the terminal when a helper runs inside $(...)
+# or has its own stdout/stderr sent elsewhere.
+exec 3>&1 4>&2
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -154,6 +155,10 @@ load_config() {
     : "${AZ_ACA_CANARY_PERCENT:=10}"
     : "${DSBA_ENV:=production}"
     export DSBA_ENV
+    if [[ $DSBA_ENV != production ]]; then
+        # Likely a developer's shell setting leaking into the cloud.
+        warn "DSBA_ENV=$DSBA_ENV: the deployed app will run without production safeguards"
+    fi
 
     local missing=() var
     for var in AZ_ACR_NAME AZ_STORAGE_ACCOUNT AZ_DNS_LABEL; do
@@ -214,7 +219,7 @@ trace() {
     if ((DRY_RUN)); then
         printf '%s%s\n' "$prefix" "$line" >&3
     else
-        printf '%s%s\n' "$prefix" "$line" >&2
+        printf '%s%s\n' "$prefix" "$line" >&4
     fi
 }
 

@@ -41,6 +41,10 @@ fi
 
 ensure_image
 ensure_caddy_image
+if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
+    # Caddy's certificates, in case the sidecar was off until now.
+    ensure_storage "$AZ_CADDY_SHARE"
+fi
 lookup_ids
 
 running=""

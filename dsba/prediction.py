@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +13,10 @@ import xgboost as xgb
 
 from dsba.errors import InvalidInput, TooLarge
 from dsba.registry import LoadedModel
-from dsba.schema import FeatureSchema, prepare_features
+from dsba.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema, prepare_features
 
 LABEL_COLUMN = "prediction"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -73,6 +76,117 @@ def _contributions(
     return result
 
 
+class FeaturePlan:
+    """A model's schema compiled once: records go straight into XGBoost's float32 matrix.
+
+    Covers the common case (numbers for numeric features, strings for categorical ones,
+    true/false for boolean ones, null anywhere); matrix() returns None for anything else
+    (datetime features, numeric strings, ...), and the caller takes the pandas path, which
+    accepts more and words every error. Both paths give the same matrix where both apply.
+    """
+
+    def __init__(self, schema: FeatureSchema) -> None:
+        self.schema = schema
+        self.names = [f.name for f in schema.features]
+        self.kinds = [f.kind for f in schema.features]
+        self.codes = [
+            {c: float(i) for i, c in enumerate(f.categories or [])}
+            if f.kind == CATEGORICAL
+            else None
+            for f in schema.features
+        ]
+        self.simple = all(kind in (NUMERIC, CATEGORICAL, BOOLEAN) for kind in self.kinds)
+        self.known = set(self.names) | {schema.target} | {d["column"] for d in schema.dropped}
+        self.threads: int | None = None
+
+    def matrix(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]] | None:
+        """The model matrix and warnings for records, or None to use the pandas path."""
+        if not self.simple:
+            return None
+        present: dict[str, None] = {}
+        for record in records:
+            present.update(dict.fromkeys(record))
+        if any(name not in present for name in self.names):
+            return None  # the pandas path words the missing-columns error
+        x = np.empty((len(records), len(self.names)), dtype=np.float32)
+        warnings: list[str] = []
+        for j, (name, kind, codes) in enumerate(
+            zip(self.names, self.kinds, self.codes, strict=True)
+        ):
+            column = [record.get(name) for record in records]
+            if kind == NUMERIC:
+                values = _numeric(name, column)
+            elif kind == BOOLEAN:
+                values = _boolean(column)
+            else:
+                values = _categorical(name, column, codes, warnings)
+            if values is None:
+                return None
+            x[:, j] = values
+        extra = [str(c) for c in present if c not in self.known]
+        if extra:
+            warnings.insert(0, f"ignored columns not used by the model: {', '.join(extra)}")
+        return x, warnings
+
+
+def _numeric(name: str, column: list[Any]) -> list[float] | None:
+    if not all(v is None or (type(v) is float or type(v) is int) for v in column):
+        return None
+    for row, value in enumerate(column):
+        if value is not None and FLOAT32_MAX < abs(value) < math.inf:
+            raise InvalidInput(
+                f"column {name!r}: row {row} has a number beyond the model's range (3.4e38)",
+                {"column": name, "rows": [row]},
+            )
+    return [math.nan if v is None else v for v in column]
+
+
+def _boolean(column: list[Any]) -> list[float] | None:
+    if not all(v is None or type(v) is bool for v in column):
+        return None
+    return [math.nan if v is None else float(v) for v in column]
+
+
+def _categorical(
+    name: str, column: list[Any], codes: dict[str, float], warnings: list[str]
+) -> list[float] | None:
+    if not all(v is None or type(v) is str for v in column):
+        return None
+    values = [math.nan if v is None else codes.get(v, math.nan) for v in column]
+    unseen = [i for i, v in enumerate(column) if v is not None and v not in codes]
+    if unseen:
+        shown = sorted({column[i] for i in unseen[:1000]})[:5]
+        warnings.append(
+            f"column {name!r}: unseen categories {shown!r} treated as missing (rows {unseen[:5]})"
+        )
+    return values
+
+
+_PLANS: weakref.WeakKeyDictionary[LoadedModel, FeaturePlan] = weakref.WeakKeyDictionary()
+
+
+def feature_plan(model: LoadedModel) -> FeaturePlan:
+    """The compiled plan of a loaded model, built on first use (models are immutable)."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        plan = _PLANS.setdefault(model, FeaturePlan(FeatureSchema.from_dict(model.schema)))
+    return plan
+
+
+def _score(
+    model: LoadedModel, plan: FeaturePlan, x: Any, warnings: list[str], threads: int
+) -> tuple[list[Any], np.ndarray]:
+    if plan.threads != threads:
+        # Each set_param call reconfigures the booster; once per model and worker is enough.
+        model.booster.set_param({"nthread": threads})
+        plan.threads = threads
+    raw = model.booster.inplace_predict(x)
+    proba = np.column_stack([1.0 - raw, raw]) if len(plan.schema.classes) == 2 else raw
+    classes = plan.schema.classes
+    labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+    return labels, proba
+
+
 def predict_frame(
     model: LoadedModel,
     frame: pd.DataFrame,
@@ -81,23 +195,25 @@ def predict_frame(
     contributions: bool = False,
 ) -> Predictions:
     """Score every row of frame; columns are matched to the model's schema by name."""
-    schema = FeatureSchema.from_dict(model.schema)
-    x, warnings = prepare_features(schema, frame)
+    plan = feature_plan(model)
+    schema = plan.schema
+    try:
+        x, warnings = prepare_features(schema, frame)
+    except OverflowError as exc:
+        raise InvalidInput("a numeric value is beyond the model's number range") from exc
     if len(x) == 0:
         return Predictions(
             model.ref, schema.classes, [], np.zeros((0, len(schema.classes))), warnings
         )
-    model.booster.set_param({"nthread": threads})
-    raw = model.booster.inplace_predict(x)
-    proba = np.column_stack([1.0 - raw, raw]) if len(schema.classes) == 2 else raw
-    predicted = proba.argmax(axis=1)
-    labels = [schema.classes[i] for i in predicted]
-    explained = _contributions(model.booster, x, schema, predicted) if contributions else None
+    labels, proba = _score(model, plan, x, warnings, threads)
+    explained = None
+    if contributions:
+        explained = _contributions(model.booster, x, schema, proba.argmax(axis=1))
     return Predictions(model.ref, schema.classes, labels, proba, warnings, explained)
 
 
-def records_to_frame(records: Any, max_rows: int) -> pd.DataFrame:
-    """Check a JSON list of row objects and build a frame from it."""
+def check_records(records: Any, max_rows: int) -> None:
+    """Check that records is a non-empty list of flat JSON objects within the batch limit."""
     if not isinstance(records, list) or not records:
         raise InvalidInput("records must be a non-empty list of objects", {"records": "invalid"})
     if len(records) > max_rows:
@@ -111,6 +227,11 @@ def records_to_frame(records: Any, max_rows: int) -> pd.DataFrame:
                     f"record {index}, field {key!r}: nested values are not allowed",
                     {"row": index, "column": key},
                 )
+
+
+def records_to_frame(records: Any, max_rows: int) -> pd.DataFrame:
+    """Check a JSON list of row objects and build a frame from it."""
+    check_records(records, max_rows)
     return pd.DataFrame.from_records(records)
 
 
@@ -122,7 +243,14 @@ def predict_records(
     threads: int = 1,
     contributions: bool = False,
 ) -> Predictions:
-    """Score a list of {column: value} records."""
-    return predict_frame(
-        model, records_to_frame(records, max_rows), threads=threads, contributions=contributions
-    )
+    """Score a list of {column: value} records (no DataFrame on the common path)."""
+    check_records(records, max_rows)
+    plan = feature_plan(model)
+    fast = None if contributions else plan.matrix(records)
+    if fast is None:
+        return predict_frame(
+            model, pd.DataFrame.from_records(records), threads=threads, contributions=contributions
+        )
+    x, warnings = fast
+    labels, proba = _score(model, plan, x, warnings, threads)
+    return Predictions(model.ref, plan.schema.classes, labels, proba, warnings)

@@ -6,7 +6,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from dsba.ingestion import read_upload
-from webapp.api.schemas import DatasetSchema, DatasetSummarySchema, UploadSchema
+from webapp.api.schemas import (
+    DatasetSchema,
+    DatasetSummarySchema,
+    UploadSchema,
+    documents_errors,
+)
 from webapp.state import state
 
 bp = Blueprint("datasets", __name__, description="Uploaded datasets and their profiles")
@@ -23,6 +28,7 @@ class Datasets(MethodView):
 
     @bp.arguments(UploadSchema, location="files")
     @bp.response(201, DatasetSchema)
+    @documents_errors(bp, 400, 413)
     def post(self, files):
         """Upload a CSV, Parquet or JSON-lines file and get its profile."""
         upload = files["file"]
@@ -36,6 +42,7 @@ class DatasetItem(MethodView):
     """One dataset."""
 
     @bp.response(200, DatasetSchema)
+    @documents_errors(bp, 404)
     def get(self, dataset_id):
         """Show a dataset's profile and preview."""
         return state().datasets.get(dataset_id)

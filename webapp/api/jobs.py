@@ -12,10 +12,27 @@ from dsba.ingestion import read_source
 from dsba.jobs import start_job
 from dsba.params import validate_params
 from dsba.registry import validate_name
-from webapp.api.schemas import JobSchema, TrainRequestSchema
+from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state
 
 bp = Blueprint("jobs", __name__, description="Training jobs")
+
+
+def _check_target(profile: dict[str, Any], target: str) -> None:
+    """Refuse a target that is absent or has a single class now, not minutes later in a job."""
+    columns = {c["name"]: c for c in profile["columns"]}
+    if target not in columns:
+        raise InvalidInput(
+            f"target column {target!r} not found; columns are: {', '.join(columns)}",
+            {"target": target},
+        )
+    distinct = columns[target].get("distinct", 2)
+    if distinct < 2:
+        what = "no values" if distinct == 0 else "a single class"
+        raise InvalidInput(
+            f"target column {target!r} has {what}; a classifier needs at least two",
+            {"target": target},
+        )
 
 
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
@@ -31,12 +48,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
             request["source"], app_state.settings, root=app_state.settings.data_root
         )
         profile = app_state.datasets.save(dataset)
-    columns = [c["name"] for c in profile["columns"]]
-    if request["target"] not in columns:
-        raise InvalidInput(
-            f"target column {request['target']!r} not found; columns are: {', '.join(columns)}",
-            {"target": request["target"]},
-        )
+    _check_target(profile, request["target"])
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),
@@ -56,6 +68,7 @@ class Train(MethodView):
 
     @bp.arguments(TrainRequestSchema)
     @bp.response(202, JobSchema)
+    @documents_errors(bp, 400, 403, 404, 409, 413)
     def post(self, body):
         """Start training a model; poll the returned job for progress and the result."""
         return submit_training(state(), body)
@@ -76,6 +89,7 @@ class JobItem(MethodView):
     """One job."""
 
     @bp.response(200, JobSchema)
+    @documents_errors(bp, 404)
     def get(self, job_id):
         """Show a job's state, progress, and its model or error."""
         return state().jobs.get(job_id)

@@ -11,6 +11,7 @@ from webapp.api.schemas import (
     DeletedSchema,
     MetadataSchema,
     ModelSummarySchema,
+    documents_errors,
 )
 from webapp.state import state
 
@@ -32,6 +33,7 @@ class Metadata(MethodView):
     """One version's metadata."""
 
     @bp.response(200, MetadataSchema)
+    @documents_errors(bp, 400, 404)
     def get(self, ref):
         """Show the metadata of name, name:version or name@alias."""
         return state().service.metadata(ref)
@@ -43,6 +45,7 @@ class Alias(MethodView):
 
     @bp.arguments(AliasRequestSchema)
     @bp.response(200, AliasResponseSchema)
+    @documents_errors(bp, 400, 404)
     def put(self, body, name, alias):
         """Point an alias at a version."""
         return state().service.set_alias(name, alias, body["version"])
@@ -53,6 +56,7 @@ class Version(MethodView):
     """One version."""
 
     @bp.response(200, DeletedSchema)
+    @documents_errors(bp, 400, 404)
     def delete(self, name, version):
         """Delete a version (its aliases go with it)."""
         return state().service.delete(f"{name}:{version}")

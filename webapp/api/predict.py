@@ -1,24 +1,37 @@
-"""Scoring: our JSON protocol and MLflow's scoring protocol."""
+"""Scoring: our JSON protocol and MLflow's scoring protocol.
+
+Both views answer with JSON written here rather than dumped through marshmallow: a response
+of a thousand rows is the hot path, and its shape is fixed by the code below (the schemas
+still document it, and the tests check the answers against them).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import pandas as pd
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.exceptions import UnsupportedMediaType
 
 from dsba.errors import InvalidInput, TooLarge
 from dsba.ingestion import parse_bytes
+from webapp.api.mlflow import INVOCATIONS_BODY, records_from_mlflow
 from webapp.api.schemas import (
     InvocationsResponseSchema,
     PredictRequestSchema,
     PredictResponseSchema,
+    documents_errors,
 )
 from webapp.state import state
 
 bp = Blueprint("predict", __name__, description="Predictions")
+
+
+def json_response(payload: Any) -> Response:
+    """A 200 JSON response, encoded once without key sorting."""
+    return Response(json.dumps(payload, allow_nan=False), mimetype="application/json")
 
 
 @bp.route("/predict")
@@ -27,79 +40,55 @@ class Predict(MethodView):
 
     @bp.arguments(PredictRequestSchema)
     @bp.response(200, PredictResponseSchema)
+    @documents_errors(bp, 400, 404, 413)
     def post(self, body):
         """Predict labels and class probabilities for records."""
         result = state().service.predict_records(
             body["model"], body["records"], contributions=body["contributions"]
         )
-        return {"model": result.model, "predictions": result.records(), "warnings": result.warnings}
+        return json_response(
+            {"model": result.model, "predictions": result.records(), "warnings": result.warnings}
+        )
 
 
-def _frame_from_mlflow(payload: Any) -> pd.DataFrame:
-    """Build a frame from MLflow's dataframe_split, dataframe_records or instances/inputs."""
-    if not isinstance(payload, dict):
-        raise InvalidInput(
-            "body must be a JSON object with one of dataframe_split, "
-            "dataframe_records, instances or inputs"
+def _check_content_type() -> str:
+    """The request's media type, refusing what MLflow's scoring server refuses (415)."""
+    mimetype = (request.mimetype or "").lower()
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if mimetype not in ("application/json", "text/csv"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json or text/csv, not {mimetype or 'none'!r}"
         )
-    keys = [
-        k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in payload
-    ]
-    if len(keys) != 1:
-        raise InvalidInput(
-            "give exactly one of dataframe_split, dataframe_records, instances or inputs",
-            {"keys": sorted(payload)},
-        )
-    data = payload[keys[0]]
-    if keys[0] == "dataframe_split":
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise InvalidInput("dataframe_split needs 'columns' and 'data' lists")
-        columns = data.get("columns")
-        rows = data["data"]
-        if not all(isinstance(row, list) for row in rows):
-            raise InvalidInput("dataframe_split 'data' must be a list of row lists")
-        if columns is not None and (
-            not isinstance(columns, list) or any(len(row) != len(columns) for row in rows)
-        ):
-            raise InvalidInput("every dataframe_split row must have one value per column")
-        return pd.DataFrame(rows, columns=columns)
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise InvalidInput(f"{keys[0]} must be a list of objects (one per row)")
-    return pd.DataFrame.from_records(data)
+    if charset != "utf-8":
+        raise UnsupportedMediaType("only UTF-8 bodies are accepted")
+    return mimetype
 
 
 @bp.route("/models/<ref>/invocations")
 class Invocations(MethodView):
     """MLflow's scoring protocol, so MLflow clients can call us."""
 
-    @bp.doc(
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    )
+    @bp.doc(requestBody=INVOCATIONS_BODY)
     @bp.response(200, InvocationsResponseSchema)
+    @documents_errors(bp, 400, 404, 413, 415)
     def post(self, ref):
         """Score rows sent as MLflow's dataframe_split, dataframe_records, instances or CSV."""
         app_state = state()
-        content_type = (request.mimetype or "").lower()
-        if content_type == "text/csv":
+        limit = app_state.settings.max_batch_rows
+        if _check_content_type() == "text/csv":
             frame, _ = parse_bytes(
                 request.get_data(), filename="data.csv", settings=app_state.settings
             )
-        elif content_type == "application/json":
-            frame = _frame_from_mlflow(request.get_json(silent=True))
-        else:
-            raise InvalidInput("Content-Type must be application/json or text/csv")
-        if len(frame) > app_state.settings.max_batch_rows:
-            raise TooLarge(
-                f"{len(frame):,} rows exceed the batch limit of "
-                f"{app_state.settings.max_batch_rows:,}"
-            )
-        if frame.empty:
-            raise InvalidInput("no rows to score")
-        result = app_state.service.predict_frame(ref, frame)
-        return {"predictions": result.labels}
+            if len(frame) > limit:
+                raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {limit:,}")
+            result = app_state.service.predict_frame(ref, frame)
+            return json_response({"predictions": result.labels})
+        payload = request.get_json(silent=True)
+        if payload is None:
+            raise InvalidInput("the body is not valid JSON")
+        records = records_from_mlflow(payload, limit)
+        if not records:
+            app_state.service.metadata(ref)  # an unknown model is still a 404
+            return json_response({"predictions": []})
+        result = app_state.service.predict_records(ref, records)
+        return json_response({"predictions": result.labels})

@@ -7,6 +7,19 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from dsba.registry import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
+# flask-smorest's documented error body ({code, status, message, errors}) for alt_response.
+ERRORS = "DEFAULT_ERROR"
+
+
+def documents_errors(bp, *statuses: int):
+    """Decorator listing the error statuses a view may answer, all with the error body."""
+
+    def decorate(view):
+        for status in statuses:
+            view = bp.alt_response(status, response=ERRORS)(view)
+        return view
+
+    return decorate
 
 
 class ColumnProfileSchema(Schema):
@@ -105,18 +118,28 @@ class ModelSummarySchema(Schema):
 
 
 class MetadataSchema(Schema):
-    """Everything stored about one model version."""
-
-    class Meta:
-        unknown = "include"
+    """Everything stored about one model version (see dsba.pipeline.build_metadata)."""
 
     name = fields.String(required=True)
     version = fields.Integer(required=True)
     target = fields.String()
     classes = fields.List(fields.Raw())
+    task = fields.String(metadata={"description": "binary or multiclass"})
     metrics = fields.Dict()
     params = fields.Dict()
+    test_size = fields.Float()
+    seed = fields.Integer()
+    best_iteration = fields.Integer()
+    evaluation = fields.Dict(metadata={"description": "confusion matrix, curves, importances"})
+    dataset = fields.Dict(metadata={"description": "source, format, sha256, bytes, rows"})
+    features = fields.List(fields.String())
+    dropped_columns = fields.List(fields.Dict())
+    library_versions = fields.Dict(keys=fields.String(), values=fields.String())
+    training_seconds = fields.Float()
+    trained_at = fields.String()
+    ran_on = fields.String()
     created_at = fields.String()
+    artifacts = fields.Dict(keys=fields.String(), values=fields.String())
 
 
 class AliasRequestSchema(Schema):
@@ -141,9 +164,20 @@ class DeletedSchema(Schema):
 class PredictRequestSchema(Schema):
     """Records to score with a model reference."""
 
-    model = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    records = fields.List(
-        fields.Dict(keys=fields.String()), required=True, validate=validate.Length(min=1)
+    model = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "name, name:version or name@alias", "example": "penguins"},
+    )
+    # Raw: the records are checked once, by dsba.prediction, where the model's schema is known.
+    records = fields.Raw(
+        required=True,
+        metadata={
+            "type": "array",
+            "items": {"type": "object"},
+            "minItems": 1,
+            "description": "one {column: value} object per row",
+        },
     )
     contributions = fields.Boolean(
         load_default=False, metadata={"description": "add per-feature contributions (SHAP)"}

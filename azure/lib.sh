@@ -197,24 +197,20 @@ resolve_image_tag() {
     [[ $AZ_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid image tag: $AZ_IMAGE_TAG"
 }
 
-# mask TEXT: TEXT with every secret value replaced by ***.
-mask() {
-    local text=$1 name value
-    for name in $AZ_SECRET_VARS STORAGE_KEY; do
-        value=${!name-}
-        if ((${#value} >= 4)); then
-            text=${text//"$value"/"***"}
-        fi
-    done
-    printf '%s' "$text"
-}
-
-# trace PREFIX ARGS...: print a command as a shell would read it, secrets masked.
+# trace PREFIX ARGS...: print a command as a shell would read it, every
+# secret value masked as ***. No subshells: it runs for every az call.
 trace() {
-    local prefix=$1 arg line=""
+    local prefix=$1 arg name value quoted line=""
     shift
     for arg in "$@"; do
-        line+=" $(printf '%q' "$(mask "$arg")")"
+        for name in $AZ_SECRET_VARS STORAGE_KEY; do
+            value=${!name-}
+            if ((${#value} >= 4)); then
+                arg=${arg//"$value"/"***"}
+            fi
+        done
+        printf -v quoted '%q' "$arg"
+        line+=" $quoted"
     done
     if ((DRY_RUN)); then
         printf '%s%s\n' "$prefix" "$line" >&3

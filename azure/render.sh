@@ -12,18 +12,19 @@
 # MODE is "secret" (the real values, for a private file) or "masked" (*** for
 # every secret, for --dry-run output).
 
-# yaml_str VALUE: VALUE as a single-quoted YAML scalar.
+# yaml_str VALUE: REPLY set to VALUE as a single-quoted YAML scalar (a
+# variable, not output: no subshell for each of the template's values).
 yaml_str() {
     [[ $1 != *$'\n'* ]] || die "multi-line values are not supported in the container environment"
-    printf "'%s'" "${1//\'/\'\'}"
+    REPLY="'${1//\'/\'\'}'"
 }
 
 is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
 
-# secret_ref NAME: NAME as a Container Apps secret name (lowercase, dashes).
+# secret_ref NAME: REF set to NAME as a Container Apps secret name (lowercase, dashes).
 secret_ref() {
-    local ref=${1,,}
-    printf '%s' "${ref//_/-}"
+    REF=${1,,}
+    REF=${REF//_/-}
 }
 
 # app_env_names: the variables handed to the app container: every DSBA_* set
@@ -45,25 +46,30 @@ emit_block() {
         [[ $mode == masked ]] && is_secret "$name" && value='***'
         case $block in
             ACI_ENV) # ACI: secrets are secureValue, hidden by Azure once set.
+                yaml_str "$value"
                 printf '%s- name: %s\n' "$indent" "$name"
                 if is_secret "$name"; then
-                    printf '%s  secureValue: %s\n' "$indent" "$(yaml_str "$value")"
+                    printf '%s  secureValue: %s\n' "$indent" "$REPLY"
                 else
-                    printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                    printf '%s  value: %s\n' "$indent" "$REPLY"
                 fi
                 ;;
             ACA_ENV) # Container Apps: secrets live in the app, the env refers to them.
+                yaml_str "$value"
+                secret_ref "$name"
                 printf '%s- name: %s\n' "$indent" "$name"
                 if is_secret "$name"; then
-                    printf '%s  secretRef: %s\n' "$indent" "$(secret_ref "$name")"
+                    printf '%s  secretRef: %s\n' "$indent" "$REF"
                 else
-                    printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                    printf '%s  value: %s\n' "$indent" "$REPLY"
                 fi
                 ;;
             ACA_SECRETS)
                 is_secret "$name" || continue
-                printf '%s- name: %s\n' "$indent" "$(secret_ref "$name")"
-                printf '%s  value: %s\n' "$indent" "$(yaml_str "$value")"
+                yaml_str "$value"
+                secret_ref "$name"
+                printf '%s- name: %s\n' "$indent" "$REF"
+                printf '%s  value: %s\n' "$indent" "$REPLY"
                 ;;
             *) die "unknown template block $block" ;;
         esac
@@ -106,7 +112,8 @@ render_template() {
                 [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$name must be a number, got $value"
                 out+=$value
             else
-                out+=$(yaml_str "$value")
+                yaml_str "$value"
+                out+=$REPLY
             fi
             line=${line#*"$match"}
         done

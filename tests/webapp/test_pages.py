@@ -169,6 +169,22 @@ def test_the_train_form_checks_the_name_and_the_target(client, settings, penguin
     assert len(JobStore(settings).list()) == jobs_before
 
 
+def test_a_single_class_target_is_refused_before_any_job(client, settings):
+    frame = pd.DataFrame({"x": [1, 2, 3, 4], "label": ["same"] * 4})
+    location = _upload(client, frame, "one-class.csv")
+    jobs_before = len(JobStore(settings).list())
+
+    response = client.post(
+        location, data={"target": "label", "name": "one-class", "test_size": "0.2", "seed": "1"}
+    )
+
+    assert response.status_code == 400
+    assert "Training could not start: target column &#39;label&#39; has a single class" in (
+        _text(response)
+    )
+    assert len(JobStore(settings).list()) == jobs_before
+
+
 def test_the_train_form_starts_a_job_and_redirects_to_it(client, settings, penguins):
     small = penguins.iloc[::3]  # a third of the rows, every species: a quick model
     location = _upload(client, small, "first-rows.csv")

@@ -31,7 +31,7 @@ MISSING_CHOICE = SelectChoice(MISSING, "(missing)")
 
 
 def check_upload_size(form: FlaskForm, field: Field) -> None:
-    """Refuse a file larger than DSBA_MAX_UPLOAD_BYTES with the limit in MB."""
+    """Refuse a file larger than DSBA_MAX_UPLOAD_BYTES, saying what the limit is."""
     upload = field.data
     if not upload or not hasattr(upload, "stream"):
         return

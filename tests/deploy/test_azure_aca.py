@@ -225,3 +225,12 @@ def test_teardown_keep_storage_removes_the_container_app_too(azure):
         "identity delete",
     ]
     assert "share:dsbateststore/dsba-registry" in azure.state()["resources"]
+
+
+def test_dry_run_without_az_login_still_plans_the_container_app(azure):
+    azure.set_state(logged_in=False)
+    result = azure.run("deploy-aca.sh", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.commands() == ["account show"]
+    check_app(result.printed_yaml("containerapp.yaml"))
+    assert result.plan()[-1].startswith("az containerapp ingress traffic set")

@@ -278,7 +278,9 @@ def test_status_shows_state_url_and_logs(azure):
     assert len(dry.plan()) == 3
 
 
-@pytest.mark.parametrize("script", ["deploy.sh", "update.sh", "teardown.sh", "status.sh"])
+@pytest.mark.parametrize(
+    "script", ["deploy.sh", "update.sh", "teardown.sh", "status.sh", "deploy-aca.sh"]
+)
 def test_every_script_has_help_and_rejects_unknown_options(azure, script):
     assert azure.run(script, "--help").stdout.startswith("Usage: azure/")
     result = azure.run(script, "--no-such-option")

@@ -7,7 +7,10 @@ import json
 import os
 import re
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import palmerpenguins
@@ -29,7 +32,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Small limits, so the limit paths are cheap to reach."""
     root = tmp_path_factory.mktemp("pages")
     return Settings(
-        registry_dir=root / "registry", max_upload_bytes=UPLOAD_LIMIT, max_batch_rows=BATCH_LIMIT
+        registry_dir=root / "registry",
+        max_upload_bytes=UPLOAD_LIMIT,
+        max_batch_rows=BATCH_LIMIT,
+        url_allow_hosts=("127.0.0.1",),
     )
 
 
@@ -131,6 +137,64 @@ def test_a_bad_upload_is_explained(client, data, message):
 
     assert response.status_code == 400
     assert message in _text(response)
+
+
+@pytest.fixture
+def csv_server(penguins: pd.DataFrame) -> Iterator[str]:
+    """A loopback HTTP server answering every GET with 200 penguins as CSV; yields its URL."""
+    body = penguins.head(200).to_csv(index=False).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_url_is_fetched_and_profiled(client, csv_server):
+    response = client.post("/train", data={"url": f"{csv_server}/data/from-the-web.csv"})
+
+    assert response.status_code == 302
+    html = _text(client.get(response.headers["Location"]))
+    assert "from-the-web.csv" in html and "200</strong> rows" in html
+
+
+def test_a_file_in_the_data_folder_is_read(client, settings, penguins):
+    settings.data_root.mkdir(parents=True, exist_ok=True)
+    penguins.head(50).to_csv(settings.data_root / "first-fifty.csv", index=False)
+
+    response = client.post("/train", data={"url": "first-fifty.csv"})
+
+    assert response.status_code == 302
+    assert "50</strong> rows" in _text(client.get(response.headers["Location"]))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://10.1.2.3/data.csv", "resolves to 10.1.2.3, a loopback, private"),
+        ("ftp://example.org/data.csv", "only http and https URLs can be read"),
+        ("../outside.csv", "is outside the data folder"),
+    ],
+)
+def test_a_url_the_policy_refuses_is_explained(client, url, message):
+    response = client.post("/train", data={"url": url})
+
+    assert response.status_code == 400
+    assert "The data could not be read:" in _text(response) and message in _text(response)
 
 
 def test_a_request_over_the_size_limit_gets_the_413_page(client):
@@ -364,6 +428,33 @@ def test_a_file_is_scored_and_sent_back(client, penguins):
         "probability_Gentoo",
     ]
     assert scored["year"].tolist() == penguins["year"].tolist()
+
+
+def test_boolean_and_datetime_features_get_their_own_inputs(client, settings, tmp_path):
+    rows = 60
+    frame = pd.DataFrame(
+        {
+            "seen": [
+                f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:30:00" for i in range(rows)
+            ],
+            "member": ["yes", "no", "no"] * (rows // 3),
+            "spend": [float(i % 17) for i in range(rows)],
+            "tier": ["gold", "silver", "bronze", "silver"] * (rows // 4),
+        }
+    )
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    LocalService(settings).train(
+        str(tmp_path / "mixed.csv"), target="tier", name="mixed", params={"n_estimators": 5}
+    )
+
+    html = _text(client.get("/models/mixed/predict"))
+    assert re.search(r'<input[^>]*data-feature="seen"[^>]*type="datetime-local"', html)
+    assert re.search(r'<select[^>]*data-feature="member"', html)
+    assert '<option value="true">true</option>' in html
+
+    row = {"f0": "2024-03-04T10:30", "f1": "true", "f2": "4.5"}
+    answer = _text(client.post("/models/mixed/predict", data=row))
+    assert re.search(r'data-testid="predicted-label">(gold|silver|bronze)<', answer)
 
 
 @pytest.mark.parametrize(

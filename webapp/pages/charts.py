@@ -10,8 +10,10 @@ MAX_IMPORTANCE_BARS = 20
 LEARNING_METRICS = ("logloss", "mlogloss", "error", "merror", "auc")
 
 
-def heat_map(confusion: dict[str, Any]) -> list[dict[str, Any]]:
+def heat_map(confusion: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Rows of the confusion matrix with each cell's share of its row and a colour level."""
+    if not confusion:
+        return []
     rows = []
     for label, counts in zip(confusion["labels"], confusion["matrix"], strict=True):
         total = sum(counts) or 1

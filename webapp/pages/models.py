@@ -79,7 +79,7 @@ def model(name: str):
         schema=registry.get_schema(f"{name}:{metadata['version']}"),
         versions=versions,
         aliases=aliases_by_version(registry.get_aliases(name)),
-        heat_rows=heat_map(metadata["evaluation"]["confusion_matrix"]),
+        heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
         charts=chart_data(metadata),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,

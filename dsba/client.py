@@ -125,8 +125,10 @@ class Client:
             )
         except requests.Timeout as exc:
             raise Unreachable(f"{self.base_url} did not answer within {self.timeout:g} s") from exc
-        except requests.RequestException as exc:
+        except requests.ConnectionError as exc:
             raise Unreachable(f"cannot reach {self.base_url}: {type(exc).__name__}") from exc
+        except requests.RequestException as exc:
+            raise DsbaError(f"request to {self.base_url} failed: {exc}") from exc
         if response.ok:
             return response.json() if response.content else None
         raise self._error(response)
@@ -288,7 +290,14 @@ class Client:
         """Score records or a DataFrame; return {model, predictions, warnings} as the API does."""
         if hasattr(rows, "to_json"):
             return self._predict_frame_json(ref, rows, contributions)
-        body = {"model": ref, "records": rows, "contributions": contributions}
+        # NaN (pandas' missing value) is not JSON: send it as null, which the API reads as missing.
+        records = [
+            {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
+            if isinstance(row, dict)
+            else row
+            for row in rows
+        ]
+        body = {"model": ref, "records": records, "contributions": contributions}
         return self.request("POST", "/api/predict", json=body)
 
     def _predict_frame_json(self, ref: str, frame: pd.DataFrame, contributions: bool):

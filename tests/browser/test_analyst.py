@@ -17,6 +17,7 @@ PENGUIN_ROWS = 344
 CHARTS = ("roc-chart", "pr-chart", "importance-chart", "learning-chart")
 TRAINING_TIMEOUT_MS = 180_000
 PHONE = {"width": 390, "height": 844}
+ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 # True when Chart.js has an instance on the canvas and it painted some non-blank pixels.
 CHART_DRAWN = """(id) => {
     const canvas = document.getElementById(id);
@@ -55,6 +56,16 @@ def no_csp_violations(page: Page):
 
 
 @pytest.fixture(scope="module")
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The suite's live server, training with one thread: OpenMP spinning on a busy 2-core
+    machine costs seconds per model."""
+    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
+    workdir = tmp_path_factory.mktemp("analyst")
+    with plugin.run_gunicorn(workdir, DSBA_TRAIN_THREADS="1") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """palmerpenguins as a CSV file, as an analyst would have it."""
     path = tmp_path_factory.mktemp("data") / "penguins.csv"
@@ -63,7 +74,7 @@ def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train_over_api(base: str, csv: Path, name: str, runs: int) -> None:
-    """Train `runs` versions of name through the JSON API and wait for them to finish."""
+    """Train `runs` versions of name at once through the JSON API and wait for them all."""
     with requests.Session() as http:
         http.trust_env = False
         with csv.open("rb") as handle:
@@ -80,8 +91,8 @@ def _train_over_api(base: str, csv: Path, name: str, runs: int) -> None:
             response = http.post(f"{base}/api/train", json=body, timeout=60)
             response.raise_for_status()
             jobs.append(response.json()["id"])
-            # One after the other, so the versions are numbered in the order asked.
-            _wait_for_job(http, base, jobs[-1])
+        for job_id in jobs:
+            _wait_for_job(http, base, job_id)
 
 
 def _wait_for_job(http: requests.Session, base: str, job_id: str) -> None:

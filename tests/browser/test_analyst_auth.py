@@ -31,7 +31,7 @@ def _sign_in(page: Page, base: str, name: str, token: str) -> None:
 
 def test_writers_train_and_readers_only_score(start_gunicorn, page, screenshot, tokens, tmp_path):
     entries = f"wanda:writer:{hash_token(tokens['wanda'])},rita:reader:{hash_token(tokens['rita'])}"
-    server = start_gunicorn(DSBA_API_TOKENS=entries)
+    server = start_gunicorn(DSBA_API_TOKENS=entries, DSBA_TRAIN_THREADS="1")
     base = server.url
     data = tmp_path / "penguins.csv"
     palmerpenguins.load_penguins().to_csv(data, index=False)

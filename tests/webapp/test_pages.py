@@ -36,6 +36,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         max_upload_bytes=UPLOAD_LIMIT,
         max_batch_rows=BATCH_LIMIT,
         url_allow_hosts=("127.0.0.1",),
+        train_threads=1,
     )
 
 

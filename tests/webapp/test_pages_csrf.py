@@ -22,7 +22,7 @@ def csrf_app(tmp_path_factory: pytest.TempPathFactory):
     data = root / "tiny.csv"
     frame = pd.DataFrame({"x": [i % 7 for i in range(60)], "y": ["a", "b", "c"] * 20})
     frame.to_csv(data, index=False)
-    settings = Settings(registry_dir=root / "registry")
+    settings = Settings(registry_dir=root / "registry", train_threads=1)
     LocalService(settings).train(str(data), target="y", name="tiny", params={"n_estimators": 3})
     return create_app({"DSBA_SETTINGS": settings, "TESTING": True})
 

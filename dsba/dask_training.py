@@ -116,6 +116,9 @@ def infer_schema_dask(
             dropped.append({"column": feature.name, "reason": reason})
         else:
             features.append(Feature(feature.name, CATEGORICAL, sorted(str(v) for v in values)))
+    if not features:
+        reasons = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped)
+        raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
     order = list(ddf.columns)
     dropped.sort(key=lambda item: order.index(item["column"]))
     schema = FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
@@ -143,18 +146,14 @@ def connect(address: str, timeout: str = CONNECT_TIMEOUT) -> distributed.Client:
         raise DsbaError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
-def _read(client: distributed.Client, path: Path) -> dd.DataFrame:
-    """The Parquet file as one partition per row group, and at least one per worker."""
-    ddf = dd.read_parquet(str(path), split_row_groups=True)
-    workers = len(client.nthreads())
-    return ddf.repartition(npartitions=workers) if ddf.npartitions < workers else ddf
-
-
 def _prepare(
     client: distributed.Client, path: Path, target: str, *, max_categories: int, **split: Any
 ) -> tuple[dd.DataFrame, FeatureSchema, int, dd.DataFrame]:
     """Read and infer the schema; persist the model matrix with each row's label and part."""
-    ddf = _read(client, path)
+    workers = sorted(client.nthreads())
+    ddf = dd.read_parquet(str(path), split_row_groups=True)  # a partition per row group
+    if ddf.npartitions < len(workers):
+        ddf = ddf.repartition(npartitions=len(workers))
     schema, sample_rows = infer_schema_dask(
         ddf, target, max_categories=max_categories, seed=split["seed"]
     )
@@ -162,7 +161,6 @@ def _prepare(
     prepared = ddf.map_partitions(_prepare_partition, schema, **split, meta=meta)
     # Partition i lives on worker i mod n: every worker trains, even on a file of one row
     # group, and the placement (hence the model) does not depend on the scheduler's timing.
-    workers = sorted(client.nthreads())
     parts = [
         client.persist(prepared.partitions[i], workers=[workers[i % len(workers)]])
         for i in range(prepared.npartitions)

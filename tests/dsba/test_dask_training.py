@@ -13,7 +13,7 @@ from dsba import dask_training
 from dsba.config import Settings
 from dsba.dask_training import FIT, TEST, VALIDATION, connect, row_parts, train_model_dask
 from dsba.datasets import DatasetStore
-from dsba.errors import DsbaError
+from dsba.errors import DsbaError, InvalidInput
 from dsba.ingestion import Dataset
 from dsba.registry import ModelRegistry
 from dsba.schema import infer_schema, prepare_features
@@ -112,6 +112,17 @@ def test_sampled_schema_takes_classes_and_categories_from_every_row(client, tmp_
     assert schema.dropped == [
         {"column": "code", "reason": "too many categories: 45 distinct values (limit 30)"}
     ]
+
+
+def test_a_sampled_schema_left_without_features_is_refused(client, tmp_path, monkeypatch):
+    codes = [f"c{i % 25}" for i in range(3000)]
+    codes[100:3000:150] = [f"rare{i}" for i in range(20)]
+    frame = pd.DataFrame({"code": codes, "label": ["a", "b"] * 1500})
+    path = parquet(frame, tmp_path / "data.parquet")
+    monkeypatch.setattr(dask_training, "SCHEMA_SAMPLE_ROWS", 300)
+
+    with client.as_current(), pytest.raises(InvalidInput, match="no usable feature columns"):
+        dask_training.infer_schema_dask(dd.read_parquet(path), "label", max_categories=30, seed=1)
 
 
 def test_dask_training_splits_evaluates_and_reports_like_local_training(client, tmp_path):

@@ -243,15 +243,21 @@ def train_model_dask(
     checked = validate_params(params)
     # Every compute below, len() included, must run on this client's cluster.
     with client.as_current():
-        ddf, schema, sample_rows, prepared = _prepare(
-            client,
-            path,
-            target,
-            max_categories=max_categories,
-            seed=seed,
-            test_size=test_size,
-            validation=checked["validation_fraction"],
-        )
+        try:
+            ddf, schema, sample_rows, prepared = _prepare(
+                client,
+                path,
+                target,
+                max_categories=max_categories,
+                seed=seed,
+                test_size=test_size,
+                validation=checked["validation_fraction"],
+            )
+        except FileNotFoundError as exc:
+            raise DsbaError(
+                f"the Dask workers cannot read {path}: mount the store on every worker at "
+                "the same path as in the app"
+            ) from exc
         counts = prepared.groupby([PART, LABEL]).size().compute()
         per_part = counts.groupby(level=0).sum()
         if any(per_part.get(part, 0) == 0 for part in (FIT, VALIDATION, TEST)):

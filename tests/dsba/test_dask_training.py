@@ -233,6 +233,22 @@ def test_below_the_size_threshold_training_stays_local_without_contacting_dask(t
     assert meta["ran_on"].startswith("local:") and "dask" not in meta
 
 
+def test_workers_that_cannot_read_the_store_are_a_clear_error(client, tmp_path, monkeypatch):
+    path = parquet(synthetic(1000), tmp_path / "data.parquet")
+    read_parquet = dd.read_parquet
+
+    def read_then_hide(where, **options):
+        """Read the footer here, as the client does, then hide the file from the workers."""
+        frame = read_parquet(where, **options)
+        path.unlink()
+        return frame
+
+    monkeypatch.setattr(dask_training.dd, "read_parquet", read_then_hide)
+
+    with pytest.raises(DsbaError, match="the Dask workers cannot read .*data.parquet"):
+        train_model_dask(client, path, "label", params=FAST)
+
+
 def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(DsbaError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
         connect("tcp://127.0.0.1:9", timeout="1s")

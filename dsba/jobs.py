@@ -133,6 +133,9 @@ def start_job(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
     store = JobStore(settings)
     job = store.create(request)
     env = {**os.environ, "DSBA_REGISTRY_DIR": str(settings.registry_dir)}
+    # A web worker may run with OMP_NUM_THREADS=1; training sizes its own threads from
+    # DSBA_TRAIN_THREADS (0: every core), so the job must not inherit the worker's limit.
+    env.pop("OMP_NUM_THREADS", None)
     if settings.data_dir is not None:
         env["DSBA_DATA_DIR"] = str(settings.data_dir)
     process = subprocess.Popen(

@@ -105,7 +105,7 @@ def _wait_until_healthy(server: Server) -> str | None:
             try:
                 if session.get(f"{server.url}/healthz", timeout=2).status_code == 200:
                     return None
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or workers still booting
                 pass
             time.sleep(0.1)
     return f"/healthz did not answer 200 within {STARTUP_DEADLINE:.0f} s"

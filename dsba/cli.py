@@ -177,6 +177,50 @@ def models_alias(obj: Context, name: str, alias: str, version: int) -> None:
     obj.emit(result, f"{name}@{alias} -> {version}")
 
 
+def _parse_weights(pairs: tuple[str, ...]) -> dict[int, float]:
+    weights: dict[int, float] = {}
+    for pair in pairs:
+        version, sep, weight = pair.partition("=")
+        try:
+            weights[int(version)] = float(weight)
+        except ValueError as exc:
+            raise InvalidInput(f"split {pair!r} must look like VERSION=WEIGHT, e.g. 3=90") from exc
+        if not sep:
+            raise InvalidInput(f"split {pair!r} must look like VERSION=WEIGHT, e.g. 3=90")
+    return weights
+
+
+@models.command("split")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("weights", nargs=-1, required=True, metavar="VERSION=WEIGHT...")
+@click.pass_obj
+def models_split(obj: Context, name: str, alias: str, weights: tuple[str, ...]) -> None:
+    """Route NAME@ALIAS to several versions by weight (canary), e.g. 3=90 4=10."""
+    result = obj.service.set_alias_split(name, alias, _parse_weights(weights))
+    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("alias")
+@click.pass_obj
+def models_promote(obj: Context, name: str, alias: str) -> None:
+    """Send all of NAME@ALIAS to the newest version of its split."""
+    result = obj.service.promote(name, alias)
+    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.argument("alias")
+@click.pass_obj
+def models_rollback(obj: Context, name: str, alias: str) -> None:
+    """Send all of NAME@ALIAS back to the oldest version of its split."""
+    result = obj.service.rollback(name, alias)
+    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+
+
 def write_table(frame: pd.DataFrame, out: str | None) -> None:
     """Write frame as CSV, Parquet or JSON lines by the file's extension (CSV to stdout)."""
     if out is None or out == "-":

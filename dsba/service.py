@@ -8,7 +8,7 @@ import pandas as pd
 
 from dsba.config import Settings
 from dsba.datasets import DatasetStore
-from dsba.errors import InvalidInput
+from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.ingestion import Dataset, read_source
 from dsba.pipeline import train_and_register
 from dsba.prediction import Predictions, predict_frame, predict_records
@@ -88,6 +88,27 @@ class LocalService:
         """Point name@alias at a version."""
         self.registry.set_alias(name, alias, version)
         return {"name": name, "aliases": self.registry.get_aliases(name)}
+
+    def set_alias_split(self, name: str, alias: str, weights: dict[int, float]) -> dict[str, Any]:
+        """Route name@alias to several versions by weight (a canary)."""
+        self.registry.set_alias_split(name, alias, weights)
+        return {"name": name, "aliases": self.registry.get_aliases(name)}
+
+    def _split(self, name: str, alias: str) -> list[int]:
+        target = self.registry.get_aliases(name).get(alias)
+        if target is None:
+            raise NotFound(f"model {name!r} has no alias {alias!r}")
+        if not isinstance(target, dict):
+            raise Conflict(f"{name}@{alias} points at one version ({target}); nothing to decide")
+        return sorted(int(version) for version in target)
+
+    def promote(self, name: str, alias: str) -> dict[str, Any]:
+        """End a canary: send all of name@alias to the newest version of its split."""
+        return self.set_alias(name, alias, self._split(name, alias)[-1])
+
+    def rollback(self, name: str, alias: str) -> dict[str, Any]:
+        """End a canary: send all of name@alias back to the oldest version of its split."""
+        return self.set_alias(name, alias, self._split(name, alias)[0])
 
     def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
         """Score a frame with the referenced model."""

@@ -137,6 +137,27 @@ class AliasForm(FlaskForm):
     version = SelectField("Version", coerce=int)
 
 
+class CanaryForm(FlaskForm):
+    """Split an alias between a stable and a canary version."""
+
+    alias = StringField(
+        "Alias",
+        validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
+        render_kw={"placeholder": "production", "autocomplete": "off"},
+    )
+    stable = SelectField("Stable version", coerce=int)
+    canary = SelectField("Canary version", coerce=int)
+    percent = IntegerField(
+        "Canary share (%)",
+        default=10,
+        validators=[InputRequired(), NumberRange(min=1, max=99)],
+    )
+
+
+class CanaryDecisionForm(FlaskForm):
+    """Promote or roll back a split alias (the token is the whole form)."""
+
+
 class DeleteVersionForm(FlaskForm):
     """Confirm the deletion of a version (the token is the whole form)."""
 

@@ -12,7 +12,7 @@ from dsba.errors import DsbaError, InvalidInput, NotFound
 from dsba.registry import ModelRef
 from webapp.pages import bp
 from webapp.pages.charts import chart_data, heat_map
-from webapp.pages.forms import AliasForm, DeleteVersionForm
+from webapp.pages.forms import AliasForm, CanaryDecisionForm, CanaryForm, DeleteVersionForm
 from webapp.state import state
 
 
@@ -72,13 +72,21 @@ def model(name: str):
     alias_form = AliasForm()
     alias_form.version.choices = version_choices(v["version"] for v in versions)
     alias_form.version.data = metadata["version"]
+    canary_form = CanaryForm()
+    canary_form.stable.choices = canary_form.canary.choices = alias_form.version.choices
+    if len(versions) > 1:
+        canary_form.canary.data, canary_form.stable.data = (v["version"] for v in versions[:2])
+    aliases = registry.get_aliases(name)
     return render_template(
         "pages/model.html",
         name=name,
         meta=metadata,
         schema=registry.get_schema(f"{name}:{metadata['version']}"),
         versions=versions,
-        aliases=aliases_by_version(registry.get_aliases(name)),
+        aliases=aliases_by_version(aliases),
+        splits={a: t for a, t in sorted(aliases.items()) if isinstance(t, dict)},
+        canary_form=canary_form,
+        decision_form=CanaryDecisionForm(),
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
         charts=chart_data(metadata),
         dataset_id=_dataset_id(metadata),
@@ -104,6 +112,48 @@ def set_alias(name: str):
     else:
         flash(f"{name}@{form.alias.data} now points at version {form.version.data}.", "success")
     return redirect(url_for("pages.model", name=name, version=form.version.data))
+
+
+@bp.post("/models/<name>/canary")
+def set_canary(name: str):
+    """Split an alias between a stable and a canary version by percentage."""
+    form = CanaryForm()
+    form.stable.choices = form.canary.choices = version_choices(
+        state().service.registry.list_versions(name)
+    )
+    if not form.validate_on_submit() or form.stable.data == form.canary.data:
+        problems = "; ".join(f"{form[f].label.text}: {e[0]}" for f, e in form.errors.items())
+        flash(f"The split was not set. {problems or 'Pick two different versions.'}", "danger")
+        return redirect(url_for("pages.model", name=name))
+    weights = {form.stable.data: 100 - form.percent.data, form.canary.data: form.percent.data}
+    try:
+        state().service.set_alias_split(name, form.alias.data, weights)
+    except DsbaError as error:
+        flash(f"The split was not set: {error.message}", "danger")
+    else:
+        flash(
+            f"{name}@{form.alias.data} now sends {form.percent.data}% of requests to "
+            f"v{form.canary.data} and the rest to v{form.stable.data}.",
+            "success",
+        )
+    return redirect(url_for("pages.model", name=name))
+
+
+@bp.post("/models/<name>/aliases/<alias>/<any(promote, rollback):decision>")
+def decide_canary(name: str, alias: str, decision: str):
+    """Promote the canary of a split alias, or roll it back, in one action."""
+    if not CanaryDecisionForm().validate_on_submit():
+        abort(400)
+    service = state().service
+    try:
+        result = (
+            service.promote(name, alias) if decision == "promote" else service.rollback(name, alias)
+        )
+    except DsbaError as error:
+        flash(f"Nothing changed: {error.message}", "danger")
+    else:
+        flash(f"{name}@{alias} now points at version {result['aliases'][alias]}.", "success")
+    return redirect(url_for("pages.model", name=name))
 
 
 @bp.get("/models/<name>/versions/<int:version>/delete")

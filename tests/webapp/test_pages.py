@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,21 +20,11 @@ import pytest
 from dsba.config import Settings
 from dsba.jobs import JobStore, utc_now
 from dsba.service import LocalService
+from webapp import create_app
 
 UPLOAD_LIMIT = 256 * 1024
 BATCH_LIMIT = 400
 PENGUIN_FEATURES = 7
-
-# tests/ is on sys.path (the root conftest) and tests/webapp, having no __init__.py, is then found
-# as a namespace package "webapp" unless the repository root is on sys.path too (as under
-# `python -m pytest`; `pythonpath = ["."]` in the pytest settings would make this unnecessary).
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.append(_REPO)
-if getattr(sys.modules.get("webapp"), "__file__", "") is None:
-    del sys.modules["webapp"]
-
-from webapp import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

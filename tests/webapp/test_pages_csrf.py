@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dsba.config import Settings
 from dsba.service import LocalService
-
-# tests/ is on sys.path (the root conftest) and tests/webapp, having no __init__.py, is then found
-# as a namespace package "webapp" unless the repository root is on sys.path too (as under
-# `python -m pytest`; `pythonpath = ["."]` in the pytest settings would make this unnecessary).
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.append(_REPO)
-if getattr(sys.modules.get("webapp"), "__file__", "") is None:
-    del sys.modules["webapp"]
-
-from webapp import create_app  # noqa: E402
+from webapp import create_app
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

@@ -98,8 +98,11 @@ class JobStore:
             return job
         reason = None
         same_host = job.get("host") == socket.gethostname()
-        if same_host and job.get("pid") and not _pid_alive(job["pid"]):
-            reason = "the training process stopped unexpectedly"
+        if same_host and job.get("pid"):
+            # On its own host a job's process is checked directly: a busy machine can delay
+            # heartbeats, but it cannot make a dead process look alive.
+            if not _runs_job(job["pid"], job["id"]):
+                reason = "the training process stopped unexpectedly"
         elif _age_seconds(job.get("heartbeat_at")) > self.settings.job_stale_seconds:
             reason = (
                 f"the training process sent no heartbeat for over "
@@ -126,6 +129,19 @@ def _pid_alive(pid: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _runs_job(pid: int, job_id: str) -> bool:
+    """True if pid is alive and, where /proc tells, is the runner of this job (not a reuse)."""
+    if not _pid_alive(pid):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return job_id in cmdline.read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
 
 
 def start_job(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:

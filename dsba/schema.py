@@ -133,6 +133,10 @@ def _drop_reason(series: pd.Series, kind: str, n_rows: int, max_categories: int)
     values = series.dropna()
     if values.empty:
         return "empty: every value is missing"
+    if kind == NUMERIC and not pd.api.types.is_integer_dtype(values):
+        # Fractional numbers are never ID-like, so only constancy matters; counting distinct
+        # values (a hash table per column) was the costliest step of inferring a wide schema.
+        return "constant: a single value" if values.min() == values.max() else None
     distinct = values.nunique()
     if distinct == 1:
         return "constant: a single value"
@@ -236,6 +240,10 @@ def infer_schema(
 
 def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
     """Map target labels to class indices 0..k-1 (labels must be known classes)."""
+    codes = pd.Index(schema.classes).get_indexer(series)
+    if (codes >= 0).all():
+        return codes.astype(np.int32)
+    # pandas keeps True and 1 apart; Python equality, which built the classes, does not.
     lookup = {label: index for index, label in enumerate(schema.classes)}
     return np.array([lookup[to_python(value)] for value in series], dtype=np.int32)
 

@@ -26,7 +26,7 @@ class Datasets(MethodView):
         """List stored datasets, newest first."""
         return state().datasets.list()
 
-    @bp.arguments(UploadSchema, location="files")
+    @bp.arguments(UploadSchema(), location="files")
     @bp.response(201, DatasetSchema)
     @documents_errors(bp, 400, 413)
     def post(self, files):

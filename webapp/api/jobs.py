@@ -66,7 +66,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
 class Train(MethodView):
     """Training."""
 
-    @bp.arguments(TrainRequestSchema)
+    @bp.arguments(TrainRequestSchema())
     @bp.response(202, JobSchema)
     @documents_errors(bp, 400, 403, 404, 409, 413)
     def post(self, body):

@@ -43,7 +43,7 @@ class Metadata(MethodView):
 class Alias(MethodView):
     """An alias of a model."""
 
-    @bp.arguments(AliasRequestSchema)
+    @bp.arguments(AliasRequestSchema())
     @bp.response(200, AliasResponseSchema)
     @documents_errors(bp, 400, 404)
     def put(self, body, name, alias):

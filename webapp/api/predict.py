@@ -38,7 +38,7 @@ def json_response(payload: Any) -> Response:
 class Predict(MethodView):
     """Our scoring endpoint."""
 
-    @bp.arguments(PredictRequestSchema)
+    @bp.arguments(PredictRequestSchema())  # an instance: a class is instantiated per call
     @bp.response(200, PredictResponseSchema)
     @documents_errors(bp, 400, 404, 413)
     def post(self, body):

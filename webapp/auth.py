@@ -59,6 +59,10 @@ class LoginForm(FlaskForm):
 class LoginLimiter:
     """At most N attempts per client address per minute (per worker process)."""
 
+    # Past this many addresses, those idle for a minute are forgotten: a flood from many
+    # addresses must not grow a worker's memory for ever.
+    MAX_TRACKED = 10_000
+
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self.attempts: dict[str, deque[float]] = defaultdict(deque)
@@ -66,6 +70,10 @@ class LoginLimiter:
     def check(self, key: str) -> None:
         """Record an attempt; refuse it when the window is full."""
         now = time.monotonic()
+        if len(self.attempts) > self.MAX_TRACKED:
+            idle = [k for k, w in self.attempts.items() if not w or now - w[-1] > 60]
+            for address in idle:
+                del self.attempts[address]
         window = self.attempts[key]
         while window and now - window[0] > 60:
             window.popleft()

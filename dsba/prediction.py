@@ -33,17 +33,14 @@ class Predictions:
     def records(self) -> list[dict[str, Any]]:
         """One {label, probabilities: {class: p}} dict per row, JSON-ready."""
         names = [str(c) for c in self.classes]
-        rows = []
-        for i, label in enumerate(self.labels):
-            row: dict[str, Any] = {
-                "label": label,
-                "probabilities": {
-                    n: round(float(p), 6) for n, p in zip(names, self.probabilities[i], strict=True)
-                },
-            }
-            if self.contributions is not None:
-                row["contributions"] = self.contributions[i]
-            rows.append(row)
+        rounded = np.round(self.probabilities.astype(np.float64), 6).tolist()
+        rows = [
+            {"label": label, "probabilities": dict(zip(names, p, strict=True))}
+            for label, p in zip(self.labels, rounded, strict=True)
+        ]
+        if self.contributions is not None:
+            for row, explained in zip(rows, self.contributions, strict=True):
+                row["contributions"] = explained
         return rows
 
     def to_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,8 +96,10 @@ class FeaturePlan:
         self.known = set(self.names) | {schema.target} | {d["column"] for d in schema.dropped}
         self.threads: int | None = None
 
-    def matrix(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]] | None:
-        """The model matrix and warnings for records, or None to use the pandas path."""
+    def matrix(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, list[str], list[str]] | None:
+        """The model matrix, warnings and ignored columns, or None to use the pandas path."""
         if not self.simple:
             return None
         present: dict[str, None] = {}
@@ -126,19 +125,23 @@ class FeaturePlan:
         extra = [str(c) for c in present if c not in self.known]
         if extra:
             warnings.insert(0, f"ignored columns not used by the model: {', '.join(extra)}")
-        return x, warnings
+        return x, warnings, extra
 
 
-def _numeric(name: str, column: list[Any]) -> list[float] | None:
-    if not all(v is None or (type(v) is float or type(v) is int) for v in column):
+def _numeric(name: str, column: list[Any]) -> np.ndarray | None:
+    if not all(v is None or type(v) is float or type(v) is int for v in column):
         return None
-    for row, value in enumerate(column):
-        if value is not None and FLOAT32_MAX < abs(value) < math.inf:
-            raise InvalidInput(
-                f"column {name!r}: row {row} has a number beyond the model's range (3.4e38)",
-                {"column": name, "rows": [row]},
-            )
-    return [math.nan if v is None else v for v in column]
+    try:
+        values = np.array([math.nan if v is None else v for v in column], dtype=np.float64)
+        beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > FLOAT32_MAX))
+    except OverflowError:  # an integer beyond even float64
+        beyond = [i for i, v in enumerate(column) if type(v) is int and abs(v) > FLOAT32_MAX]
+    if len(beyond):
+        raise InvalidInput(
+            f"column {name!r}: row {beyond[0]} has a number beyond the model's range (3.4e38)",
+            {"column": name, "rows": [int(i) for i in beyond[:5]]},
+        )
+    return values
 
 
 def _boolean(column: list[Any]) -> list[float] | None:
@@ -212,12 +215,16 @@ def predict_frame(
     return Predictions(model.ref, schema.classes, labels, proba, warnings, explained)
 
 
-def check_records(records: Any, max_rows: int) -> None:
-    """Check that records is a non-empty list of flat JSON objects within the batch limit."""
+def _check_batch(records: Any, max_rows: int) -> None:
     if not isinstance(records, list) or not records:
         raise InvalidInput("records must be a non-empty list of objects", {"records": "invalid"})
     if len(records) > max_rows:
         raise TooLarge(f"{len(records):,} records exceed the batch limit of {max_rows:,}")
+
+
+def check_records(records: Any, max_rows: int) -> None:
+    """Check that records is a non-empty list of flat JSON objects within the batch limit."""
+    _check_batch(records, max_rows)
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidInput(f"record {index} is not an object", {"row": index})
@@ -244,13 +251,18 @@ def predict_records(
     contributions: bool = False,
 ) -> Predictions:
     """Score a list of {column: value} records (no DataFrame on the common path)."""
-    check_records(records, max_rows)
+    _check_batch(records, max_rows)
     plan = feature_plan(model)
-    fast = None if contributions else plan.matrix(records)
+    simple = all(type(record) is dict for record in records) and not contributions
+    fast = plan.matrix(records) if simple else None
+    # The fast path has checked the type of every feature value; other values get the full
+    # check (objects only, nothing nested) only when there are other columns.
+    if fast is None or fast[2]:
+        check_records(records, max_rows)
     if fast is None:
         return predict_frame(
             model, pd.DataFrame.from_records(records), threads=threads, contributions=contributions
         )
-    x, warnings = fast
+    x, warnings, _ = fast
     labels, proba = _score(model, plan, x, warnings, threads)
     return Predictions(model.ref, plan.schema.classes, labels, proba, warnings)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,16 +111,14 @@ class FeaturePlan:
             return None  # the pandas path words the missing-columns error
         x = np.empty((len(records), len(self.names)), dtype=np.float32)
         warnings: list[str] = []
-        for j, (name, kind, codes) in enumerate(
-            zip(self.names, self.kinds, self.codes, strict=True)
-        ):
-            column = [record.get(name) for record in records]
+        for j, column in enumerate(_columns(records, self.names)):
+            kind, name = self.kinds[j], self.names[j]
             if kind == NUMERIC:
                 values = _numeric(name, column)
             elif kind == BOOLEAN:
                 values = _boolean(column)
             else:
-                values = _categorical(name, column, codes, warnings)
+                values = _categorical(name, column, self.codes[j], warnings)
             if values is None:
                 return None
             x[:, j] = values
@@ -128,11 +128,29 @@ class FeaturePlan:
         return x, warnings, extra
 
 
-def _numeric(name: str, column: list[Any]) -> np.ndarray | None:
-    if not all(v is None or type(v) is float or type(v) is int for v in column):
+_NONE = type(None)
+
+
+def _columns(records: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
+    """The values of each named column, in row order (None where a record lacks the key)."""
+    if len(names) == 1:
+        return [tuple(record.get(names[0]) for record in records)]
+    getter = operator.itemgetter(*names)
+    try:
+        rows = [getter(record) for record in records]
+    except KeyError:
+        rows = [tuple(record.get(name) for name in names) for record in records]
+    return list(zip(*rows, strict=True))
+
+
+def _numeric(name: str, column: tuple[Any, ...]) -> np.ndarray | None:
+    types = set(map(type, column))
+    if not types <= {float, int, _NONE}:
         return None
     try:
-        values = np.array([math.nan if v is None else v for v in column], dtype=np.float64)
+        if _NONE in types:
+            column = tuple(math.nan if v is None else v for v in column)
+        values = np.array(column, dtype=np.float64)
         beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > FLOAT32_MAX))
     except OverflowError:  # an integer beyond even float64
         beyond = [i for i, v in enumerate(column) if type(v) is int and abs(v) > FLOAT32_MAX]
@@ -144,20 +162,21 @@ def _numeric(name: str, column: list[Any]) -> np.ndarray | None:
     return values
 
 
-def _boolean(column: list[Any]) -> list[float] | None:
-    if not all(v is None or type(v) is bool for v in column):
+def _boolean(column: tuple[Any, ...]) -> list[float] | None:
+    if not set(map(type, column)) <= {bool, _NONE}:
         return None
     return [math.nan if v is None else float(v) for v in column]
 
 
 def _categorical(
-    name: str, column: list[Any], codes: dict[str, float], warnings: list[str]
+    name: str, column: tuple[Any, ...], codes: dict[str, float], warnings: list[str]
 ) -> list[float] | None:
-    if not all(v is None or type(v) is str for v in column):
+    if not set(map(type, column)) <= {str, _NONE}:
         return None
-    values = [math.nan if v is None else codes.get(v, math.nan) for v in column]
-    unseen = [i for i, v in enumerate(column) if v is not None and v not in codes]
-    if unseen:
+    # None is never a category: it maps to NaN (missing) like an unseen one.
+    values = list(map(codes.get, column, itertools.repeat(math.nan)))
+    if set(column) - codes.keys() - {None}:
+        unseen = [i for i, v in enumerate(column) if v is not None and v not in codes]
         shown = sorted({column[i] for i in unseen[:1000]})[:5]
         warnings.append(
             f"column {name!r}: unseen categories {shown!r} treated as missing (rows {unseen[:5]})"

@@ -4,6 +4,9 @@ import os
 import shutil
 import tempfile
 
+# Imported here, not on the first worker death, so the master's memory does not step up later.
+from prometheus_client import multiprocess
+
 bind = os.environ.get("DSBA_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
@@ -33,6 +36,4 @@ def on_starting(server):
 
 def child_exit(server, worker):
     """Drop a dead worker's live gauges."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import DsbaError
 from dsba.jobs import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
+from dsba.logs import configure_logging
 from dsba.service import LocalService
 
+log = logging.getLogger("dsba.jobs")
 # Progress is written at most this often: each write is a file replace on a share.
 PROGRESS_INTERVAL = 0.5
 
@@ -48,6 +50,15 @@ class JobReporter:
             )
             self._write()
         self.thread.start()
+        log.info(
+            "job started",
+            extra={
+                "event": "job_started",
+                "job_id": self.job["id"],
+                "pid": os.getpid(),
+                **_what(self.job),
+            },
+        )
 
     def progress(self, done: int, total: int) -> None:
         """Record finished boosting rounds (throttled)."""
@@ -62,6 +73,25 @@ class JobReporter:
         with self.lock:
             self.job.update(finished_at=utc_now(), **fields)
             self._write()
+        log.info(
+            f"job {self.job['state']}",
+            extra={
+                "event": f"job_{self.job['state']}",
+                "job_id": self.job["id"],
+                "model": self.job.get("model"),
+                "error": self.job.get("error"),
+                **_what(self.job),
+            },
+        )
+
+
+def _what(job: dict[str, Any]) -> dict[str, Any]:
+    request = job.get("request", {})
+    return {
+        "model_name": request.get("name"),
+        "target": request.get("target"),
+        "dataset_id": request.get("dataset_id"),
+    }
 
 
 def run_job(settings: Settings, job_id: str) -> int:
@@ -85,7 +115,7 @@ def run_job(settings: Settings, job_id: str) -> int:
         reporter.finish(state=FAILED, error=error.message)
         return 1
     except Exception:  # noqa: BLE001 - the job must end recorded, whatever happened
-        traceback.print_exc(file=sys.stderr)
+        log.exception("job crashed", extra={"event": "job_crashed", "job_id": job_id})
         reporter.finish(state=FAILED, error="internal error during training; see server logs")
         return 2
     reporter.finish(
@@ -99,7 +129,9 @@ def run_job(settings: Settings, job_id: str) -> int:
 
 def main() -> None:
     """Entry point of the job process."""
-    sys.exit(run_job(Settings.from_env(), sys.argv[1]))
+    settings = Settings.from_env()
+    configure_logging(settings.log_json)
+    sys.exit(run_job(settings, sys.argv[1]))
 
 
 if __name__ == "__main__":

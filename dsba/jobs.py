@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from dsba.config import Settings
 from dsba.errors import Conflict, NotFound
 from dsba.storage import atomic_write_json, read_json
 
+log = logging.getLogger("dsba.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 ACTIVE = (QUEUED, RUNNING)
 _JOB_ID_LENGTH = 32
@@ -159,6 +161,17 @@ def start_job(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
         env=env,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+    )
+    log.info(
+        "job queued",
+        extra={
+            "event": "job_queued",
+            "job_id": job["id"],
+            "runner_pid": process.pid,
+            "model_name": request.get("name"),
+            "target": request.get("target"),
+            "dataset_id": request.get("dataset_id"),
+        },
     )
     # Reap the child when it exits so no zombie outlives it in a long-running web worker.
     threading.Thread(target=process.wait, daemon=True).start()

@@ -166,11 +166,6 @@ def test_no_token_ever_reaches_stdout_or_stderr(secure_server, tokens, traffic):
         assert secret not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 6 asks for job events in the logs; dsba/jobs.py (start_job) and "
-    "dsba/jobrunner.py (JobReporter) write the job record but log nothing yet",
-)
 def test_job_events_are_logged(secure_server, traffic):
     job = traffic["log-job"]
     # Access lines of the polls name the job in their path; an event is any other line.

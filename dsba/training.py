@@ -19,6 +19,9 @@ from dsba.schema import FeatureSchema, encode_target, infer_schema, prepare_feat
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]
+# Past this many fit rows the train learning curve is read on a seeded sample of them:
+# scoring every fit row each round cost ~20% of training time on 144,000 rows.
+TRAIN_CURVE_ROWS = 10_000
 
 
 @dataclass
@@ -107,13 +110,19 @@ def train_model(
     native = booster_params(checked, len(schema.classes), seed, threads)
     d_fit = xgb.DMatrix(x_fit, y_fit, enable_categorical=True, nthread=threads or 0)
     d_val = xgb.DMatrix(x_val, y_val, enable_categorical=True, nthread=threads or 0)
+    d_curve = d_fit
+    if len(y_fit) > TRAIN_CURVE_ROWS:
+        rows = np.random.default_rng(seed).choice(len(y_fit), TRAIN_CURVE_ROWS, replace=False)
+        d_curve = xgb.DMatrix(
+            x_fit.iloc[rows], y_fit[rows], enable_categorical=True, nthread=threads or 0
+        )
     evals_result: dict[str, dict[str, list[float]]] = {}
     total = checked["n_estimators"]
     booster = xgb.train(
         native,
         d_fit,
         num_boost_round=total,
-        evals=[(d_fit, "train"), (d_val, "validation")],
+        evals=[(d_curve, "train"), (d_val, "validation")],
         early_stopping_rounds=checked["early_stopping_rounds"],
         evals_result=evals_result,
         verbose_eval=False,

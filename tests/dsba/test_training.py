@@ -9,6 +9,7 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
+from dsba import training
 from dsba.errors import InvalidInput
 from dsba.schema import encode_target, prepare_features
 from dsba.training import TrainingResult, train_model
@@ -161,3 +162,21 @@ def test_too_few_rows_for_a_stratified_split_is_explained():
     frame = pd.DataFrame({"x": range(8), "y": ["a", "b"] * 4})
     with pytest.raises(InvalidInput, match="cannot make a stratified validation split"):
         train_model(frame, "y")
+
+
+def test_a_sampled_train_curve_leaves_the_model_alone(cancer, cancer_run, monkeypatch):
+    full, _ = cancer_run
+    monkeypatch.setattr(training, "TRAIN_CURVE_ROWS", 100)
+    sampled = train_model(cancer, "target", params=PARAMS, threads=1)
+    assert sampled.best_iteration == full.best_iteration
+    x, _ = prepare_features(full.schema, cancer)
+    np.testing.assert_array_equal(
+        sampled.booster.inplace_predict(x), full.booster.inplace_predict(x)
+    )
+    curves = (
+        sampled.evaluation["learning_curve"]["logloss"],
+        full.evaluation["learning_curve"]["logloss"],
+    )
+    assert curves[0]["validation"] == curves[1]["validation"]
+    assert len(curves[0]["train"]) == len(curves[1]["train"])
+    assert curves[0]["train"] != curves[1]["train"]

@@ -167,9 +167,9 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
-@bp.route("/logout", methods=["GET", "POST"])
+@bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out (POST with a CSRF token, so another site cannot sign a user out)."""
     session.clear()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login") if tokens().enabled else url_for("pages.home"))

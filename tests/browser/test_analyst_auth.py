@@ -46,7 +46,7 @@ def test_writers_train_and_readers_only_score(start_gunicorn, page, screenshot, 
     page.locator("#param_n_estimators").fill("10")
     page.get_by_test_id("train-submit").click()
     page.wait_for_url(re.compile(r"/models/penguins\?version=1$"), timeout=TRAINING_TIMEOUT_MS)
-    page.get_by_role("link", name="Log out").click()
+    page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login"))
 
     _sign_in(page, base, "rita", tokens["rita"])

@@ -342,7 +342,14 @@ def test_login_form_sets_a_protected_session_cookie_and_logout_ends_it(secure_se
     write = session.put(f"{base}/api/models/penguins/aliases/x", json={"version": 1}, timeout=10)
     assert write.status_code == 401
 
-    out = session.get(f"{base}/logout", allow_redirects=False, timeout=10)
+    # Signing out is a POST with the CSRF token, so another site cannot sign a user out.
+    assert session.get(f"{base}/logout", allow_redirects=False, timeout=10).status_code == 405
+    out = session.post(
+        f"{base}/logout",
+        data={"csrf_token": csrf_token(home.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert out.status_code == 302
     again = session.get(f"{base}/", allow_redirects=False, timeout=10)
     assert again.status_code == 302

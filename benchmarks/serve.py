@@ -4,7 +4,9 @@
 trained into a temporary registry; gunicorn then serves benchmarks/serve_app.py (the real app
 from create_app() with validation, JSON access logs and Prometheus metrics on, plus a
 /bench/echo route that answers its parsed JSON body) with 2 sync workers, as in production.
-The same load generator drives each endpoint in turn with the same connection count:
+The same load generator drives each endpoint with the same connection count, in interleaved
+rounds (echo, predict, mlflow, batch, then again), and each figure is the median over rounds,
+so a busy machine weighs on every endpoint alike:
 
 - echo:    POST /bench/echo            the single-row request body, echoed back
 - predict: POST /api/predict           {model, records: [one row]} -> label + probabilities
@@ -12,7 +14,9 @@ The same load generator drives each endpoint in turn with the same connection co
 - batch:   POST /api/predict           1,000 rows per request (reported in rows/s)
 
 The load generator is wrk (Debian package `wrk`) when it is on PATH, otherwise a Python one:
-N processes, each with one keep-alive http.client connection, sending back to back.
+N processes, each with one http.client connection, sending back to back (gunicorn's sync
+workers close every connection, so both reconnect per request). --env K=V passes extra
+environment to the server (e.g. --env OMP_NUM_THREADS=1).
 Figures for MLflow 3.17's scoring server on this kind of machine (from issue 3): ~50-150
 single-row requests/s and ~48,000 rows/s in 1,000-row batches.
 """
@@ -28,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +68,9 @@ def train_model(registry: Path, workdir: Path) -> list[dict]:
     return json.loads(features.to_json(orient="records"))
 
 
-def start_server(registry: Path, workdir: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(
+    registry: Path, workdir: Path, port: int, workers: int, extra_env: dict[str, str]
+) -> subprocess.Popen:
     """Start gunicorn with the benchmark app; wait until it answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DSBA_", "PROMETHEUS_"))}
     env.update(
@@ -72,6 +79,7 @@ def start_server(registry: Path, workdir: Path, port: int, workers: int) -> subp
         WEB_CONCURRENCY=str(workers),
         PYTHONPATH=str(ROOT / "benchmarks"),
     )
+    env.update(extra_env)
     log = (workdir / "gunicorn.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "serve_app:app"],
@@ -178,8 +186,26 @@ def _python(url: str, body: bytes, connections: int, seconds: float, workdir: Pa
 def drive(url: str, body: bytes, connections: int, seconds: float, workdir: Path) -> dict:
     """Send POSTs of body to url for seconds over connections; return req/s and latencies."""
     run = _wrk if shutil.which("wrk") else _python
-    run(url, body, connections, min(2.0, seconds), workdir)  # warm-up: caches, lazy imports
     return run(url, body, connections, seconds, workdir)
+
+
+def drive_all(targets: dict[str, tuple[str, bytes]], options, workdir: Path) -> dict[str, dict]:
+    """Measure every target in interleaved rounds; keep each figure's median over the rounds.
+
+    Interleaving spreads whatever else the machine is doing over all targets alike, so the
+    ratios stay fair on a busy machine.
+    """
+    n, per_round = options.connections, options.seconds / options.rounds
+    for url, body in targets.values():
+        drive(url, body, n, 1.0, workdir)  # warm-up: model cache, lazy imports
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    for _ in range(options.rounds):
+        for name, (url, body) in targets.items():
+            runs[name].append(drive(url, body, n, per_round, workdir))
+    return {
+        name: {key: statistics.median(r[key] for r in results) for key in results[0]}
+        for name, results in runs.items()
+    }
 
 
 def check_answers(base: str, single: bytes, batch: bytes) -> None:
@@ -206,10 +232,15 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     """Train, serve, drive each endpoint, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per endpoint, all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median kept)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="extra server environment"
+    )
     options = parser.parse_args()
+    extra_env = dict(item.split("=", 1) for item in options.env)
     workdir = Path(tempfile.mkdtemp(prefix="dsba-bench-serve-"))
     registry = workdir / "registry"
     rows = train_model(registry, workdir)
@@ -220,24 +251,35 @@ def main() -> None:
         {"dataframe_split": {"columns": list(rows[0]), "data": [list(rows[0].values())]}}
     ).encode()
     port = free_port()
-    proc = start_server(registry, workdir, port, options.workers)
+    proc = start_server(registry, workdir, port, options.workers, extra_env)
     base = f"http://127.0.0.1:{port}"
     try:
         check_answers(base, single, batch)
-        n, secs = options.connections, options.seconds
-        echo = drive(f"{base}/bench/echo", single, n, secs, workdir)
-        predict = drive(f"{base}/api/predict", single, n, secs, workdir)
-        mlflow = drive(f"{base}/api/models/penguins/invocations", split, n, secs, workdir)
-        batched = drive(f"{base}/api/predict", batch, n, secs, workdir)
+        figures = drive_all(
+            {
+                "echo": (f"{base}/bench/echo", single),
+                "predict": (f"{base}/api/predict", single),
+                "mlflow": (f"{base}/api/models/penguins/invocations", split),
+                "batch": (f"{base}/api/predict", batch),
+            },
+            options,
+            workdir,
+        )
+        echo, predict, mlflow, batched = (
+            figures[k] for k in ("echo", "predict", "mlflow", "batch")
+        )
     finally:
         stop_server(proc)
         shutil.rmtree(workdir, ignore_errors=True)
     generator = "wrk" if shutil.which("wrk") else "python http.client"
+    n, secs = options.connections, options.seconds
     ratio = predict["rps"] / echo["rps"]
     rows_per_s = batched["rps"] * BATCH_ROWS
     print(
-        f"serving: gunicorn {options.workers} sync workers, {n} connections, {secs:g} s each, "
+        f"serving: gunicorn {options.workers} sync workers, {n} connections, {secs:g} s each "
+        f"in {options.rounds} interleaved rounds (medians), "
         f"load generator {generator}, {os.cpu_count()} CPUs"
+        + (f", env {' '.join(options.env)}" if options.env else "")
     )
     for label, stats in (("echo", echo), ("predict", predict), ("invocations", mlflow)):
         print(

@@ -12,6 +12,7 @@ from dsba.ingestion import read_source
 from dsba.jobs import start_job
 from dsba.params import validate_params
 from dsba.registry import validate_name
+from dsba.schema import MIN_ROWS_FOR_ID_CHECK
 from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state
 
@@ -35,6 +36,35 @@ def _check_target(profile: dict[str, Any], target: str) -> None:
         )
 
 
+def _unusable(column: dict[str, Any], rows: int, max_categories: int) -> str | None:
+    """Why infer_schema will drop this column, judged from the profile (None: it is usable)."""
+    distinct = column.get("distinct", 0)
+    categorical = column.get("kind") == "categorical"
+    if column.get("missing", 0) >= rows:
+        return "empty"
+    if distinct <= 1:
+        return "constant"
+    if categorical and distinct == rows and rows >= MIN_ROWS_FOR_ID_CHECK:
+        return "ID-like"
+    if categorical and distinct > max_categories:
+        return f"{distinct} categories (limit {max_categories})"
+    return None
+
+
+def _check_features(profile: dict[str, Any], target: str, max_categories: int) -> None:
+    """Refuse a dataset that would leave no feature column, before a job is started for it."""
+    reasons = {
+        c["name"]: _unusable(c, profile["rows"], max_categories)
+        for c in profile["columns"]
+        if c["name"] != target
+    }
+    if reasons and all(reasons.values()):
+        listed = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+        raise InvalidInput(f"no usable feature columns remain ({listed})", {"dropped": reasons})
+    if not reasons:
+        raise InvalidInput("the dataset has no column besides the target")
+
+
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     """Validate a training request, store its data, and start a job for it."""
     validate_name(request["name"])
@@ -49,6 +79,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         )
         profile = app_state.datasets.save(dataset)
     _check_target(profile, request["target"])
+    _check_features(profile, request["target"], app_state.settings.max_categories)
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),

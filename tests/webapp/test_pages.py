@@ -6,7 +6,6 @@ import io
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -303,7 +302,8 @@ def test_a_running_job_shows_progress_and_where_to_poll(client, settings):
         settings,
         state="running",
         pid=os.getpid(),
-        host=socket.gethostname(),
+        # Another container's job: judged alive by its fresh heartbeat.
+        host="another-container",
         heartbeat_at=utc_now(),
         progress={"round": 12, "total": 48},
     )

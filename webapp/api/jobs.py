@@ -41,13 +41,13 @@ def _unusable(column: dict[str, Any], rows: int, max_categories: int) -> str | N
     distinct = column.get("distinct", 0)
     categorical = column.get("kind") == "categorical"
     if column.get("missing", 0) >= rows:
-        return "empty"
+        return "empty: every value is missing"
     if distinct <= 1:
-        return "constant"
+        return "constant: a single value"
     if categorical and distinct == rows and rows >= MIN_ROWS_FOR_ID_CHECK:
-        return "ID-like"
+        return "ID-like: a different value on every row"
     if categorical and distinct > max_categories:
-        return f"{distinct} categories (limit {max_categories})"
+        return f"too many categories: {distinct} distinct values (limit {max_categories})"
     return None
 
 

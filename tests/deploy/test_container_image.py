@@ -96,7 +96,7 @@ def wait_ready(url: str, name: str, global_flags: list[str], deadline: float = 1
         try:
             if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or workers still booting
             pass
         time.sleep(0.5)
     logs = podman(*global_flags, "logs", name, check=False)

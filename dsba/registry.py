@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,6 +45,7 @@ ALIASES_FILE = "aliases.json"
 # rename can land on it and the number is never issued again.
 TOMBSTONE_FILE = "deleted.json"
 _MAX_ATTEMPTS = 1000
+LATEST_TTL_SECONDS = 1.0
 _NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 
 
@@ -182,6 +184,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         # Told True for a cache hit, False for a load from the store (metrics hook).
         self.on_cache: Callable[[bool], None] | None = None
+        self._latest_cache: dict[str, tuple[int | None, float, int]] = {}
 
     def _model_dir(self, name: str) -> Path:
         return self.root / "models" / name
@@ -245,6 +248,7 @@ class ModelRegistry:
                     version = max([version, *self._entries(name)]) + 1
                     continue
                 _fsync_dir(model_dir)
+                self._latest_cache.pop(name, None)
                 return version
             raise StoreError(f"could not allocate a version of {name!r}: too many concurrent saves")
         finally:
@@ -284,6 +288,29 @@ class ModelRegistry:
             raise NotFound(f"model {name!r} not found")
         return versions
 
+    def _latest(self, name: str) -> int:
+        """The newest version, remembered while the model folder is unchanged (for a moment)."""
+        folder = self._model_dir(name)
+        try:
+            stamp = folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        now = time.monotonic()
+        cached = self._latest_cache.get(name)
+        # A new version is renamed into the folder, which changes its mtime; a deletion is a
+        # tombstone inside the version, caught by _is_version. The TTL covers shares whose
+        # mtime is coarser than the time between two writers.
+        if (
+            cached is not None
+            and cached[0] == stamp
+            and now - cached[1] < LATEST_TTL_SECONDS
+            and self._is_version(folder / str(cached[2]))
+        ):
+            return cached[2]
+        version = self.list_versions(name)[-1]
+        self._latest_cache[name] = (stamp, now, version)
+        return version
+
     def resolve(self, ref: str | ModelRef, rng: random.Random | None = None) -> tuple[str, int]:
         """Return the (name, version) a reference points at now; splits pick by weight."""
         parsed = ref if isinstance(ref, ModelRef) else parse_ref(ref)
@@ -292,7 +319,7 @@ class ModelRegistry:
             self._require_version(name, parsed.version)
             return name, parsed.version
         if parsed.alias is None:
-            return name, self.list_versions(name)[-1]
+            return name, self._latest(name)
         # Aliases first: the per-request path stays two file reads, not a folder scan.
         target = self._read_aliases(name).get(parsed.alias)
         if target is None:
@@ -373,6 +400,7 @@ class ModelRegistry:
     def delete_version(self, name: str, version: int) -> None:
         """Delete a version at once, drop it from aliases, and never reissue its number."""
         path = self._require_version(validate_name(name), _validate_version(version))
+        self._latest_cache.pop(name, None)
         aliases = self._read_aliases(name)
         kept: dict[str, Any] = {}
         for alias, target in aliases.items():

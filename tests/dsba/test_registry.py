@@ -547,3 +547,18 @@ def test_is_writable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert not ModelRegistry(blocker).is_writable()
+
+
+def test_latest_seen_by_another_process_follows_saves_and_deletes(tmp_path, booster):
+    from dsba.registry import LATEST_TTL_SECONDS
+
+    reader, writer = ModelRegistry(tmp_path / "store"), ModelRegistry(tmp_path / "store")
+    writer.save_version("m", booster, {}, {})
+    assert reader.resolve("m") == ("m", 1)
+    writer.save_version("m", booster, {}, {})
+    # The folder's mtime normally tells at once; the TTL bounds coarse-mtime shares.
+    if reader.resolve("m") != ("m", 2):
+        time.sleep(LATEST_TTL_SECONDS + 0.05)
+    assert reader.resolve("m") == ("m", 2)
+    writer.delete_version("m", 2)
+    assert reader.resolve("m") == ("m", 1)

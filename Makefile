@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
 
-.PHONY: setup run test test-fast lint bench browser-deps clean
+.PHONY: setup run test test-fast lint bench bench-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## bench-deps: wrk from Debian drives the serving benchmark (a Python load generator otherwise)
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true
+
 ## bench: print overhead and serving ratios against baselines measured in the same run
-bench: $(STAMP)
+bench: $(STAMP) bench-deps
 	$(BIN)/python benchmarks/train_overhead.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/soak.py

@@ -16,8 +16,18 @@ def _dev_secret_key(registry_dir: Path) -> str:
     """A key kept in the store so every worker (and restart) signs sessions alike."""
     path = registry_dir / ".dev-secret-key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, secrets.token_hex(32).encode())
+        # Workers start together: the first link wins and every worker reads the winner back.
+        candidate = registry_dir / f".dev-secret-key.{os.getpid()}"
+        registry_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(candidate, secrets.token_hex(32).encode())
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            os.replace(candidate, path)  # a filesystem without hard links
+        finally:
+            candidate.unlink(missing_ok=True)
     return path.read_text().strip()
 
 

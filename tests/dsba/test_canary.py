@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
+from datagen import two_version_store
 
-from dsba.config import Settings
 from dsba.errors import Conflict
-from dsba.ingestion import read_bytes
 from dsba.service import LocalService
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> LocalService:
     """A store with two versions of one small model."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
-    frame["y"] = np.where(frame["x"] + 0.3 * rng.normal(size=200) > 0, "up", "down")
-    raw = frame.to_csv(index=False).encode()
-    settings = Settings(registry_dir=tmp_path_factory.mktemp("canary"), train_threads=1)
-    local = LocalService(settings)
-    for seed in (1, 2):
-        dataset = read_bytes(raw, source="synthetic.csv", filename="synthetic.csv")
-        local.train(dataset, target="y", name="m", params={"n_estimators": 10}, seed=seed)
-    return local
+    return two_version_store(tmp_path_factory.mktemp("canary"))
 
 
 def test_split_routes_by_weight_and_reports_the_version(service):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from datagen import colour_logit
 
 from dsba import dask_training
 from dsba.config import Settings
@@ -29,19 +30,6 @@ pytestmark = [
 ]
 
 FAST = {"n_estimators": 60, "early_stopping_rounds": 10}
-
-
-def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
-    """Four numeric columns, a colour and a binary label: a logistic rule with a clear margin."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 4))
-    colours = np.array(["red", "green", "blue", "grey", "pink"])
-    colour = colours[rng.integers(0, len(colours), rows)]
-    effect = pd.Series(colour).map({"red": 1.5, "green": -1, "blue": 0, "grey": 0.5, "pink": -1.5})
-    logit = 2 * x[:, 0] - 1.5 * x[:, 1] + 0.5 * x[:, 2] + effect.to_numpy()
-    label = np.where(rng.random(rows) < 1 / (1 + np.exp(-5 * logit)), "yes", "no")
-    frame = pd.DataFrame(x, columns=["x0", "x1", "x2", "x3"])
-    return frame.assign(colour=colour, label=label)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +55,7 @@ def parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def test_row_parts_are_seeded_and_independent_of_partitioning():
-    frame = synthetic(40_000)
+    frame = colour_logit(40_000)
 
     parts = row_parts(frame, 42, 0.2, 0.1)
 
@@ -90,7 +78,7 @@ def test_row_parts_are_seeded_and_independent_of_partitioning():
 
 
 def test_sampled_schema_takes_classes_and_categories_from_every_row(client, tmp_path, monkeypatch):
-    frame = synthetic(3000)
+    frame = colour_logit(3000)
     # Rare values a 300-row sample will almost surely miss: one colour, one class, and enough
     # one-off codes to push "code" over the category limit only when every row is counted.
     frame.loc[[10, 2000], "colour"] = "teal"
@@ -126,7 +114,7 @@ def test_a_sampled_schema_left_without_features_is_refused(client, tmp_path, mon
 
 
 def test_dask_training_splits_evaluates_and_reports_like_local_training(client, tmp_path):
-    frame = synthetic(6000)
+    frame = colour_logit(6000)
     path = parquet(frame, tmp_path / "data.parquet")
     calls: list[tuple[int, int]] = []
 
@@ -166,7 +154,7 @@ def test_dask_training_splits_evaluates_and_reports_like_local_training(client, 
 def test_dask_model_agrees_with_local_models_as_much_as_they_agree_with_each_other(
     client, tmp_path
 ):
-    frame = synthetic(20_000, seed=1)
+    frame = colour_logit(20_000, seed=1)
     path = parquet(frame, tmp_path / "data.parquet")
 
     on_dask, _ = train_model_dask(client, path, "label", params=FAST, seed=42)
@@ -201,7 +189,7 @@ def test_multiclass_real_data_with_missing_values(client, tmp_path, penguins_fra
 
 def test_service_routes_a_large_enough_stored_dataset_to_the_cluster(cluster, tmp_path):
     registry_dir = tmp_path / "registry"
-    frame = synthetic(3000)
+    frame = colour_logit(3000)
     info = DatasetStore(registry_dir).save(Dataset(frame, "ab" * 32, "synthetic.csv", "csv", 1))
     settings = Settings(
         registry_dir=registry_dir, dask_scheduler=cluster.scheduler_address, dask_min_bytes=0
@@ -221,7 +209,7 @@ def test_service_routes_a_large_enough_stored_dataset_to_the_cluster(cluster, tm
 def test_below_the_size_threshold_training_stays_local_without_contacting_dask(tmp_path):
     registry_dir = tmp_path / "registry"
     info = DatasetStore(registry_dir).save(
-        Dataset(synthetic(500), "cd" * 32, "synthetic.csv", "csv", 1)
+        Dataset(colour_logit(500), "cd" * 32, "synthetic.csv", "csv", 1)
     )
     # Nothing listens there: contacting it would fail the training.
     settings = Settings(
@@ -234,7 +222,7 @@ def test_below_the_size_threshold_training_stays_local_without_contacting_dask(t
 
 
 def test_workers_that_cannot_read_the_store_are_a_clear_error(client, tmp_path, monkeypatch):
-    path = parquet(synthetic(1000), tmp_path / "data.parquet")
+    path = parquet(colour_logit(1000), tmp_path / "data.parquet")
     read_parquet = dd.read_parquet
 
     def read_then_hide(where, **options):

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import requests
-
-from dsba.config import Settings
-from dsba.ingestion import read_bytes
-from dsba.service import LocalService
-
-
-def _two_versions(registry_dir) -> None:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
-    frame["y"] = np.where(frame["x"] + 0.3 * rng.normal(size=200) > 0, "up", "down")
-    raw = frame.to_csv(index=False).encode()
-    local = LocalService(Settings(registry_dir=registry_dir, train_threads=1))
-    for seed in (1, 2):
-        dataset = read_bytes(raw, source="synthetic.csv", filename="synthetic.csv")
-        local.train(dataset, target="y", name="m", params={"n_estimators": 10}, seed=seed)
+from datagen import two_version_store
 
 
 def test_fifty_fifty_split_then_promote_and_rollback(start_gunicorn, tmp_path):
     registry = tmp_path / "registry"
-    _two_versions(registry)
+    two_version_store(registry)
     server = start_gunicorn(DSBA_REGISTRY_DIR=str(registry))
     http = requests.Session()
     split = http.put(
@@ -70,7 +54,7 @@ def test_fifty_fifty_split_then_promote_and_rollback(start_gunicorn, tmp_path):
 
 def test_split_refuses_bad_weights(start_gunicorn, tmp_path):
     registry = tmp_path / "registry"
-    _two_versions(registry)
+    two_version_store(registry)
     server = start_gunicorn(DSBA_REGISTRY_DIR=str(registry))
     url = f"{server.url}/api/models/m/aliases/production/split"
     for weights, status in (({"1": -1}, 422), ({"x": 1}, 422), ({}, 422), ({"9": 1}, 404)):

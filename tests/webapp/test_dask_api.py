@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from datagen import colour_logit
 
 from dsba.config import Settings
 from dsba.registry import ModelRegistry
@@ -25,19 +26,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 JOB_DEADLINE = 60.0
 BATCH = 5000
 FAST = {"n_estimators": 60, "early_stopping_rounds": 10}
-
-
-def synthetic(rows: int, seed: int) -> pd.DataFrame:
-    """Four numeric columns, a colour and a binary label: a logistic rule with a clear margin."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 4))
-    colours = np.array(["red", "green", "blue", "grey", "pink"])
-    colour = colours[rng.integers(0, len(colours), rows)]
-    effect = pd.Series(colour).map({"red": 1.5, "green": -1, "blue": 0, "grey": 0.5, "pink": -1.5})
-    logit = 2 * x[:, 0] - 1.5 * x[:, 1] + 0.5 * x[:, 2] + effect.to_numpy()
-    label = np.where(rng.random(rows) < 1 / (1 + np.exp(-5 * logit)), "yes", "no")
-    frame = pd.DataFrame(x, columns=["x0", "x1", "x2", "x3"])
-    return frame.assign(colour=colour, label=label)
 
 
 @pytest.fixture
@@ -83,7 +71,7 @@ def predict(http: requests.Session, url: str, model: str, frame: pd.DataFrame) -
 def test_training_through_the_api_runs_on_the_dask_cluster(start_gunicorn, cluster, http):
     address = cluster.scheduler_address
     server = start_gunicorn(DSBA_DASK_SCHEDULER=address, DSBA_DASK_MIN_BYTES="0")
-    frame = synthetic(20_000, seed=1)
+    frame = colour_logit(20_000, seed=1)
     upload = http.post(
         f"{server.url}/api/datasets",
         files={"file": ("synthetic.csv", frame.to_csv(index=False).encode(), "text/csv")},

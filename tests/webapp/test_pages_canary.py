@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
+from datagen import two_version_store
 
-from dsba.config import Settings
-from dsba.ingestion import read_bytes
-from dsba.service import LocalService
 from webapp import create_app
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """An app over a store holding m:1 and m:2."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
-    frame["y"] = np.where(frame["x"] > 0, "up", "down")
-    settings = Settings(
-        registry_dir=tmp_path_factory.mktemp("canary") / "registry", train_threads=1
+    service = two_version_store(tmp_path_factory.mktemp("canary") / "registry")
+    return create_app(
+        {"DSBA_SETTINGS": service.settings, "TESTING": True, "WTF_CSRF_ENABLED": False}
     )
-    service = LocalService(settings)
-    raw = frame.to_csv(index=False).encode()
-    for seed in (1, 2):
-        service.train(
-            read_bytes(raw, source="s.csv", filename="s.csv"),
-            target="y",
-            name="m",
-            params={"n_estimators": 5},
-            seed=seed,
-        )
-    return create_app({"DSBA_SETTINGS": settings, "TESTING": True, "WTF_CSRF_ENABLED": False})
 
 
 def test_split_promote_rollback_from_the_model_page(app):

@@ -38,7 +38,7 @@ from dsba.errors import DsbaError, InvalidInput
 from dsba.evaluation import evaluate
 from dsba.ingestion import Dataset
 from dsba.params import validate_params
-from dsba.pipeline import build_metadata
+from dsba.pipeline import register_result
 from dsba.registry import ModelRegistry, validate_name
 from dsba.schema import (
     CATEGORICAL,
@@ -311,7 +311,7 @@ def train_and_register_dask(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
-) -> tuple[int, dict[str, Any]]:
+) -> dict[str, Any]:
     """Train on the cluster at settings.dask_scheduler; save the next version of name."""
     validate_name(name)
     with connect(settings.dask_scheduler) as client:
@@ -325,12 +325,16 @@ def train_and_register_dask(
             max_categories=settings.max_categories,
             progress=progress,
         )
-    # build_metadata reads only the column count from the frame: the header is enough.
+    # The metadata reads only the column count from the frame: the header is enough.
     header = pd.DataFrame(columns=pq.read_schema(path).names)
     dataset = Dataset(header, info["sha256"], info["source"], info["format"], info["bytes"])
-    metadata = build_metadata(
-        result, dataset, test_size=test_size, seed=seed, ran_on=f"dask:{settings.dask_scheduler}"
+    return register_result(
+        registry,
+        name,
+        result,
+        dataset,
+        test_size=test_size,
+        seed=seed,
+        ran_on=f"dask:{settings.dask_scheduler}",
+        extra={"dask": where},
     )
-    metadata["dask"] = where
-    version = registry.save_version(name, result.booster, result.schema.to_dict(), metadata)
-    return version, metadata

@@ -68,8 +68,8 @@ def train_and_register(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Train a model on dataset and save it as the next version of name."""
+) -> dict[str, Any]:
+    """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
     result = train_model(
         dataset.frame,
@@ -81,8 +81,30 @@ def train_and_register(
         max_categories=settings.max_categories,
         progress=progress,
     )
-    metadata = build_metadata(
-        result, dataset, test_size=test_size, seed=seed, ran_on=f"local:{platform.node()}"
+    return register_result(
+        registry,
+        name,
+        result,
+        dataset,
+        test_size=test_size,
+        seed=seed,
+        ran_on=f"local:{platform.node()}",
     )
+
+
+def register_result(
+    registry: ModelRegistry,
+    name: str,
+    result: TrainingResult,
+    dataset: Dataset,
+    *,
+    test_size: float,
+    seed: int,
+    ran_on: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Save a training result as the next version of name; return the stored metadata."""
+    metadata = build_metadata(result, dataset, test_size=test_size, seed=seed, ran_on=ran_on)
+    metadata.update(extra or {})
     version = registry.save_version(name, result.booster, result.schema.to_dict(), metadata)
-    return version, metadata
+    return registry.get_metadata(f"{name}:{version}")

@@ -38,7 +38,7 @@ class LocalService:
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
-        version, metadata = train_and_register(
+        return train_and_register(
             self.registry,
             dataset,
             name=name,
@@ -49,7 +49,6 @@ class LocalService:
             seed=seed,
             progress=progress,
         )
-        return {**metadata, **self.registry.get_metadata(f"{name}:{version}")}
 
     def train_stored(self, dataset_id: str, *, name: str, **options: Any) -> dict[str, Any]:
         """Train on a stored dataset: on the Dask cluster if one is set and the data is large."""
@@ -60,10 +59,9 @@ class LocalService:
             # The one place dask is imported: never without a scheduler configured.
             from dsba.dask_training import train_and_register_dask
 
-            version, metadata = train_and_register_dask(
+            return train_and_register_dask(
                 self.registry, info, path, name=name, settings=self.settings, **options
             )
-            return {**metadata, **self.registry.get_metadata(f"{name}:{version}")}
         return self.train(datasets.load(dataset_id), name=name, **options)
 
     def list_models(self) -> list[dict[str, Any]]:

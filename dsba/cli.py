@@ -201,24 +201,20 @@ def models_split(obj: Context, name: str, alias: str, weights: tuple[str, ...]) 
     obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
 
 
-@models.command("promote")
-@click.argument("name")
-@click.argument("alias")
-@click.pass_obj
-def models_promote(obj: Context, name: str, alias: str) -> None:
-    """Send all of NAME@ALIAS to the newest version of its split."""
-    result = obj.service.promote(name, alias)
-    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+def _decision_command(decision: str, doc: str) -> None:
+    """Register `models promote` or `models rollback`: they differ only in the service call."""
+
+    @models.command(decision, help=doc)
+    @click.argument("name")
+    @click.argument("alias")
+    @click.pass_obj
+    def command(obj: Context, name: str, alias: str) -> None:
+        result = getattr(obj.service, decision)(name, alias)
+        obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
 
 
-@models.command("rollback")
-@click.argument("name")
-@click.argument("alias")
-@click.pass_obj
-def models_rollback(obj: Context, name: str, alias: str) -> None:
-    """Send all of NAME@ALIAS back to the oldest version of its split."""
-    result = obj.service.rollback(name, alias)
-    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+_decision_command("promote", "Send all of NAME@ALIAS to the newest version of its split.")
+_decision_command("rollback", "Send all of NAME@ALIAS back to the oldest version of its split.")
 
 
 def write_table(frame: pd.DataFrame, out: str | None) -> None:

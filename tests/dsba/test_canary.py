@@ -33,3 +33,28 @@ def test_promote_and_rollback_end_the_split(service):
     assert service.rollback("m", "production")["aliases"]["production"] == 1
     with pytest.raises(Conflict):
         service.promote("m", "production")
+
+
+def test_cli_split_promote_rollback(tmp_path):
+    from click.testing import CliRunner
+
+    from dsba.cli import main
+
+    two_version_store(tmp_path / "registry")
+    env = {"DSBA_REGISTRY_DIR": str(tmp_path / "registry")}
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["--json", "models", *args], env=env)
+
+    split = run("split", "m", "production", "1=75", "2=25")
+    assert split.exit_code == 0, split.output
+    assert '"2": 0.25' in split.output
+    assert run("promote", "m", "production").exit_code == 0
+    refused = run("promote", "m", "production")
+    assert refused.exit_code == 5
+    assert "points at one version (2)" in refused.output
+    run("split", "m", "production", "1=1", "2=1")
+    rolled = run("rollback", "m", "production")
+    assert rolled.exit_code == 0
+    assert '"production": 1' in rolled.output
+    assert run("split", "m", "production", "x").exit_code == 3

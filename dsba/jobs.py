@@ -15,6 +15,7 @@ from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import Conflict, NotFound
+from dsba.params import validate_params
 from dsba.storage import atomic_write_json, read_json
 
 log = logging.getLogger("dsba.jobs")
@@ -60,7 +61,7 @@ class JobStore:
             "request": request,
             "progress": {
                 "round": 0,
-                "total": int(request.get("params", {}).get("n_estimators", 300)),
+                "total": validate_params(request.get("params"))["n_estimators"],
             },
             "created_at": utc_now(),
             "heartbeat_at": utc_now(),

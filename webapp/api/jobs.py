@@ -85,11 +85,12 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         "dataset": profile.get("filename"),
         "target": request["target"],
         "name": request["name"],
-        "params": {k: v for k, v in params.items() if k in (request.get("params") or {})},
+        # What the user chose, plus the round count the progress bar counts against.
+        "params": {k: params[k] for k in (request.get("params") or {})}
+        | {"n_estimators": params["n_estimators"]},
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
     }
-    job_request["params"]["n_estimators"] = params["n_estimators"]
     return start_job(app_state.settings, job_request)
 
 

@@ -39,7 +39,8 @@ from dsba.evaluation import evaluate
 from dsba.ingestion import Dataset
 from dsba.params import validate_params
 from dsba.pipeline import register_result
-from dsba.registry import ModelRegistry, validate_name
+from dsba.refs import validate_name
+from dsba.registry import ModelRegistry
 from dsba.schema import (
     CATEGORICAL,
     Feature,

@@ -12,7 +12,8 @@ import xgboost as xgb
 
 from dsba.config import Settings
 from dsba.ingestion import Dataset
-from dsba.registry import ModelRegistry, validate_name
+from dsba.refs import validate_name
+from dsba.registry import ModelRegistry
 from dsba.training import ProgressCallback, TrainingResult, train_model
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from dsba import dense_predict
 from dsba.errors import InvalidInput, TooLarge
 from dsba.registry import LoadedModel
 from dsba.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema, prepare_features
@@ -202,7 +203,7 @@ def _score(
         # Each set_param call reconfigures the booster; once per model and worker is enough.
         model.booster.set_param({"nthread": threads})
         plan.threads = threads
-    raw = model.booster.inplace_predict(x)
+    raw = dense_predict.predict(model.booster, x)
     proba = np.column_stack([1.0 - raw, raw]) if len(plan.schema.classes) == 2 else raw
     classes = plan.schema.classes
     labels = [classes[i] for i in proba.argmax(axis=1).tolist()]

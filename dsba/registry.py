@@ -17,7 +17,6 @@ import random
 import re
 import shutil
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,12 +29,8 @@ import xgboost
 
 from dsba import storage
 from dsba.errors import InvalidInput, NotFound, StoreError
-
-_NAME = r"[a-z0-9][a-z0-9_-]{0,63}"
-NAME_PATTERN = rf"^{_NAME}$"
-# Nine digits keeps every version a short, plain path component.
-_MAX_VERSION = 999_999_999
-_REF = re.compile(rf"(?P<name>{_NAME})(?::(?P<version>[1-9][0-9]{{0,8}})|@(?P<alias>{_NAME}))?")
+from dsba.refs import NAME_PATTERN, ModelRef, parse_ref, validate_name, validate_version
+from dsba.stamps import StampedMemo, stamp
 
 MODEL_FILE = "model.ubj"
 SCHEMA_FILE = "schema.json"
@@ -46,58 +41,6 @@ ALIASES_FILE = "aliases.json"
 TOMBSTONE_FILE = "deleted.json"
 _MAX_ATTEMPTS = 1000
 LATEST_TTL_SECONDS = 1.0
-_NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-
-
-def validate_name(name: str, what: str = "model name") -> str:
-    """Return name if it is a valid model or alias name, else raise InvalidInput."""
-    if not isinstance(name, str) or re.fullmatch(NAME_PATTERN, name) is None:
-        raise InvalidInput(f"invalid {what} {name!r}: use {_NAME_RULE}")
-    return name
-
-
-def _validate_version(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or not 0 < version <= _MAX_VERSION:
-        raise InvalidInput(f"invalid version {version!r}: versions are positive integers")
-    return version
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model reference: the latest version, a pinned version, or an alias."""
-
-    name: str
-    version: int | None = None
-    alias: str | None = None
-
-    def __post_init__(self) -> None:
-        validate_name(self.name)
-        if self.version is not None:
-            _validate_version(self.version)
-        if self.alias is not None:
-            validate_name(self.alias, "alias")
-        if self.version is not None and self.alias is not None:
-            raise InvalidInput("a model reference names a version or an alias, not both")
-
-    def __str__(self) -> str:
-        if self.version is not None:
-            return f"{self.name}:{self.version}"
-        if self.alias is not None:
-            return f"{self.name}@{self.alias}"
-        return self.name
-
-
-def parse_ref(ref: str) -> ModelRef:
-    """Parse 'name', 'name:3' or 'name@alias'; anything else raises InvalidInput."""
-    match = _REF.fullmatch(ref) if isinstance(ref, str) else None
-    if match is None:
-        raise InvalidInput(
-            f"invalid model reference {ref!r}: expected 'name', 'name:<version>' or "
-            f"'name@<alias>', where names have {_NAME_RULE} and versions are positive integers",
-            errors={"ref": "invalid model reference"},
-        )
-    version = match["version"]
-    return ModelRef(match["name"], int(version) if version else None, match["alias"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +127,9 @@ class ModelRegistry:
         self._lock = threading.Lock()
         # Told True for a cache hit, False for a load from the store (metrics hook).
         self.on_cache: Callable[[bool], None] | None = None
-        self._latest_cache: dict[str, tuple[int | None, float, int]] = {}
+        # What references resolved to, so a prediction costs a stat or two, not a folder scan.
+        self._memo = StampedMemo(LATEST_TTL_SECONDS)
+        self._models = os.path.join(self.root, "models")
 
     def _model_dir(self, name: str) -> Path:
         return self.root / "models" / name
@@ -248,7 +193,7 @@ class ModelRegistry:
                     version = max([version, *self._entries(name)]) + 1
                     continue
                 _fsync_dir(model_dir)
-                self._latest_cache.pop(name, None)
+                self._memo.forget(("latest", name))
                 return version
             raise StoreError(f"could not allocate a version of {name!r}: too many concurrent saves")
         finally:
@@ -289,39 +234,50 @@ class ModelRegistry:
         return versions
 
     def _latest(self, name: str) -> int:
-        """The newest version, remembered while the model folder is unchanged (for a moment)."""
-        folder = self._model_dir(name)
-        try:
-            stamp = folder.stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
-        now = time.monotonic()
-        cached = self._latest_cache.get(name)
-        # A new version is renamed into the folder, which changes its mtime; a deletion is a
-        # tombstone inside the version, caught by _is_version. The TTL covers shares whose
-        # mtime is coarser than the time between two writers.
-        if (
-            cached is not None
-            and cached[0] == stamp
-            and now - cached[1] < LATEST_TTL_SECONDS
-            and self._is_version(folder / str(cached[2]))
-        ):
-            return cached[2]
-        version = self.list_versions(name)[-1]
-        self._latest_cache[name] = (stamp, now, version)
+        """The newest version; remembered while its folder and the model's are unchanged."""
+        key = ("latest", name)
+        version = self._memo.get(key)
+        if version is None:
+            folder = os.path.join(self._models, name)
+            before = stamp(folder)
+            version = self.list_versions(name)[-1]
+            # A new version is renamed into the model's folder and a deletion writes a
+            # tombstone into the version's: either changes a stamp. (A deletion between the
+            # listing and this stat is seen when the memo expires.)
+            path = os.path.join(folder, str(version))
+            self._memo.put(key, version, {folder: before, path: stamp(path)})
         return version
+
+    def _check_version(self, name: str, version: int) -> None:
+        """Raise NotFound unless the version exists; remembered while its folder is unchanged."""
+        key = ("version", name, version)
+        if self._memo.get(key) is None:
+            path = os.path.join(self._models, name, str(version))
+            before = stamp(path)
+            self._require_version(name, version)
+            self._memo.put(key, True, {path: before})
+
+    def _current_aliases(self, name: str) -> dict:
+        """The model's aliases (not to be changed); remembered while the file is unchanged."""
+        key = ("aliases", name)
+        aliases = self._memo.get(key)
+        if aliases is None:
+            path = os.path.join(self._models, name, ALIASES_FILE)
+            before = stamp(path)
+            aliases = self._read_aliases(name)
+            self._memo.put(key, aliases, {path: before})
+        return aliases
 
     def resolve(self, ref: str | ModelRef, rng: random.Random | None = None) -> tuple[str, int]:
         """Return the (name, version) a reference points at now; splits pick by weight."""
         parsed = ref if isinstance(ref, ModelRef) else parse_ref(ref)
         name = parsed.name
         if parsed.version is not None:
-            self._require_version(name, parsed.version)
+            self._check_version(name, parsed.version)
             return name, parsed.version
         if parsed.alias is None:
             return name, self._latest(name)
-        # Aliases first: the per-request path stays two file reads, not a folder scan.
-        target = self._read_aliases(name).get(parsed.alias)
+        target = self._current_aliases(name).get(parsed.alias)
         if target is None:
             self.list_versions(name)
             raise NotFound(f"model {name!r} has no alias {parsed.alias!r}")
@@ -329,7 +285,7 @@ class ModelRegistry:
             versions = [int(version) for version in target]
             target = (rng or random).choices(versions, weights=list(target.values()))[0]
         try:
-            self._require_version(name, target)
+            self._check_version(name, target)
         except NotFound as exc:
             raise NotFound(f"{parsed} points at version {target}, which does not exist") from exc
         return name, target
@@ -399,8 +355,9 @@ class ModelRegistry:
 
     def delete_version(self, name: str, version: int) -> None:
         """Delete a version at once, drop it from aliases, and never reissue its number."""
-        path = self._require_version(validate_name(name), _validate_version(version))
-        self._latest_cache.pop(name, None)
+        path = self._require_version(validate_name(name), validate_version(version))
+        self._memo.forget(("latest", name))
+        self._memo.forget(("version", name, version))
         aliases = self._read_aliases(name)
         kept: dict[str, Any] = {}
         for alias, target in aliases.items():
@@ -458,7 +415,7 @@ class ModelRegistry:
         if not isinstance(weights, dict) or not weights:
             raise InvalidInput("an alias split needs at least one version and weight")
         for version, weight in weights.items():
-            _validate_version(version)
+            validate_version(version)
             if isinstance(weight, bool) or not isinstance(weight, int | float):
                 raise InvalidInput(f"weight of version {version} must be a number")
             if not (math.isfinite(weight) and weight > 0):

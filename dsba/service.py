@@ -12,7 +12,8 @@ from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.ingestion import Dataset, read_source
 from dsba.pipeline import train_and_register
 from dsba.prediction import Predictions, predict_frame, predict_records
-from dsba.registry import ModelRegistry, parse_ref
+from dsba.refs import parse_ref
+from dsba.registry import ModelRegistry
 from dsba.training import ProgressCallback
 
 

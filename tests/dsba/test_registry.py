@@ -22,7 +22,8 @@ import xgboost
 from sklearn.datasets import load_breast_cancer
 
 from dsba.errors import InvalidInput, NotFound, StoreError
-from dsba.registry import LoadedModel, ModelRef, ModelRegistry, parse_ref, validate_name
+from dsba.refs import ModelRef, parse_ref, validate_name
+from dsba.registry import LoadedModel, ModelRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -562,3 +563,20 @@ def test_latest_seen_by_another_process_follows_saves_and_deletes(tmp_path, boos
     assert reader.resolve("m") == ("m", 2)
     writer.delete_version("m", 2)
     assert reader.resolve("m") == ("m", 1)
+
+
+def test_pinned_versions_and_aliases_seen_by_another_process_follow_changes(tmp_path, booster):
+    reader, writer = ModelRegistry(tmp_path / "store"), ModelRegistry(tmp_path / "store")
+    save(writer, booster)
+    save(writer, booster)
+    writer.set_alias("m", "production", 1)
+    assert reader.resolve("m@production") == ("m", 1)
+    assert reader.resolve("m:2") == ("m", 2)
+    # Stamps of the aliases file and of the version folder tell at once, without the TTL.
+    writer.set_alias("m", "production", 2)
+    assert reader.resolve("m@production") == ("m", 2)
+    writer.delete_version("m", 2)
+    with pytest.raises(NotFound):
+        reader.resolve("m:2")
+    with pytest.raises(NotFound):
+        reader.resolve("m@production")

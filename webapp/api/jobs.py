@@ -11,7 +11,7 @@ from dsba.errors import InvalidInput
 from dsba.ingestion import read_source
 from dsba.jobs import start_job
 from dsba.params import validate_params
-from dsba.registry import validate_name
+from dsba.refs import validate_name
 from dsba.schema import MIN_ROWS_FOR_ID_CHECK
 from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state

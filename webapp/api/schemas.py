@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from dsba.registry import NAME_PATTERN
+from dsba.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
 # flask-smorest's documented error body ({code, status, message, errors}) for alt_response.

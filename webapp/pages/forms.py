@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from dsba.ingestion import FORMATS
 from dsba.params import PARAMS
-from dsba.registry import NAME_PATTERN
+from dsba.refs import NAME_PATTERN
 from dsba.schema import BOOLEAN, CATEGORICAL, DATETIME
 from webapp.pages.formatting import upload_limit
 from webapp.state import state

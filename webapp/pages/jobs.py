@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template, url_for
 
 from dsba.jobs import ACTIVE
-from dsba.registry import parse_ref
+from dsba.refs import parse_ref
 from webapp.pages import bp
 from webapp.state import state
 

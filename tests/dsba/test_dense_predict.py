@@ -3,6 +3,8 @@ Booster.inplace_predict answers, and hand anything else to it."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,3 +52,20 @@ def test_other_inputs_go_through_inplace_predict(trained):
         np.testing.assert_allclose(
             dense_predict.predict(booster, other), booster.inplace_predict(x), rtol=1e-6
         )
+
+
+def test_rows_in_turn_and_threads_each_get_their_own_answer(trained):
+    booster, x = trained
+    expected = booster.inplace_predict(x)
+    for i in range(len(x)):
+        np.testing.assert_array_equal(
+            dense_predict.predict(booster, x[i : i + 1].copy()), expected[i : i + 1]
+        )
+
+    def score(i: int) -> np.ndarray:
+        return dense_predict.predict(booster, x[i : i + 1].copy())
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(score, [i % len(x) for i in range(400)]))
+    for i, answer in enumerate(answers):
+        np.testing.assert_array_equal(answer, expected[i % len(x) : i % len(x) + 1])

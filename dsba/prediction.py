@@ -96,6 +96,7 @@ class FeaturePlan:
             for f in schema.features
         ]
         self.simple = all(kind in (NUMERIC, CATEGORICAL, BOOLEAN) for kind in self.kinds)
+        self.numeric = [j for j, kind in enumerate(self.kinds) if kind == NUMERIC]
         self.known = set(self.names) | {schema.target} | {d["column"] for d in schema.dropped}
         self.threads: int | None = None
 
@@ -110,26 +111,47 @@ class FeaturePlan:
             present.update(dict.fromkeys(record))
         if any(name not in present for name in self.names):
             return None  # the pandas path words the missing-columns error
-        x = np.empty((len(records), len(self.names)), dtype=np.float32)
+        # float64 first: values beyond float32 are refused below, not turned into infinity.
+        x = np.empty((len(records), len(self.names)), dtype=np.float64)
         warnings: list[str] = []
         for j, column in enumerate(_columns(records, self.names)):
-            kind, name = self.kinds[j], self.names[j]
+            kind = self.kinds[j]
             if kind == NUMERIC:
-                values = _numeric(name, column)
+                values = _numeric(column)
             elif kind == BOOLEAN:
                 values = _boolean(column)
             else:
-                values = _categorical(name, column, self.codes[j], warnings)
+                values = _categorical(self.names[j], column, self.codes[j], warnings)
             if values is None:
                 return None
-            x[:, j] = values
+            try:
+                x[:, j] = values
+            except OverflowError:  # an integer beyond even float64
+                rows = [i for i, v in enumerate(column) if type(v) is int and abs(v) > FLOAT32_MAX]
+                raise _beyond(self.names[j], rows) from None
+        self._check_range(x)
         extra = [str(c) for c in present if c not in self.known]
         if extra:
             warnings.insert(0, f"ignored columns not used by the model: {', '.join(extra)}")
-        return x, warnings, extra
+        return x.astype(np.float32), warnings, extra
+
+    def _check_range(self, x: np.ndarray) -> None:
+        """Refuse finite numbers that float32, XGBoost's type, cannot hold (one numpy pass)."""
+        numeric = x[:, self.numeric]
+        beyond = np.isfinite(numeric) & (np.abs(numeric) > FLOAT32_MAX)
+        if beyond.any():
+            j = int(beyond.any(axis=0).argmax())
+            raise _beyond(self.names[self.numeric[j]], np.flatnonzero(beyond[:, j]).tolist())
 
 
 _NONE = type(None)
+
+
+def _beyond(name: str, rows: list[int]) -> InvalidInput:
+    return InvalidInput(
+        f"column {name!r}: row {rows[0]} has a number beyond the model's range (3.4e38)",
+        {"column": name, "rows": rows[:5]},
+    )
 
 
 def _columns(records: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
@@ -144,23 +166,13 @@ def _columns(records: list[dict[str, Any]], names: list[str]) -> list[tuple[Any,
     return list(zip(*rows, strict=True))
 
 
-def _numeric(name: str, column: tuple[Any, ...]) -> np.ndarray | None:
+def _numeric(column: tuple[Any, ...]) -> tuple[Any, ...] | None:
     types = set(map(type, column))
     if not types <= {float, int, _NONE}:
         return None
-    try:
-        if _NONE in types:
-            column = tuple(math.nan if v is None else v for v in column)
-        values = np.array(column, dtype=np.float64)
-        beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > FLOAT32_MAX))
-    except OverflowError:  # an integer beyond even float64
-        beyond = [i for i, v in enumerate(column) if type(v) is int and abs(v) > FLOAT32_MAX]
-    if len(beyond):
-        raise InvalidInput(
-            f"column {name!r}: row {beyond[0]} has a number beyond the model's range (3.4e38)",
-            {"column": name, "rows": [int(i) for i in beyond[:5]]},
-        )
-    return values
+    if _NONE in types:
+        return tuple(math.nan if v is None else v for v in column)
+    return column
 
 
 def _boolean(column: tuple[Any, ...]) -> list[float] | None:

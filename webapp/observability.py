@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -36,6 +37,16 @@ PREDICTED_ROWS = Counter("dsba_predicted_rows", "Rows scored", ["model"])
 MODEL_CACHE = Counter("dsba_model_cache", "Model cache lookups", ["result"])
 
 
+@functools.lru_cache(maxsize=4096)
+def _child(metric, *labels: str):
+    """A metric's child for these labels, remembered (labels() takes a lock and builds keys).
+
+    The label values come from our routes, methods, statuses and model names, so there are
+    few of them; the bound keeps a stream of unknown model names from growing it forever.
+    """
+    return metric.labels(*labels)
+
+
 def _route() -> str:
     rule = request.url_rule
     return rule.rule if rule is not None else "unmatched"
@@ -50,9 +61,9 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     latency = time.perf_counter() - g.get("started", time.perf_counter())
     route = _route()
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    LATENCY.labels(route).observe(latency)
+    response.headers.add("X-Request-ID", g.get("request_id", ""))
+    _child(REQUESTS, route, request.method, str(response.status_code)).inc()
+    _child(LATENCY, route).observe(latency)
     user = g.get("user")
     access_log.info(
         "request",
@@ -74,14 +85,14 @@ def _finish(response: Response) -> Response:
 def record_prediction(model_ref: str, rows: int) -> None:
     """Count a prediction request and its rows for a model; remember it for the access log."""
     name = model_ref.split(":")[0]
-    PREDICTIONS.labels(name).inc()
-    PREDICTED_ROWS.labels(name).inc(rows)
+    _child(PREDICTIONS, name).inc()
+    _child(PREDICTED_ROWS, name).inc(rows)
     g.model_ref = model_ref
 
 
 def record_cache(hit: bool) -> None:
     """Count a model cache hit or a load from the store."""
-    MODEL_CACHE.labels("hit" if hit else "load").inc()
+    _child(MODEL_CACHE, "hit" if hit else "load").inc()
 
 
 class JobStateCollector:

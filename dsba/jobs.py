@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,9 @@ log = logging.getLogger("dsba.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 ACTIVE = (QUEUED, RUNNING)
 _JOB_ID_LENGTH = 32
+_CREATE_ATTEMPTS = 10
+# Seconds after which a job record is no longer a contender that may back off.
+_SETTLED = 2.0
 
 
 def utc_now() -> str:
@@ -49,12 +54,6 @@ class JobStore:
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
         """Record a new queued job, refusing when DSBA_MAX_JOBS are already active."""
-        active = [job for job in self.list() if job["state"] in ACTIVE]
-        if len(active) >= self.settings.max_jobs:
-            raise Conflict(
-                f"{len(active)} training jobs are already running (limit "
-                f"{self.settings.max_jobs}); try again when one finishes"
-            )
         job = {
             "id": uuid.uuid4().hex,
             "state": QUEUED,
@@ -66,8 +65,30 @@ class JobStore:
             "created_at": utc_now(),
             "heartbeat_at": utc_now(),
         }
-        self.write(job)
-        return job
+        # Write first, count after: of any set of jobs created at once, the last to count
+        # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
+        # none). Jobs that arrive together may all see too many and back off: each then
+        # tries again after a random pause, as Ethernet does, unless the limit is taken by
+        # jobs that are not contenders of this moment.
+        for _ in range(_CREATE_ATTEMPTS):
+            self.write(job)
+            active = [other for other in self.list(limit=None) if other["state"] in ACTIVE]
+            if len(active) <= self.settings.max_jobs:
+                return job
+            self._path(job["id"]).unlink(missing_ok=True)
+            settled = [
+                other
+                for other in active
+                if other["id"] != job["id"] and _age_seconds(other["created_at"]) > _SETTLED
+            ]
+            if len(settled) >= self.settings.max_jobs:
+                break
+            time.sleep(random.uniform(0.01, 0.1))
+            job["created_at"] = job["heartbeat_at"] = utc_now()
+        raise Conflict(
+            f"{len(active) - 1} training jobs are already running (limit "
+            f"{self.settings.max_jobs}); try again when one finishes"
+        )
 
     def write(self, job: dict[str, Any]) -> None:
         """Replace a job's record atomically."""
@@ -82,8 +103,8 @@ class JobStore:
             raise NotFound(f"no job {job_id!r}", {"job_id": job_id}) from exc
         return self._reap(job)
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The most recent jobs, newest first."""
+    def list(self, limit: int | None = 50) -> list[dict[str, Any]]:
+        """The most recent jobs, newest first (all of them when limit is None)."""
         if not self.folder.exists():
             return []
         jobs = []

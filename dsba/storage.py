@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,35 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
+# Staging folders live for the seconds a save takes; older ones were left by a killed process.
+STALE_STAGING_SECONDS = 6 * 3600
+
+
 def staging_dir(root: Path) -> Path:
     """Create a fresh private folder under <root>/tmp, on the same filesystem as the store."""
+    sweep_stale(root / "tmp")
     path = root / "tmp" / uuid.uuid4().hex
     path.mkdir(parents=True)
     return path
+
+
+def sweep_stale(folder: Path, older_than: float = STALE_STAGING_SECONDS) -> None:
+    """Delete what a killed save or delete left in folder (anything not touched for hours)."""
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue  # another process swept it first
 
 
 def remove_tree(path: Path, root: Path) -> None:

@@ -580,3 +580,15 @@ def test_pinned_versions_and_aliases_seen_by_another_process_follow_changes(tmp_
         reader.resolve("m:2")
     with pytest.raises(NotFound):
         reader.resolve("m@production")
+
+
+def test_a_save_sweeps_what_killed_saves_left_in_tmp(registry, booster):
+    leftover = registry.root / "tmp" / "0123abcd"
+    leftover.mkdir(parents=True)
+    (leftover / "model.ubj").write_bytes(b"partial")
+    recent = registry.root / "tmp" / "fresh"
+    recent.mkdir()
+    old = time.time() - 7 * 3600
+    os.utime(leftover, (old, old))
+    save(registry, booster)
+    assert not leftover.exists() and recent.exists()

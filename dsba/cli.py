@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -97,11 +98,16 @@ def train(
     seed: int,
 ) -> None:
     """Train a classifier on DATA (path or URL) and store it as a new version."""
-    with click.progressbar(length=1, label="training", file=sys.stderr) as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list = []
 
         def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+            # The bar appears with the first round, so a refused dataset prints only its error.
+            if not bars:
+                bar = click.progressbar(length=total, label="training", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].length = total
+            bars[0].update(done - bars[0].pos)
 
         meta = obj.service.train(
             data,
@@ -112,7 +118,8 @@ def train(
             seed=seed,
             progress=progress,
         )
-        bar.update(bar.length - bar.pos)
+        if bars:
+            bars[0].update(bars[0].length - bars[0].pos)
     dropped = "".join(
         f"\n  dropped {d['column']}: {d['reason']}" for d in meta.get("dropped_columns", [])
     )

@@ -54,6 +54,8 @@ class Settings:
     url_max_bytes: int = 200 * 1024 * 1024
     url_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
     max_jobs: int = 2
+    # Finished job records kept (newest first): every job listing reads them all.
+    job_history: int = 1_000
     train_threads: int = 0
     predict_threads: int = 1
     job_heartbeat_seconds: float = 2.0
@@ -94,6 +96,7 @@ class Settings:
             url_max_bytes=_int(env, "DSBA_URL_MAX_BYTES", cls.url_max_bytes),
             url_allow_hosts=_list(env, "DSBA_URL_ALLOW_HOSTS"),
             max_jobs=_int(env, "DSBA_MAX_JOBS", cls.max_jobs),
+            job_history=_int(env, "DSBA_JOB_HISTORY", cls.job_history),
             train_threads=_int(env, "DSBA_TRAIN_THREADS", cls.train_threads),
             predict_threads=_int(env, "DSBA_PREDICT_THREADS", cls.predict_threads),
             job_heartbeat_seconds=_float(env, "DSBA_JOB_HEARTBEAT", cls.job_heartbeat_seconds),

@@ -74,6 +74,7 @@ class JobStore:
             self.write(job)
             active = [other for other in self.list(limit=None) if other["state"] in ACTIVE]
             if len(active) <= self.settings.max_jobs:
+                self._prune()
                 return job
             self._path(job["id"]).unlink(missing_ok=True)
             settled = [
@@ -89,6 +90,12 @@ class JobStore:
             f"{len(active) - 1} training jobs are already running (limit "
             f"{self.settings.max_jobs}); try again when one finishes"
         )
+
+    def _prune(self) -> None:
+        """Delete the oldest finished job records beyond DSBA_JOB_HISTORY."""
+        finished = [job for job in self.list(limit=None) if job["state"] not in ACTIVE]
+        for job in finished[max(self.settings.job_history, 0) :]:
+            self._path(job["id"]).unlink(missing_ok=True)
 
     def write(self, job: dict[str, Any]) -> None:
         """Replace a job's record atomically."""

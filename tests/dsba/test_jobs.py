@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from dsba.config import Settings
@@ -42,3 +43,15 @@ def test_a_refused_job_leaves_no_record(tmp_path):
     else:
         raise AssertionError("the second job was accepted")
     assert len(store.list(limit=None)) == 1
+
+
+def test_a_new_job_prunes_finished_records_beyond_the_history(tmp_path):
+    store = JobStore(Settings(registry_dir=tmp_path, max_jobs=1, job_history=2))
+    finished = []
+    for _ in range(4):
+        time.sleep(0.01)  # creation times are in milliseconds: keep them apart
+        job = store.create({"name": "m", "target": "y"})
+        store.write({**job, "state": FAILED})
+        finished.append(job["id"])
+    # Each create keeps the two newest finished records: the fourth deleted the first.
+    assert [job["id"] for job in store.list(limit=None)] == finished[:0:-1]

@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# MLflow is only a benchmark baseline: it lives in its own venv, never in the project's.
+# 3.17.2: mlflow 3.18.0 is on PyPI but its mlflow-skinny/mlflow-tracing 3.18.0 are not (yet).
+MLFLOW_VERSION ?= 3.17.2
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
 
-.PHONY: setup run test test-fast lint bench bench-deps browser-deps clean
+.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,12 +51,22 @@ bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true
 
+$(MLFLOW_STAMP):
+	rm -rf $(MLFLOW_VENV)
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/pip install --quiet mlflow==$(MLFLOW_VERSION) 'xgboost-cpu>=3.0,<4'
+	touch $(MLFLOW_STAMP)
+
+## bench-mlflow-deps: MLflow's scoring server in .venv-mlflow, the serving benchmark's baseline
+bench-mlflow-deps: $(MLFLOW_STAMP)
+
 ## bench: print overhead and serving ratios against baselines measured in the same run
-bench: $(STAMP) bench-deps
+bench: $(STAMP) bench-deps bench-mlflow-deps
 	$(BIN)/python benchmarks/train_overhead.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/dask_train.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from dsba.config import Settings
+from webapp.api.fastjson import JSONProvider
 from webapp.config import flask_config
 from webapp.extensions import csrf
 from webapp.state import init_state
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.json = JSONProvider(app)
     settings = (config or {}).pop("DSBA_SETTINGS", None) if config else None
     settings = settings or Settings.from_env()
     app.config.from_mapping(flask_config(settings))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import AliasResponseSchema
 from webapp.state import state
 

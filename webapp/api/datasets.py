@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from dsba.ingestion import read_upload
+from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import (
     DatasetSchema,
     DatasetSummarySchema,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from webapp.api.fastjson import Blueprint
 from webapp.state import state
 
 bp = Blueprint("health", __name__, description="Probes for the orchestrator")

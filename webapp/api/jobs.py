@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from dsba.errors import InvalidInput
 from dsba.ingestion import read_source
@@ -13,6 +12,7 @@ from dsba.jobs import start_job
 from dsba.params import validate_params
 from dsba.refs import validate_name
 from dsba.schema import MIN_ROWS_FOR_ID_CHECK
+from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import (
     AliasRequestSchema,
     AliasResponseSchema,

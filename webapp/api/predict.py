@@ -7,16 +7,16 @@ still document it, and the tests check the answers against them).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from werkzeug.exceptions import UnsupportedMediaType
 
 from dsba.errors import InvalidInput, TooLarge
 from dsba.ingestion import parse_bytes
+from webapp.api import fastjson
+from webapp.api.fastjson import Blueprint
 from webapp.api.mlflow import INVOCATIONS_BODY, records_from_mlflow
 from webapp.api.schemas import (
     InvocationsResponseSchema,
@@ -31,7 +31,7 @@ bp = Blueprint("predict", __name__, description="Predictions")
 
 def json_response(payload: Any) -> Response:
     """A 200 JSON response, encoded once without key sorting."""
-    return Response(json.dumps(payload, allow_nan=False), mimetype="application/json")
+    return Response(fastjson.dumps(payload), mimetype="application/json")
 
 
 @bp.route("/predict")

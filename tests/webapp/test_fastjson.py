@@ -1,0 +1,72 @@
+"""Request bodies go through orjson, and what orjson refuses still means what json makes of it."""
+
+from __future__ import annotations
+
+import json
+
+import palmerpenguins
+import pytest
+
+from dsba.config import Settings
+from dsba.service import LocalService
+from webapp import create_app
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app over a store with a small penguins model."""
+    root = tmp_path_factory.mktemp("store")
+    csv = root / "penguins.csv"
+    palmerpenguins.load_penguins().to_csv(csv, index=False)
+    settings = Settings(registry_dir=root / "registry")
+    LocalService(settings).train(str(csv), target="species", name="p", params={"n_estimators": 20})
+    return create_app({"DSBA_SETTINGS": settings, "TESTING": True})
+
+
+ROW = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.1,
+    "bill_depth_mm": 14.5,
+    "flipper_length_mm": 215.0,
+    "body_mass_g": None,
+    "sex": "female",
+    "year": 2008,
+}
+
+
+def post(client, body: bytes, path: str = "/api/predict"):
+    return client.post(path, data=body, content_type="application/json")
+
+
+def test_nan_as_python_clients_send_it_means_missing(app):
+    client = app.test_client()
+    with_null = post(client, json.dumps({"model": "p", "records": [ROW]}).encode())
+    nan_row = {**ROW, "body_mass_g": float("nan")}
+    with_nan = post(client, json.dumps({"model": "p", "records": [nan_row]}).encode())
+    assert b"NaN" in json.dumps(nan_row).encode()
+    assert with_null.status_code == with_nan.status_code == 200
+    assert with_nan.get_json() == with_null.get_json()
+
+
+def test_utf16_bodies_are_read_and_invalid_utf8_is_a_400(app):
+    client = app.test_client()
+    body = json.dumps({"model": "p", "records": [ROW]})
+    assert post(client, body.encode("utf-16")).status_code == 200
+    split = json.dumps({"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}})
+    assert post(client, split.encode("utf-16"), "/api/models/p/invocations").status_code == 200
+    broken = post(client, b'{"model": "p", "records": [{"island": "\xff"}]}')
+    assert broken.status_code == 400
+    assert broken.get_json()["errors"] == {"json": ["Invalid JSON body."]}
+
+
+def test_integers_beyond_64_bits_reach_the_range_check(app):
+    body = json.dumps({"model": "p", "records": [{**ROW, "body_mass_g": 10**400}]}).encode()
+    answer = post(app.test_client(), body)
+    assert answer.status_code == 400
+    assert "beyond the model's range" in answer.get_json()["message"]
+
+
+def test_an_empty_body_is_missing_fields_not_invalid_json(app):
+    answer = post(app.test_client(), b"")
+    assert answer.status_code == 422
+    assert set(answer.get_json()["errors"]["json"]) == {"model", "records"}

@@ -96,7 +96,6 @@ class FeaturePlan:
             for f in schema.features
         ]
         self.simple = all(kind in (NUMERIC, CATEGORICAL, BOOLEAN) for kind in self.kinds)
-        self.numeric = [j for j, kind in enumerate(self.kinds) if kind == NUMERIC]
         self.known = set(self.names) | {schema.target} | {d["column"] for d in schema.dropped}
         self.threads: int | None = None
 
@@ -137,11 +136,14 @@ class FeaturePlan:
 
     def _check_range(self, x: np.ndarray) -> None:
         """Refuse finite numbers that float32, XGBoost's type, cannot hold (one numpy pass)."""
-        numeric = x[:, self.numeric]
-        beyond = np.isfinite(numeric) & (np.abs(numeric) > FLOAT32_MAX)
+        # Category codes and booleans are small, so the whole matrix can be tested at once.
+        beyond = np.abs(x) > FLOAT32_MAX
+        if not beyond.any():
+            return
+        beyond &= np.isfinite(x)
         if beyond.any():
             j = int(beyond.any(axis=0).argmax())
-            raise _beyond(self.names[self.numeric[j]], np.flatnonzero(beyond[:, j]).tolist())
+            raise _beyond(self.names[j], np.flatnonzero(beyond[:, j]).tolist())
 
 
 _NONE = type(None)

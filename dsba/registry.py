@@ -19,7 +19,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 import xgboost
 
 from dsba import storage
-from dsba.errors import InvalidInput, NotFound, StoreError
+from dsba.errors import Conflict, InvalidInput, NotFound, StoreError
 from dsba.refs import NAME_PATTERN, ModelRef, parse_ref, validate_name, validate_version
 from dsba.stamps import StampedMemo, stamp
 
@@ -36,6 +36,8 @@ MODEL_FILE = "model.ubj"
 SCHEMA_FILE = "schema.json"
 METADATA_FILE = "metadata.json"
 ALIASES_FILE = "aliases.json"
+# Held (as a folder: atomic on SMB too) while aliases.json is read, changed and replaced.
+ALIASES_LOCK = "aliases.lock"
 # Written into a deleted version's folder and kept: the folder stays non-empty, so no later
 # rename can land on it and the number is never issued again.
 TOMBSTONE_FILE = "deleted.json"
@@ -358,18 +360,19 @@ class ModelRegistry:
         path = self._require_version(validate_name(name), validate_version(version))
         self._memo.forget(("latest", name))
         self._memo.forget(("version", name, version))
-        aliases = self._read_aliases(name)
-        kept: dict[str, Any] = {}
-        for alias, target in aliases.items():
-            if isinstance(target, int):
-                if target != version:
-                    kept[alias] = target
-                continue
-            rest = {int(v): w for v, w in target.items() if int(v) != version}
-            if rest:
-                kept[alias] = _split_value(rest)
-        if kept != aliases:
-            storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, kept)
+        with self._aliases_locked(name):
+            aliases = self._read_aliases(name)
+            kept: dict[str, Any] = {}
+            for alias, target in aliases.items():
+                if isinstance(target, int):
+                    if target != version:
+                        kept[alias] = target
+                    continue
+                rest = {int(v): w for v, w in target.items() if int(v) != version}
+                if rest:
+                    kept[alias] = _split_value(rest)
+            if kept != aliases:
+                storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, kept)
         # The tombstone hides the version in one atomic step; the folder itself stays.
         storage.atomic_write_json(path / TOMBSTONE_FILE, {"deleted_at": _now()})
         for filename in (MODEL_FILE, SCHEMA_FILE, METADATA_FILE):
@@ -394,15 +397,25 @@ class ModelRegistry:
         self.list_versions(name)
         return self._read_aliases(name)
 
+    @contextlib.contextmanager
+    def _aliases_locked(self, name: str) -> Iterator[None]:
+        """Hold the model's aliases for a read-modify-write, so no writer loses another's."""
+        try:
+            with storage.folder_lock(self._model_dir(name) / ALIASES_LOCK):
+                yield
+        except TimeoutError as exc:
+            raise Conflict(f"the aliases of {name!r} are being changed; try again") from exc
+
     def _write_alias(self, name: str, alias: str, value: int | dict[str, float] | None) -> None:
-        aliases = self._read_aliases(name)
-        if value is None:
-            if alias not in aliases:
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
-            del aliases[alias]
-        else:
-            aliases[alias] = value
-        storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, aliases)
+        with self._aliases_locked(name):
+            aliases = self._read_aliases(name)
+            if value is None:
+                if alias not in aliases:
+                    raise NotFound(f"model {name!r} has no alias {alias!r}")
+                del aliases[alias]
+            else:
+                aliases[alias] = value
+            storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, aliases)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point an alias at one version."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -592,3 +593,31 @@ def test_a_save_sweeps_what_killed_saves_left_in_tmp(registry, booster):
     os.utime(leftover, (old, old))
     save(registry, booster)
     assert not leftover.exists() and recent.exists()
+
+
+def test_aliases_written_at_once_by_many_processes_are_all_kept(tmp_path, booster):
+    save(ModelRegistry(tmp_path / "store"), booster)
+    writers = [ModelRegistry(tmp_path / "store") for _ in range(8)]
+    start = threading.Barrier(len(writers))
+
+    def write(i: int) -> None:
+        start.wait()
+        for j in range(5):
+            writers[i].set_alias("m", f"a{i}-{j}", 1)
+
+    with ThreadPoolExecutor(len(writers)) as pool:
+        list(pool.map(write, range(len(writers))))
+    aliases = writers[0].get_aliases("m")
+    assert aliases == {f"a{i}-{j}": 1 for i in range(8) for j in range(5)}
+    assert not (tmp_path / "store" / "models" / "m" / "aliases.lock").exists()
+
+
+def test_a_lock_left_by_a_killed_process_is_broken_once_stale(tmp_path, booster):
+    registry = ModelRegistry(tmp_path / "store")
+    save(registry, booster)
+    lock = tmp_path / "store" / "models" / "m" / "aliases.lock"
+    lock.mkdir()
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    registry.set_alias("m", "production", 1)
+    assert registry.get_aliases("m") == {"production": 1} and not lock.exists()

@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # MLflow is only a benchmark baseline: it lives in its own venv, never in the project's.
 # 3.17.2: mlflow 3.18.0 is on PyPI but its mlflow-skinny/mlflow-tracing 3.18.0 are not (yet).
 MLFLOW_VERSION ?= 3.17.2
-MLFLOW_VENV := .venv-mlflow
+# Under .mlflow/.venv: every tool that skips .venv folders skips this one too.
+MLFLOW_VENV := .mlflow/.venv
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -58,7 +59,7 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/pip install --quiet mlflow==$(MLFLOW_VERSION) 'xgboost-cpu>=3.0,<4'
 	touch $(MLFLOW_STAMP)
 
-## bench-mlflow-deps: MLflow's scoring server in .venv-mlflow, the serving benchmark's baseline
+## bench-mlflow-deps: MLflow's scoring server in .mlflow/.venv, the serving benchmark's baseline
 bench-mlflow-deps: $(MLFLOW_STAMP)
 
 ## bench: print overhead and serving ratios against baselines measured in the same run
@@ -69,4 +70,4 @@ bench: $(STAMP) bench-deps bench-mlflow-deps
 	$(BIN)/python benchmarks/dask_train.py
 
 clean:
-	rm -rf $(VENV) $(MLFLOW_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mlflow .pytest_cache .ruff_cache

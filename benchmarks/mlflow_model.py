@@ -1,6 +1,6 @@
 """Save a penguins XGBoost classifier as an MLflow model: the baseline for benchmarks/serve.py.
 
-Runs with .venv-mlflow's python (`make bench-mlflow-deps`), never the project's venv:
+Runs with .mlflow/.venv's python (`make bench-mlflow-deps`), never the project's venv:
     mlflow_model.py PENGUINS_CSV OUT_DIR PARAMS_JSON
 PARAMS_JSON is dsba's default hyperparameters (dsba.params), so the model has the platform's
 rounds, depth, learning rate and early stopping on the same stratified splits (seed 42).

@@ -5,10 +5,10 @@ trained into a temporary registry; gunicorn then serves benchmarks/serve_app.py 
 from create_app() with validation, JSON access logs and Prometheus metrics on, plus a
 /bench/echo route that answers its parsed JSON body) with 2 sync workers, as in production.
 MLflow's own scoring server is the baseline: benchmarks/mlflow_model.py, run by the separate
-.venv-mlflow (`make bench-mlflow-deps`; MLflow never enters the project's venv), trains an
+.mlflow/.venv (`make bench-mlflow-deps`; MLflow never enters the project's venv), trains an
 XGBClassifier with dsba's default parameters on the same splits (island and sex one-hot in an
 sklearn Pipeline, sklearn flavor with a signature), and `mlflow models serve --env-manager
-local -w <workers>` serves it (uvicorn). Without .venv-mlflow the MLflow ratios are skipped.
+local -w <workers>` serves it (uvicorn). Without .mlflow/.venv the MLflow ratios are skipped.
 The same load generator drives each endpoint with the same connection count, in interleaved
 rounds (echo, predict, mlflow single, invocations, batch, mlflow batch, then again), and each
 figure is the median over rounds, so a busy machine weighs on every endpoint alike:
@@ -50,7 +50,7 @@ from pathlib import Path
 import palmerpenguins
 
 ROOT = Path(__file__).resolve().parent.parent
-MLFLOW_VENV = ROOT / ".venv-mlflow"
+MLFLOW_VENV = ROOT / ".mlflow" / ".venv"
 TARGET_ECHO_RATIO, TARGET_P99_MS, TARGET_MLFLOW_X, TARGET_BATCH_X = 0.6, 10.0, 20, 3
 BATCH_ROWS = 1_000
 
@@ -121,11 +121,12 @@ def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path) -> str:
 def start_mlflow(
     workdir: Path, url: str, workers: int, extra_env: dict[str, str], bodies: list[bytes]
 ) -> tuple[subprocess.Popen, str]:
-    """Save the MLflow baseline model, serve it from .venv-mlflow at url; return it and a note."""
+    """Save the MLflow baseline model, serve it from .mlflow/.venv at url; return it and a note."""
     from dsba.params import validate_params
 
     if not (MLFLOW_VENV / "bin/mlflow").exists():
-        raise RuntimeError(f"no {MLFLOW_VENV.name}/ (`make bench-mlflow-deps` makes it)")
+        where = MLFLOW_VENV.relative_to(ROOT)
+        raise RuntimeError(f"no {where}/ (`make bench-mlflow-deps` makes it)")
     model, port = workdir / "mlflow-model", url.split(":")[2].split("/")[0]
     script, params = ROOT / "benchmarks/mlflow_model.py", json.dumps(validate_params({}))
     saved = subprocess.run(

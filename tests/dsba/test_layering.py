@@ -37,8 +37,6 @@ def _python_files() -> list[Path]:
         path
         for path in REPO_ROOT.rglob("*.py")
         if not SKIPPED_DIRS & set(path.relative_to(REPO_ROOT).parts[:-1])
-        # Other virtualenvs (the benchmark's MLflow one) hold third-party code too.
-        and not path.relative_to(REPO_ROOT).parts[0].startswith(".venv")
     ]
 
 

@@ -108,7 +108,12 @@ def _parse_csv(raw: bytes) -> pd.DataFrame:
     if not text.strip():
         raise InvalidInput("file is empty")
     delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text[:_SNIFF_BYTES]), delimiter=delimiter), [])
+    # newline="": the csv module reads a lone carriage return as a line end only this way.
+    rows = csv.reader(io.StringIO(text[:_SNIFF_BYTES], newline=""), delimiter=delimiter)
+    try:
+        header = next(rows, [])
+    except csv.Error as exc:
+        raise InvalidInput(f"CSV cannot be parsed: the header row: {exc}") from exc
     _check_header([name.strip() for name in header])
     try:
         return pd.read_csv(io.BytesIO(text.encode("utf-8")), sep=delimiter, engine="pyarrow")

@@ -37,6 +37,7 @@ def assert_table(frame: pd.DataFrame) -> None:
         (b"\xef\xbb\xbf" + CSV.encode(), "utf-8 with BOM"),
         (CSV.encode("utf-16"), "utf-16 with BOM"),
         (CSV.replace("\n", "\r\n").encode(), "CRLF"),
+        (CSV.replace("\n", "\r").encode(), "CR, as classic Mac OS wrote"),
     ],
 )
 def test_csv_dialects_and_encodings_are_sniffed(raw, name):

@@ -236,8 +236,19 @@ def read_upload(
     )
 
 
+def _check_path_text(path: str) -> None:
+    """Refuse what no file system path can hold: NUL bytes and unpaired surrogates."""
+    if "\x00" in path:
+        raise InvalidInput("a path cannot contain a NUL byte", {"path": path.replace("\x00", "")})
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("a path must be valid Unicode text", {"path": "invalid"}) from exc
+
+
 def resolve_data_path(path: str | Path, root: Path) -> Path:
     """Return path resolved inside root, refusing traversal and symlinks out of it."""
+    _check_path_text(str(path))
     root = root.resolve()
     candidate = Path(path)
     full = (candidate if candidate.is_absolute() else root / candidate).resolve()
@@ -256,6 +267,7 @@ def read_path(
 ) -> Dataset:
     """Read a local file; with root, only a file inside that folder."""
     settings = settings or Settings()
+    _check_path_text(str(path))
     target = resolve_data_path(path, root) if root is not None else Path(path)
     if not target.is_file():
         raise InvalidInput(f"no such file: {str(path)!r}", {"path": str(path)})

@@ -70,3 +70,20 @@ def test_an_empty_body_is_missing_fields_not_invalid_json(app):
     answer = post(app.test_client(), b"")
     assert answer.status_code == 422
     assert set(answer.get_json()["errors"]["json"]) == {"model", "records"}
+
+
+def test_lone_surrogates_echoed_in_warnings_are_written_as_escapes(app):
+    row = {**ROW, "island": "\ud800", "\udc00x": 1}
+    answer = post(app.test_client(), json.dumps({"model": "p", "records": [row]}).encode())
+    assert answer.status_code == 200
+    assert "\\ud800" in answer.get_json()["warnings"][1]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("a\x00b.csv", "NUL byte"), ("\ud800.csv", "valid Unicode text")],
+)
+def test_paths_no_file_system_can_hold_are_a_400(app, source, message):
+    body = json.dumps({"source": source, "name": "m", "target": "species"}).encode()
+    answer = post(app.test_client(), body, "/api/train")
+    assert answer.status_code == 400 and message in answer.get_json()["message"]

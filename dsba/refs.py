@@ -31,6 +31,11 @@ def validate_version(version: object) -> int:
     return version
 
 
+def is_version_text(entry: str) -> bool:
+    """True if entry spells a version as stored: digits, no leading zero, at most nine."""
+    return entry.isascii() and entry.isdigit() and entry[0] != "0" and len(entry) <= 9
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A model reference: the latest version, a pinned version, or an alias."""

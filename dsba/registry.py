@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import random
 import re
@@ -19,25 +18,28 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import xgboost
 
-from dsba import storage
-from dsba.errors import Conflict, InvalidInput, NotFound, StoreError
-from dsba.refs import NAME_PATTERN, ModelRef, parse_ref, validate_name, validate_version
+from dsba import aliases, storage
+from dsba.errors import InvalidInput, NotFound, StoreError
+from dsba.refs import (
+    NAME_PATTERN,
+    ModelRef,
+    is_version_text,
+    parse_ref,
+    validate_name,
+    validate_version,
+)
 from dsba.stamps import StampedMemo, stamp
 
 MODEL_FILE = "model.ubj"
 SCHEMA_FILE = "schema.json"
 METADATA_FILE = "metadata.json"
-ALIASES_FILE = "aliases.json"
-# Held (as a folder: atomic on SMB too) while aliases.json is read, changed and replaced.
-ALIASES_LOCK = "aliases.lock"
 # Written into a deleted version's folder and kept: the folder stays non-empty, so no later
 # rename can land on it and the number is never issued again.
 TOMBSTONE_FILE = "deleted.json"
@@ -92,31 +94,11 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _is_number(entry: str) -> bool:
-    return entry.isascii() and entry.isdigit() and entry[0] != "0" and len(entry) <= 9
-
-
 def _target_taken(exc: OSError, target: Path) -> bool:
     if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
         return True
     # SMB may answer a rename onto an existing folder with another errno (e.g. EACCES).
     return target.exists()
-
-
-def _split_value(weights: dict[int, float]) -> int | dict[str, float]:
-    total = sum(weights.values())
-    if len(weights) == 1:
-        return next(iter(weights))
-    return {str(version): weight / total for version, weight in sorted(weights.items())}
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return storage.read_json(path)
-    except FileNotFoundError as exc:
-        raise NotFound(f"{what} not found") from exc
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{what} is unreadable: {exc}") from exc
 
 
 class ModelRegistry:
@@ -140,7 +122,7 @@ class ModelRegistry:
         """Every numbered entry of a model: versions, tombstones and leftovers alike."""
         try:
             with os.scandir(self._model_dir(name)) as entries:
-                return {int(e.name): Path(e.path) for e in entries if _is_number(e.name)}
+                return {int(e.name): Path(e.path) for e in entries if is_version_text(e.name)}
         except FileNotFoundError:
             return {}
 
@@ -214,7 +196,9 @@ class ModelRegistry:
             if not versions:
                 continue
             try:
-                latest = _read_json(self._model_dir(name) / str(versions[-1]) / METADATA_FILE, name)
+                latest = storage.read_store_json(
+                    self._model_dir(name) / str(versions[-1]) / METADATA_FILE, name
+                )
             except NotFound:
                 continue  # deleted between listing and reading
             models.append(
@@ -222,7 +206,7 @@ class ModelRegistry:
                     "name": name,
                     "latest_version": versions[-1],
                     "versions": versions,
-                    "aliases": self._read_aliases(name),
+                    "aliases": aliases.read_aliases(self._model_dir(name), name),
                     "latest": latest,
                 }
             )
@@ -262,13 +246,13 @@ class ModelRegistry:
     def _current_aliases(self, name: str) -> dict:
         """The model's aliases (not to be changed); remembered while the file is unchanged."""
         key = ("aliases", name)
-        aliases = self._memo.get(key)
-        if aliases is None:
-            path = os.path.join(self._models, name, ALIASES_FILE)
+        current = self._memo.get(key)
+        if current is None:
+            path = os.path.join(self._models, name, aliases.ALIASES_FILE)
             before = stamp(path)
-            aliases = self._read_aliases(name)
-            self._memo.put(key, aliases, {path: before})
-        return aliases
+            current = aliases.read_aliases(self._model_dir(name), name)
+            self._memo.put(key, current, {path: before})
+        return current
 
     def resolve(self, ref: str | ModelRef, rng: random.Random | None = None) -> tuple[str, int]:
         """Return the (name, version) a reference points at now; splits pick by weight."""
@@ -296,13 +280,13 @@ class ModelRegistry:
         """Return the metadata of the version a reference points at."""
         name, version = self.resolve(ref)
         path = self._model_dir(name) / str(version) / METADATA_FILE
-        return _read_json(path, f"metadata of {name}:{version}")
+        return storage.read_store_json(path, f"metadata of {name}:{version}")
 
     def get_schema(self, ref: str) -> dict:
         """Return the schema of the version a reference points at."""
         name, version = self.resolve(ref)
         path = self._model_dir(name) / str(version) / SCHEMA_FILE
-        return _read_json(path, f"schema of {name}:{version}")
+        return storage.read_store_json(path, f"schema of {name}:{version}")
 
     def load(self, ref: str) -> LoadedModel:
         """Return a verified, cached model for a reference."""
@@ -360,19 +344,7 @@ class ModelRegistry:
         path = self._require_version(validate_name(name), validate_version(version))
         self._memo.forget(("latest", name))
         self._memo.forget(("version", name, version))
-        with self._aliases_locked(name):
-            aliases = self._read_aliases(name)
-            kept: dict[str, Any] = {}
-            for alias, target in aliases.items():
-                if isinstance(target, int):
-                    if target != version:
-                        kept[alias] = target
-                    continue
-                rest = {int(v): w for v, w in target.items() if int(v) != version}
-                if rest:
-                    kept[alias] = _split_value(rest)
-            if kept != aliases:
-                storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, kept)
+        aliases.drop_version(self._model_dir(name), name, version)
         # The tombstone hides the version in one atomic step; the folder itself stays.
         storage.atomic_write_json(path / TOMBSTONE_FILE, {"deleted_at": _now()})
         for filename in (MODEL_FILE, SCHEMA_FILE, METADATA_FILE):
@@ -380,42 +352,10 @@ class ModelRegistry:
         with self._lock:
             self._cache.pop((name, version), None)
 
-    def _read_aliases(self, name: str) -> dict:
-        path = self._model_dir(name) / ALIASES_FILE
-        if not path.exists():
-            return {}
-        aliases = _read_json(path, f"aliases of {name!r}")
-        if not isinstance(aliases, dict) or not all(
-            isinstance(t, int) or (isinstance(t, dict) and all(_is_number(v) for v in t))
-            for t in aliases.values()
-        ):
-            raise StoreError(f"aliases of {name!r} are malformed")
-        return aliases
-
     def get_aliases(self, name: str) -> dict:
         """Return a model's aliases: alias -> version, or alias -> {"version": weight}."""
         self.list_versions(name)
-        return self._read_aliases(name)
-
-    @contextlib.contextmanager
-    def _aliases_locked(self, name: str) -> Iterator[None]:
-        """Hold the model's aliases for a read-modify-write, so no writer loses another's."""
-        try:
-            with storage.folder_lock(self._model_dir(name) / ALIASES_LOCK):
-                yield
-        except TimeoutError as exc:
-            raise Conflict(f"the aliases of {name!r} are being changed; try again") from exc
-
-    def _write_alias(self, name: str, alias: str, value: int | dict[str, float] | None) -> None:
-        with self._aliases_locked(name):
-            aliases = self._read_aliases(name)
-            if value is None:
-                if alias not in aliases:
-                    raise NotFound(f"model {name!r} has no alias {alias!r}")
-                del aliases[alias]
-            else:
-                aliases[alias] = value
-            storage.atomic_write_json(self._model_dir(name) / ALIASES_FILE, aliases)
+        return aliases.read_aliases(self._model_dir(name), name)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point an alias at one version."""
@@ -425,24 +365,17 @@ class ModelRegistry:
         """Point an alias at several versions, each picked with a probability of its weight."""
         validate_name(name)
         validate_name(alias, "alias")
-        if not isinstance(weights, dict) or not weights:
-            raise InvalidInput("an alias split needs at least one version and weight")
-        for version, weight in weights.items():
-            validate_version(version)
-            if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise InvalidInput(f"weight of version {version} must be a number")
-            if not (math.isfinite(weight) and weight > 0):
-                raise InvalidInput(f"weight of version {version} must be positive, got {weight}")
+        aliases.check_weights(weights)
         for version in weights:
             self._require_version(name, version)
-        self._write_alias(name, alias, _split_value(weights))
+        aliases.write_alias(self._model_dir(name), name, alias, aliases.split_value(weights))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias; the versions it pointed at stay."""
         validate_name(name)
         validate_name(alias, "alias")
         self.list_versions(name)
-        self._write_alias(name, alias, None)
+        aliases.write_alias(self._model_dir(name), name, alias, None)
 
     def is_writable(self) -> bool:
         """Return True if a probe file can be written, read back and deleted under the root."""

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dsba.errors import NotFound, StoreError
+
 
 def sha256_bytes(data: bytes) -> str:
     """Return the hex sha256 of bytes."""
@@ -56,6 +58,16 @@ def read_json(path: Path) -> Any:
 
 # Staging folders live for the seconds a save takes; older ones were left by a killed process.
 STALE_STAGING_SECONDS = 6 * 3600
+
+
+def read_store_json(path: Path, what: str) -> Any:
+    """Read a JSON file of the store: absent is NotFound, unreadable is a StoreError."""
+    try:
+        return read_json(path)
+    except FileNotFoundError as exc:
+        raise NotFound(f"{what} not found") from exc
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{what} is unreadable: {exc}") from exc
 
 
 def staging_dir(root: Path) -> Path:

@@ -72,9 +72,10 @@ class JobStore:
         # jobs that are not contenders of this moment.
         for _ in range(_CREATE_ATTEMPTS):
             self.write(job)
-            active = [other for other in self.list(limit=None) if other["state"] in ACTIVE]
+            jobs = self.list(limit=None)
+            active = [other for other in jobs if other["state"] in ACTIVE]
             if len(active) <= self.settings.max_jobs:
-                self._prune()
+                self._prune(jobs)
                 return job
             self._path(job["id"]).unlink(missing_ok=True)
             settled = [
@@ -91,9 +92,9 @@ class JobStore:
             f"{self.settings.max_jobs}); try again when one finishes"
         )
 
-    def _prune(self) -> None:
-        """Delete the oldest finished job records beyond DSBA_JOB_HISTORY."""
-        finished = [job for job in self.list(limit=None) if job["state"] not in ACTIVE]
+    def _prune(self, jobs: list[dict[str, Any]]) -> None:
+        """Delete the oldest finished records of jobs (newest first) beyond DSBA_JOB_HISTORY."""
+        finished = [job for job in jobs if job["state"] not in ACTIVE]
         for job in finished[max(self.settings.job_history, 0) :]:
             self._path(job["id"]).unlink(missing_ok=True)
 

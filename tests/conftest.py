@@ -172,3 +172,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Run one gunicorn with the default settings for all the tests of a module."""
     with run_gunicorn(tmp_path_factory.mktemp("live_server")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """Run a Dask scheduler and two single-threaded worker processes on 127.0.0.1."""
+    import distributed  # only the Dask tests pay for the import
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as running:
+        yield running

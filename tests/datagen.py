@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import palmerpenguins
 import pandas as pd
 
 from dsba.config import Settings
@@ -35,4 +36,13 @@ def two_version_store(registry_dir: Path) -> LocalService:
     for seed in (1, 2):
         dataset = read_bytes(raw, source="synthetic.csv", filename="synthetic.csv")
         service.train(dataset, target="y", name="m", params={"n_estimators": 10}, seed=seed)
+    return service
+
+
+def penguins_model(registry_dir: Path, rounds: int, name: str = "penguins") -> LocalService:
+    """A store holding a penguins model (target species) of at most rounds boosting rounds."""
+    raw = palmerpenguins.load_penguins().to_csv(index=False).encode()
+    dataset = read_bytes(raw, source="penguins.csv", filename="penguins.csv")
+    service = LocalService(Settings(registry_dir=registry_dir, train_threads=1))
+    service.train(dataset, target="species", name=name, params={"n_estimators": rounds})
     return service

@@ -32,19 +32,10 @@ pytestmark = [
 FAST = {"n_estimators": 60, "early_stopping_rounds": 10}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[distributed.LocalCluster]:
-    """Run a scheduler and two single-threaded worker processes on 127.0.0.1."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as running:
-        yield running
-
-
 @pytest.fixture
-def client(cluster) -> Iterator[distributed.Client]:
+def client(dask_cluster) -> Iterator[distributed.Client]:
     """Return a client of the module's cluster, made the way the job process makes one."""
-    with connect(cluster.scheduler_address) as connected:
+    with connect(dask_cluster.scheduler_address) as connected:
         yield connected
 
 
@@ -187,19 +178,19 @@ def test_multiclass_real_data_with_missing_values(client, tmp_path, penguins_fra
     assert (on_dask == local.booster.inplace_predict(x).argmax(axis=1)).mean() > 0.95
 
 
-def test_service_routes_a_large_enough_stored_dataset_to_the_cluster(cluster, tmp_path):
+def test_service_routes_a_large_enough_stored_dataset_to_the_cluster(dask_cluster, tmp_path):
     registry_dir = tmp_path / "registry"
     frame = colour_logit(3000)
     info = DatasetStore(registry_dir).save(Dataset(frame, "ab" * 32, "synthetic.csv", "csv", 1))
     settings = Settings(
-        registry_dir=registry_dir, dask_scheduler=cluster.scheduler_address, dask_min_bytes=0
+        registry_dir=registry_dir, dask_scheduler=dask_cluster.scheduler_address, dask_min_bytes=0
     )
 
     meta = LocalService(settings).train_stored(
         info["id"], name="on-dask", target="label", params=FAST, seed=5
     )
 
-    assert meta["version"] == 1 and meta["ran_on"] == f"dask:{cluster.scheduler_address}"
+    assert meta["version"] == 1 and meta["ran_on"] == f"dask:{dask_cluster.scheduler_address}"
     assert meta["dask"]["workers"] == 2 and meta["dask"]["partitions"] >= 2
     assert meta["dataset"]["rows"]["total"] == 3000 and meta["dataset"]["columns"] == 6
     model = ModelRegistry(registry_dir).load("on-dask:1")

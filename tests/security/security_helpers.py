@@ -11,6 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 JOB_DEADLINE = 120.0
+# One penguin to score, every feature present.
+RECORD = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.0,
+    "bill_depth_mm": 15.0,
+    "flipper_length_mm": 220,
+    "body_mass_g": 5000,
+    "sex": "male",
+    "year": 2008,
+}
 
 
 def http() -> requests.Session:

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from security_helpers import bearer, csrf_token, http, login, signed_in
+from security_helpers import RECORD, bearer, csrf_token, http, login, signed_in
 
 from dsba.auth import READER, WRITER, TokenTable, User, hash_token, new_token
 
@@ -266,23 +266,14 @@ def test_reader_may_list_read_metadata_and_predict(secure_server, tokens):
     session = http()
     session.headers.update(bearer(tokens.reader))
     base = secure_server.url
-    record = {
-        "island": "Biscoe",
-        "bill_length_mm": 45.0,
-        "bill_depth_mm": 15.0,
-        "flipper_length_mm": 220,
-        "body_mass_g": 5000,
-        "sex": "male",
-        "year": 2008,
-    }
     answers = [
         session.get(f"{base}/api/models"),
         session.get(f"{base}/api/models/penguins/metadata"),
         session.get(f"{base}/api/jobs"),
         session.get(f"{base}/api/datasets"),
-        session.post(f"{base}/api/predict", json={"model": "penguins", "records": [record]}),
+        session.post(f"{base}/api/predict", json={"model": "penguins", "records": [RECORD]}),
         session.post(
-            f"{base}/api/models/penguins/invocations", json={"dataframe_records": [record]}
+            f"{base}/api/models/penguins/invocations", json={"dataframe_records": [RECORD]}
         ),
     ]
     for response in answers:

@@ -7,18 +7,9 @@ import re
 import time
 
 import pytest
-from security_helpers import bearer, http, login, signed_in, wait_for_job
+from security_helpers import RECORD, bearer, http, login, signed_in, wait_for_job
 
 ACCESS_FIELDS = {"request_id", "method", "route", "status", "latency_ms", "user", "model"}
-RECORD = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.0,
-    "bill_depth_mm": 15.0,
-    "flipper_length_mm": 220,
-    "body_mass_g": 5000,
-    "sex": "male",
-    "year": 2008,
-}
 
 
 def log_lines(server) -> list[dict]:

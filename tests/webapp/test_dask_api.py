@@ -29,15 +29,6 @@ FAST = {"n_estimators": 60, "early_stopping_rounds": 10}
 
 
 @pytest.fixture
-def cluster() -> Iterator[distributed.LocalCluster]:
-    """Run a scheduler and two single-threaded worker processes on 127.0.0.1."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as running:
-        yield running
-
-
-@pytest.fixture
 def http() -> Iterator[requests.Session]:
     """Return a session that ignores proxies from the shell (loopback traffic only)."""
     with requests.Session() as session:
@@ -68,8 +59,8 @@ def predict(http: requests.Session, url: str, model: str, frame: pd.DataFrame) -
     return np.array(probabilities)
 
 
-def test_training_through_the_api_runs_on_the_dask_cluster(start_gunicorn, cluster, http):
-    address = cluster.scheduler_address
+def test_training_through_the_api_runs_on_the_dask_cluster(start_gunicorn, dask_cluster, http):
+    address = dask_cluster.scheduler_address
     server = start_gunicorn(DSBA_DASK_SCHEDULER=address, DSBA_DASK_MIN_BYTES="0")
     frame = colour_logit(20_000, seed=1)
     upload = http.post(

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 
-import palmerpenguins
 import pytest
+from datagen import penguins_model
 
-from dsba.config import Settings
-from dsba.service import LocalService
 from webapp import create_app
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app over a store with a small penguins model."""
-    root = tmp_path_factory.mktemp("store")
-    csv = root / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(csv, index=False)
-    settings = Settings(registry_dir=root / "registry")
-    LocalService(settings).train(str(csv), target="species", name="p", params={"n_estimators": 20})
-    return create_app({"DSBA_SETTINGS": settings, "TESTING": True})
+    service = penguins_model(tmp_path_factory.mktemp("store") / "registry", rounds=20, name="p")
+    return create_app({"DSBA_SETTINGS": service.settings, "TESTING": True})
 
 
 ROW = {

@@ -17,10 +17,9 @@ import pandas as pd
 import pytest
 import requests
 import xgboost as xgb
+from datagen import penguins_model
 
-from dsba.config import Settings
 from dsba.registry import ModelRegistry
-from dsba.service import LocalService
 
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 
@@ -39,13 +38,9 @@ def penguins() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def invocations(live_server, tmp_path_factory):
+def invocations(live_server):
     """The invocations URL of a penguins model stored in the server's registry."""
-    csv = tmp_path_factory.mktemp("mlflow") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(csv, index=False)
-    LocalService(Settings(registry_dir=live_server.registry_dir)).train(
-        str(csv), target="species", name="penguins", params={"n_estimators": 30}
-    )
+    penguins_model(live_server.registry_dir, rounds=30)
     return f"{live_server.url}/api/models/penguins/invocations"
 
 

@@ -14,12 +14,10 @@ import time
 import palmerpenguins
 import pytest
 import schemathesis
+from datagen import penguins_model
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-
-from dsba.config import Settings
-from dsba.service import LocalService
 
 CHECKS = [not_a_server_error, response_schema_conformance]
 # DSBA_FUZZ_EXAMPLES=1000 DSBA_FUZZ_RANDOM=1 explores further, with new inputs on every run;
@@ -48,13 +46,9 @@ OPERATIONS = [
 
 
 @pytest.fixture(scope="module")
-def api_schema(live_server, tmp_path_factory):
+def api_schema(live_server):
     """The served OpenAPI document, once the server's registry holds a penguins model."""
-    csv = tmp_path_factory.mktemp("penguins") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(csv, index=False)
-    LocalService(Settings(registry_dir=live_server.registry_dir)).train(
-        str(csv), target="species", name="penguins", params={"n_estimators": 10}
-    )
+    penguins_model(live_server.registry_dir, rounds=10)
     return schemathesis.openapi.from_url(f"{live_server.url}/api/openapi.json")
 
 

@@ -34,6 +34,7 @@ EOF
 parse_args "--force-build --canary --promote --rollback" "$@"
 ((PROMOTE + ROLLBACK + (${#CANARY} > 0) <= 1)) || die "--canary, --promote and --rollback exclude each other"
 load_config
+trust_proxies 1
 [[ $AZ_ACA_APP =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ ]] ||
     die "AZ_ACA_APP must be 2-32 lowercase letters, digits and hyphens"
 [[ $AZ_ACA_MIN_REPLICAS =~ ^[0-9]+$ && $AZ_ACA_MIN_REPLICAS -ge 2 ]] ||

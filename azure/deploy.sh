@@ -26,6 +26,7 @@ EOF
 
 parse_args "--force-build" "$@"
 load_config
+trust_proxies "$AZ_HTTPS_SIDECAR"
 resolve_image_tag
 require_secrets
 preflight

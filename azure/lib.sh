@@ -182,6 +182,14 @@ load_config() {
     fi
 }
 
+# trust_proxies HOPS: unless set, DSBA_PROXY_HOPS=HOPS, the proxies in front of
+# the app (Caddy in ACI, the ingress in Container Apps) whose X-Forwarded-For
+# entry the app takes as the client's address, e.g. for its login limiter.
+trust_proxies() {
+    : "${DSBA_PROXY_HOPS:=$1}"
+    export DSBA_PROXY_HOPS
+}
+
 # resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work
 # tree; images with extras get them in the tag (v1.2.0-dask), so that the two
 # variants of one commit never overwrite each other.

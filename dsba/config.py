@@ -33,6 +33,13 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise InvalidInput(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _hops(env: dict[str, str]) -> int:
+    hops = _int(env, "DSBA_PROXY_HOPS", 0)
+    if hops < 0:
+        raise InvalidInput(f"DSBA_PROXY_HOPS must be 0 or more, got {hops}")
+    return hops
+
+
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -66,6 +73,9 @@ class Settings:
     # name:role:sha256 entries; never the tokens themselves. Empty means auth is off.
     api_tokens: str = field(default="", repr=False)
     login_attempts_per_minute: int = 5
+    # Proxies in front of the app whose X-Forwarded-For entry is trusted (0: none, the
+    # client is the peer address; 1 behind Caddy or the Container Apps ingress).
+    proxy_hops: int = 0
     log_json: bool = True
 
     @property
@@ -108,6 +118,7 @@ class Settings:
             login_attempts_per_minute=_int(
                 env, "DSBA_LOGIN_ATTEMPTS_PER_MINUTE", cls.login_attempts_per_minute
             ),
+            proxy_hops=_hops(env),
             log_json=env.get("DSBA_LOG_FORMAT", "json").strip().lower() != "text",
         )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
@@ -29,6 +30,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(flask_config(settings))
     app.config.update(config or {})
     init_state(app, settings)
+    if settings.proxy_hops:
+        # Only the entries the trusted proxies appended: a client's own X-Forwarded-For
+        # header is ignored, so it cannot pose as many addresses to the login limiter.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     register_extensions(app)
     register_hooks(app, settings)
     register_blueprints(app)

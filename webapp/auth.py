@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Response,
     current_app,
     flash,
     g,
@@ -19,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import TooManyRequests
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -47,6 +49,10 @@ READER_PAGE_POSTS = {
     "pages.model_predict",
     "pages.batch_predict",
 }
+# A browser that signed in as a name carries it, signed, for a month: others' failed
+# attempts on that name do not lock it out (see LoginLimiter).
+KNOWN_LOGIN_COOKIE = "dsba_known_login"
+KNOWN_LOGIN_SECONDS = 30 * 24 * 3600
 
 
 class LoginForm(FlaskForm):
@@ -56,30 +62,58 @@ class LoginForm(FlaskForm):
     token = PasswordField("Token", validators=[DataRequired(), Length(max=512)])
 
 
-class LoginLimiter:
-    """At most N attempts per client address per minute (per worker process)."""
+class MinuteWindows:
+    """Events per key over the last minute, for one worker process."""
 
-    # Past this many addresses, those idle for a minute are forgotten: a flood from many
-    # addresses must not grow a worker's memory for ever.
+    # Past this many keys, those idle for a minute are forgotten: a flood from many
+    # addresses (or names) must not grow a worker's memory for ever.
     MAX_TRACKED = 10_000
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.events: dict[str, deque[float]] = defaultdict(deque)
+
+    def full(self, key: str, now: float) -> bool:
+        """Whether key already had `limit` events in the minute before now."""
+        if len(self.events) > self.MAX_TRACKED:
+            idle = [k for k, w in self.events.items() if not w or now - w[-1] > 60]
+            for stale in idle:
+                del self.events[stale]
+        window = self.events[key]
+        while window and now - window[0] > 60:
+            window.popleft()
+        return len(window) >= self.limit
+
+    def add(self, key: str, now: float) -> None:
+        """Count one event for key."""
+        self.events[key].append(now)
+
+
+class LoginLimiter:
+    """Per minute and worker: N attempts per client address, and ACCOUNT_FACTOR * N failed
+    attempts per account name, unless the browser signed in as that name before."""
+
+    # One address cannot lock an account out (its own attempts stop at N); guessing one
+    # account from many addresses still stops at ACCOUNT_FACTOR * N a minute.
+    ACCOUNT_FACTOR = 4
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self.attempts: dict[str, deque[float]] = defaultdict(deque)
+        self.addresses = MinuteWindows(per_minute)
+        self.accounts = MinuteWindows(per_minute * self.ACCOUNT_FACTOR)
 
-    def check(self, key: str) -> None:
-        """Record an attempt; refuse it when the window is full."""
+    def check(self, address: str, account: str, known: bool = False) -> None:
+        """Record an attempt; refuse it when the address's or the account's window is full."""
         now = time.monotonic()
-        if len(self.attempts) > self.MAX_TRACKED:
-            idle = [k for k, w in self.attempts.items() if not w or now - w[-1] > 60]
-            for address in idle:
-                del self.attempts[address]
-        window = self.attempts[key]
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= self.per_minute:
+        address_full = self.addresses.full(address, now)
+        # A browser that once signed in as this name is not held back by others' failures.
+        if address_full or (not known and self.accounts.full(account, now)):
             raise TooManyRequests("too many login attempts; wait a minute and try again")
-        window.append(now)
+        self.addresses.add(address, now)
+
+    def failed(self, account: str) -> None:
+        """Count a failed attempt against the account name it tried."""
+        self.accounts.add(account, time.monotonic())
 
 
 def tokens() -> TokenTable:
@@ -144,6 +178,35 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _known_logins() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="dsba-known-login")
+
+
+def _known_name() -> str | None:
+    """The name this browser last signed in as (a signed cookie), if any."""
+    raw = request.cookies.get(KNOWN_LOGIN_COOKIE)
+    if not raw:
+        return None
+    try:
+        return _known_logins().loads(raw, max_age=KNOWN_LOGIN_SECONDS)
+    except BadSignature:
+        return None
+
+
+def _remember_login(response: Response, name: str) -> Response:
+    """Mark this browser as one that signed in as name, for the login limiter."""
+    response.set_cookie(
+        KNOWN_LOGIN_COOKIE,
+        _known_logins().dumps(name),
+        max_age=KNOWN_LOGIN_SECONDS,
+        path=url_for("auth.login"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Sign in with a user name and API token."""
@@ -152,14 +215,18 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        current_app.extensions["dsba_login_limiter"].check(request.remote_addr or "?")
+        limiter = current_app.extensions["dsba_login_limiter"]
+        name = form.name.data
+        # remote_addr is the client's once ProxyFix (DSBA_PROXY_HOPS) has read X-Forwarded-For.
+        limiter.check(request.remote_addr or "?", name, known=_known_name() == name)
         user = tokens().authenticate(form.token.data)
-        if user is not None and user.name == form.name.data:
+        if user is not None and user.name == name:
             session.clear()
             session["user"] = user.name
             session["key"] = tokens().digest_prefix(form.token.data)
             flash(f"Signed in as {user.name} ({user.role}).", "success")
-            return redirect(_safe_next(request.args.get("next")))
+            return _remember_login(redirect(_safe_next(request.args.get("next"))), user.name)
+        limiter.failed(name)
         flash("Unknown user or wrong token.", "danger")
         status = 401
     elif request.method == "POST":

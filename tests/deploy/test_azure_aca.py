@@ -57,6 +57,8 @@ def check_app(app: dict) -> None:
     assert env["SECRET_KEY"] == {"name": "SECRET_KEY", "secretRef": "secret-key"}
     assert env["DSBA_API_TOKENS"]["secretRef"] == "dsba-api-tokens"
     assert "DSBA_REGISTRY_DIR" not in env
+    # The ingress is one proxy: its X-Forwarded-For entry names the client.
+    assert env["DSBA_PROXY_HOPS"]["value"] == "1"
     [registry] = config["registries"]
     assert registry["server"] == "dsbatestacr.azurecr.io" and "passwordSecretRef" not in registry
 

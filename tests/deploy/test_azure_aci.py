@@ -65,6 +65,8 @@ def check_group(group: dict, *, https: bool = True) -> None:
     assert list(group["identity"]["userAssignedIdentities"]) == [credential["identity"]]
     ports = [p["port"] for p in group["properties"]["ipAddress"]["ports"]]
     names = [c["name"] for c in group["properties"]["containers"]]
+    # Caddy's X-Forwarded-For entry names the client; without Caddy no header is trusted.
+    assert env["DSBA_PROXY_HOPS"]["value"] == ("1" if https else "0")
     if https:
         assert ports == [80, 443] and names == ["app", "caddy"]
         caddy = container(group, "caddy")

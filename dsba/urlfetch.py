@@ -23,9 +23,30 @@ def _host_allowed(host: str, settings: Settings) -> bool:
     return host.lower() in {h.lower() for h in settings.url_allow_hosts}
 
 
-def _forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+# Azure's host endpoint (WireServer): a public address that every Azure VM and container
+# reaches on the host itself, so is_global cannot tell.
+AZURE_HOST_ENDPOINT = ipaddress.IPv4Address("168.63.129.16")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped or 6to4 address reaches."""
+    # Teredo (2001::/32), NAT64 and IPv4-compatible addresses (in ::/8) are not global
+    # themselves: they are refused whole.
+    return address.ipv4_mapped or address.sixtofour
+
+
+def _forbidden_address(address: Address) -> bool:
+    """True unless address is a public internet address (and not Azure's host endpoint)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and _forbidden_address(embedded):
+            return True
+    # is_global alone misses some (multicast, ::/8 in Python 3.11): the other tests stay.
     return (
-        address.is_loopback
+        not address.is_global
+        or address == AZURE_HOST_ENDPOINT
+        or address.is_loopback
         or address.is_private
         or address.is_link_local
         or address.is_multicast
@@ -47,8 +68,9 @@ def _resolve(host: str, port: int, allowed: bool) -> str:
             address = address.ipv4_mapped
         if not allowed and _forbidden_address(address):
             raise Forbidden(
-                f"URL host {host!r} resolves to {address}, a loopback, private, link-local or "
-                "reserved address; such URLs are refused (see DSBA_URL_ALLOW_HOSTS)",
+                f"URL host {host!r} resolves to {address}, a loopback, private, link-local, "
+                "shared, reserved or cloud host address, not a public one; such URLs are "
+                "refused (see DSBA_URL_ALLOW_HOSTS)",
                 {"url": host},
             )
         addresses.append(str(address))

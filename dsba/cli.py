@@ -57,7 +57,15 @@ class DsbaGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DsbaError as error:
-            click.echo(f"error: {error.message}", err=True)
+            # Local use: the store is the user's own, so its OS error (paths and all) helps;
+            # the server keeps that detail out of its answers.
+            cause = error.__cause__
+            detail = (
+                f" ({cause})"
+                if isinstance(error, StoreError) and isinstance(cause, OSError)
+                else ""
+            )
+            click.echo(f"error: {error.message}{detail}", err=True)
             ctx.exit(exit_code(error))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from dsba.errors import InvalidInput, NotFound
+from dsba.errors import InvalidInput, NotFound, StoreError
 from dsba.ingestion import Dataset
 from dsba.profile import profile_frame
 from dsba.storage import atomic_write_json, read_json, remove_tree, staging_dir
@@ -49,6 +49,10 @@ class DatasetStore:
         staging = staging_dir(self.root)
         try:
             _parquet_ready(dataset.frame).to_parquet(staging / "data.parquet", index=False)
+        except OSError as exc:
+            # Arrow's IO errors are OSErrors too: the store's fault, and their text has paths.
+            remove_tree(staging, self.root)
+            raise StoreError("dataset cannot be stored: the store could not be written") from exc
         except (pa.ArrowException, ValueError, TypeError) as exc:
             remove_tree(staging, self.root)
             raise InvalidInput(f"dataset cannot be stored: {str(exc)[:200]}") from exc

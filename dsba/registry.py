@@ -321,9 +321,11 @@ class ModelRegistry:
         except FileNotFoundError as exc:
             if not self._is_version(path):
                 raise NotFound(f"model {label} was deleted") from exc
-            raise StoreError(f"model {label} is incomplete: {exc.filename} is missing") from exc
+            missing = Path(exc.filename or "a file").name
+            raise StoreError(f"model {label} is incomplete: {missing} is missing") from exc
         except (OSError, ValueError) as exc:
-            raise StoreError(f"model {label} is unreadable: {exc}") from exc
+            # The OS error names server paths: it stays in the cause, which the server logs.
+            raise StoreError(f"model {label} is unreadable") from exc
         artifacts = metadata.get("artifacts") if isinstance(metadata, dict) else None
         if not isinstance(artifacts, dict):
             raise StoreError(f"model {label} has no artifact checksums in its metadata")
@@ -336,7 +338,7 @@ class ModelRegistry:
         try:
             booster.load_model(bytearray(model_bytes))
         except xgboost.core.XGBoostError as exc:
-            raise StoreError(f"model {label} cannot be loaded by XGBoost: {exc}") from exc
+            raise StoreError(f"model {label} cannot be loaded by XGBoost") from exc
         return LoadedModel(name, version, booster, schema, metadata)
 
     def delete_version(self, name: str, version: int) -> None:

@@ -67,7 +67,8 @@ def read_store_json(path: Path, what: str) -> Any:
     except FileNotFoundError as exc:
         raise NotFound(f"{what} not found") from exc
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{what} is unreadable: {exc}") from exc
+        # The OS error names server paths: it stays in the cause, which the server logs.
+        raise StoreError(f"{what} is unreadable") from exc
 
 
 def staging_dir(root: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from dsba.errors import (
@@ -59,7 +59,22 @@ def error_response(status: int, message: str, errors: Any = None, headers: Any =
 
 def handle_dsba_error(error: DsbaError):
     """Answer a domain error with its mapped status."""
+    if isinstance(error, StoreError):
+        # The answer names what failed; the cause (an OS error with paths) goes to the log.
+        current_app.logger.error(
+            "store error on %s %s: %s", request.method, request.path, error.message, exc_info=error
+        )
     return error_response(status_for(error), error.message, error.errors or None)
+
+
+def handle_os_error(error: OSError):
+    """A store that cannot be read or written: 503 naming the request, the OS error logged."""
+    current_app.logger.error("OS error on %s %s", request.method, request.path, exc_info=error)
+    return error_response(
+        503,
+        f"{request.method} {request.path} failed: the server could not read or write its "
+        "store; the details are in the server log",
+    )
 
 
 def handle_http_exception(error: HTTPException):
@@ -80,8 +95,6 @@ def handle_unexpected(error: Exception):
     """Log the traceback and answer 500 without any detail of the server."""
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    from flask import current_app
-
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal server error; the details are in the server log")
 
@@ -98,4 +111,5 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(DsbaError, handle_dsba_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(RecursionError, handle_recursion)
+    app.register_error_handler(OSError, handle_os_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from werkzeug.exceptions import TooManyRequests
 
+from dsba.config import Settings
+from dsba.errors import InvalidInput
 from webapp import auth
 
 
@@ -63,3 +65,10 @@ def test_addresses_idle_for_a_minute_are_forgotten_past_the_cap(monkeypatch):
     clock.now += 31
     windows.full("192.0.2.2", clock())
     assert set(windows.events) == {"192.0.2.1", "192.0.2.2"}
+
+
+def test_proxy_hops_are_a_count_of_trusted_proxies():
+    assert Settings.from_env({}).proxy_hops == 0
+    assert Settings.from_env({"DSBA_PROXY_HOPS": "1"}).proxy_hops == 1
+    with pytest.raises(InvalidInput, match="DSBA_PROXY_HOPS"):
+        Settings.from_env({"DSBA_PROXY_HOPS": "-1"})

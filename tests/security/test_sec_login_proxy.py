@@ -139,6 +139,9 @@ def test_guessing_one_name_from_many_addresses_stops_but_its_browser_still_signs
 ):
     browser = client("127.0.0.5")
     assert attempt(browser, proxied, "rita", tokens.reader) == 302
+    [known] = [cookie for cookie in browser.cookies if cookie.name == "dsba_known_login"]
+    assert known.path == "/login" and known.has_nonstandard_attr("HttpOnly")
+    assert tokens.reader not in known.value
     botnet = [client(f"127.0.1.{n}") for n in range(1, PER_ACCOUNT + 3)]
     statuses = [attempt(bot, proxied, "rita", "guess") for bot in botnet]
     assert statuses == [401] * PER_ACCOUNT + [429] * 2

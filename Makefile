@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
 
-.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps clean
+.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps caddy-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+## caddy-deps: Debian's Caddy, the proxy the deployment puts in front of gunicorn (slow-client tests)
+caddy-deps:
+	@command -v caddy >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null; fi; }
+
 ## test: set up, lint, and run every test (core, web, browser, deploy)
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps caddy-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -p no:cacheprovider

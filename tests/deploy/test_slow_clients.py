@@ -1,0 +1,163 @@
+"""Slow clients against the deployed shape: the real Caddy with azure/Caddyfile in front of
+the real gunicorn (two sync workers). Without Caddy, two sockets that send half a request
+hold both workers and /healthz stops answering; through Caddy it keeps answering.
+
+Caddy comes from Debian (`make caddy-deps`). Debian's 2.6.2 predates `request_buffers`
+(Caddy 2.7+, which the deployed image runs); for it the one line is written in 2.6's
+spelling, `buffer_requests` + `max_buffer_size`, which fills the same buffer the same way
+(reverseproxy.go's bufferedBody in both versions).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, closing
+from pathlib import Path
+
+import pytest
+import requests
+
+from dsba.auth import hash_token
+from tests.conftest import free_port, run_gunicorn
+
+CADDYFILE = Path(__file__).resolve().parents[2] / "azure" / "Caddyfile"
+CADDY = shutil.which("caddy")
+pytestmark = pytest.mark.skipif(
+    CADDY is None, reason="caddy is not installed (make caddy-deps: apt-get install caddy)"
+)
+# Longer than any answer /healthz needs on a loaded machine, far shorter than gunicorn's 120 s.
+PATIENCE = 5.0
+SLOW_BODY = (
+    b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\nname="
+)
+SLOW_HEADERS = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+# Auth on, as deployed: the login form then reads the body it was promised.
+TOKEN = "slow-clients-test-token"
+
+
+def _caddy_version() -> tuple[int, int]:
+    out = subprocess.run([CADDY, "version"], capture_output=True, text=True, check=True).stdout
+    major, minor = re.match(r"v?(\d+)\.(\d+)", out.strip()).groups()
+    return int(major), int(minor)
+
+
+def _caddyfile_for_this_caddy() -> str:
+    text = CADDYFILE.read_text()
+    if _caddy_version() < (2, 7):
+        text, count = re.subn(
+            r"request_buffers (\S+)", r"buffer_requests\n\t\tmax_buffer_size \1", text
+        )
+        assert count == 1
+    return text
+
+
+def _http() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+@pytest.fixture(scope="module")
+def caddy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(url through Caddy, url of gunicorn itself); Caddy's read_header cut short to 2 s."""
+    tmp_path = tmp_path_factory.mktemp("caddy")
+    tokens = f"tester:reader:{hash_token(TOKEN)}"
+    with run_gunicorn(tmp_path / "gunicorn", DSBA_API_TOKENS=tokens) as server:
+        yield from _run_caddy(tmp_path, server.url)
+
+
+def _run_caddy(tmp_path: Path, upstream: str) -> Iterator[tuple[str, str]]:
+    config = tmp_path / "Caddyfile"
+    config.write_text(_caddyfile_for_this_caddy())
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "CADDY_SITE": f"http://127.0.0.1:{port}",
+        "CADDY_UPSTREAM": upstream.removeprefix("http://"),
+        "CADDY_MAX_BODY": str(1024 * 1024),
+        "CADDY_READ_HEADER": "2s",
+    }
+    log = (tmp_path / "caddy.log").open("wb")
+    proc = subprocess.Popen(
+        [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, (tmp_path / "caddy.log").read_text()
+            try:
+                if _http().get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "caddy.log").read_text()
+            time.sleep(0.1)
+        yield url, upstream
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _open_slow_clients(url: str, stack: ExitStack, pairs: int) -> list[socket.socket]:
+    """pairs x (a POST whose body stops after 5 bytes, a request whose headers never end)."""
+    host, port = url.removeprefix("http://").split(":")
+    sockets = []
+    for _ in range(pairs):
+        for start in (SLOW_BODY, SLOW_HEADERS):
+            sock = stack.enter_context(closing(socket.create_connection((host, int(port)))))
+            sock.sendall(start)
+            sockets.append(sock)
+    return sockets
+
+
+def test_without_caddy_two_slow_clients_freeze_gunicorn(caddy):
+    _, direct = caddy
+    with ExitStack() as stack:
+        _open_slow_clients(direct, stack, pairs=2)
+        time.sleep(0.5)  # the workers take their slow sockets first
+        with pytest.raises(requests.exceptions.Timeout):
+            _http().get(f"{direct}/healthz", timeout=3)
+    # Closed sockets free the workers: the freeze was theirs, not the server's.
+    assert _http().get(f"{direct}/healthz", timeout=PATIENCE).status_code == 200
+
+
+def test_through_caddy_slow_clients_cannot_make_healthz_time_out(caddy):
+    proxied, _ = caddy
+    with ExitStack() as stack:
+        _open_slow_clients(proxied, stack, pairs=4)
+        time.sleep(0.5)
+        for _ in range(5):
+            assert _http().get(f"{proxied}/healthz", timeout=PATIENCE).status_code == 200
+        # Whole bodies still reach the app.
+        answer = _http().post(
+            f"{proxied}/api/predict",
+            json={"model": "nope", "records": [{"x": 1}]},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        assert answer.status_code == 404 and answer.json()["code"] == 404
+
+
+def test_caddy_drops_a_client_whose_headers_never_end(caddy):
+    proxied, _ = caddy
+    with ExitStack() as stack:
+        [_, stalled] = _open_slow_clients(proxied, stack, pairs=1)
+        stalled.settimeout(30)
+        # read_header (2 s here, 10 s deployed) closes it, with a 408 or without a word.
+        reply = stalled.recv(1024)
+        assert reply == b"" or reply.startswith(b"HTTP/1.1 408"), reply

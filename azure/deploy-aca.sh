@@ -98,6 +98,7 @@ require_secrets
 ensure_group
 ensure_registry
 ensure_image
+ensure_caddy_image always
 ensure_storage "$AZ_FILE_SHARE"
 ensure_pull_identity
 lookup_ids

@@ -27,8 +27,11 @@ AZ_OFFLINE=0
 # The registry path inside the image; the file share must be mounted exactly here.
 REGISTRY_MOUNT=/app/models/registry
 APP_PORT=8000
-# Caddy reaches the app over the group's shared localhost.
+# Caddy reaches the app over the group's (or the replica's) shared localhost.
 APP_UPSTREAM=localhost:$APP_PORT
+# Container Apps: the ingress sends to Caddy here (it terminates TLS itself).
+CADDY_PORT=8080
+ACA_CADDY_SITE=http://:$CADDY_PORT
 
 # Trace lines go to fd 3 (stdout: the plan of --dry-run) or fd 4 (stderr: the
 # log of a real run), which stay the terminal when a helper runs inside $(...)
@@ -174,12 +177,23 @@ load_config() {
     [[ $AZ_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_CPU must be a number"
     [[ $AZ_MEMORY_GB =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_MEMORY_GB must be a number"
     [[ $AZ_ROLE_WAIT_SECONDS =~ ^[0-9]+$ ]] || die "AZ_ROLE_WAIT_SECONDS must be an integer"
+    caddy_config
     FQDN="$AZ_DNS_LABEL.$AZ_LOCATION.azurecontainer.io"
     if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
         PUBLIC_URL="https://$FQDN"
     else
         PUBLIC_URL="http://$FQDN:$APP_PORT"
     fi
+}
+
+# caddy_config: azure/Caddyfile for the templates, and how much of a request it
+# buffers: the app's upload limit, the 1 MiB the app adds for multipart, 1 MiB more.
+caddy_config() {
+    local upload=${DSBA_MAX_UPLOAD_BYTES:-209715200}
+    [[ $upload =~ ^[0-9]+$ ]] || die "DSBA_MAX_UPLOAD_BYTES must be a number of bytes, got $upload"
+    CADDY_MAX_BODY=$((upload + 2 * 1024 * 1024))
+    CADDYFILE=$(<"$AZURE_DIR/Caddyfile")
+    CADDYFILE_BASE64=$(base64 <"$AZURE_DIR/Caddyfile" | tr -d '\n')
 }
 
 # resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work

@@ -147,6 +147,8 @@ load_config() {
     : "${AZ_IMAGE_EXTRAS:=}"
     : "${AZ_ROLE_WAIT_SECONDS:=60}"
     : "${AZ_SECRET_VARS:=SECRET_KEY DSBA_API_TOKENS}"
+    # Secret when set, but not required to deploy.
+    : "${AZ_OPTIONAL_SECRET_VARS:=DSBA_METRICS_TOKEN}"
     : "${AZ_ACA_ENV:=dsba-aca-env}"
     : "${AZ_ACA_APP:=dsba}"
     : "${AZ_ACA_STORAGE:=dsba-registry}"

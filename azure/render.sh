@@ -29,7 +29,7 @@ yaml_dq() {
     REPLY="\"$value\""
 }
 
-is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
+is_secret() { [[ " $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-} " == *" $1 "* ]]; }
 
 # secret_ref NAME: REF set to NAME as a Container Apps secret name (lowercase, dashes).
 secret_ref() {
@@ -42,7 +42,7 @@ secret_ref() {
 # WEB_CONCURRENCY, and the secrets.
 app_env_names() {
     local name
-    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS; do
+    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-}; do
         case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
         [[ -n ${!name:-} ]] && printf '%s\n' "$name"
     done | sort -u

@@ -149,6 +149,19 @@ def test_first_deploy_creates_the_app_and_pins_traffic_to_its_revision(azure):
     assert weights(result) == ["dsba--v1-2-3=100"]
 
 
+def test_a_metrics_token_becomes_an_app_secret(azure):
+    result = azure.run("deploy-aca.sh", DSBA_METRICS_TOKEN="scrape-me")
+    assert result.returncode == 0, result.stderr
+    props = result.applied_yaml()["properties"]
+    env = {e["name"]: e for e in props["template"]["containers"][0]["env"]}
+    assert env["DSBA_METRICS_TOKEN"] == {
+        "name": "DSBA_METRICS_TOKEN",
+        "secretRef": "dsba-metrics-token",
+    }
+    secrets = {s["name"]: s["value"] for s in props["configuration"]["secrets"]}
+    assert secrets["dsba-metrics-token"] == "scrape-me"
+
+
 def test_second_deploy_of_the_same_tag_changes_nothing(azure):
     assert azure.run("deploy-aca.sh").returncode == 0
     again = azure.run("deploy-aca.sh")

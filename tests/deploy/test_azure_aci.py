@@ -151,6 +151,14 @@ def test_deploy_creates_what_is_missing_and_hands_secrets_over_in_a_file(azure):
     assert "https://dsba-test-label.westeurope.azurecontainer.io" in result.stderr
 
 
+def test_a_metrics_token_is_handed_over_as_a_secret(azure):
+    result = azure.run("deploy.sh", DSBA_METRICS_TOKEN="scrape-me")
+    assert result.returncode == 0, result.stderr
+    env = env_of(container(result.applied_yaml(), "app"))
+    assert env["DSBA_METRICS_TOKEN"] == {"name": "DSBA_METRICS_TOKEN", "secureValue": "scrape-me"}
+    assert "scrape-me" not in result.stdout + result.stderr
+
+
 def test_second_deploy_changes_nothing(azure):
     assert azure.run("deploy.sh").returncode == 0
     again = azure.run("deploy.sh")

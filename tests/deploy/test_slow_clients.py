@@ -10,6 +10,7 @@ spelling, `buffer_requests` + `max_buffer_size`, which fills the same buffer the
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -161,3 +162,37 @@ def test_caddy_drops_a_client_whose_headers_never_end(caddy):
         # read_header (2 s here, 10 s deployed) closes it, with a 408 or without a word.
         reply = stalled.recv(1024)
         assert reply == b"" or reply.startswith(b"HTTP/1.1 408"), reply
+
+
+@pytest.mark.parametrize(
+    ("site", "listen"),
+    [("dsba.westeurope.azurecontainer.io", ":443"), ("http://:8080", ":8080")],
+    ids=["aci-https", "container-apps"],
+)
+def test_the_caddyfile_of_both_shapes_buffers_and_times_out(tmp_path, site, listen):
+    config = tmp_path / "Caddyfile"
+    config.write_text(_caddyfile_for_this_caddy())
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CADDY_SITE": site,
+        "CADDY_UPSTREAM": "localhost:8000",
+        "CADDY_MAX_BODY": "211812352",
+    }
+    adapted = subprocess.run(
+        [CADDY, "adapt", "--config", str(config), "--adapter", "caddyfile"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    servers = json.loads(adapted.stdout)["apps"]["http"]["servers"]
+    [server] = [s for s in servers.values() if listen in s["listen"]]
+    assert server["read_header_timeout"] == 10 * 10**9
+    assert server["read_timeout"] == 600 * 10**9
+    handlers = json.dumps(server["routes"])
+    assert '"max_size": 211812352' in handlers
+    # 2.7+: request_buffers; 2.6: buffer_requests with max_buffer_size (same buffer).
+    assert '"request_buffers": 211812352' in handlers or (
+        '"buffer_requests": true' in handlers and '"max_buffer_size": 211812352' in handlers
+    )

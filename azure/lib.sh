@@ -138,6 +138,8 @@ load_config() {
     : "${AZ_HTTPS_SIDECAR:=1}"
     : "${AZ_CADDY_SOURCE:=docker.io/library/caddy:2}"
     : "${AZ_CADDY_IMAGE:=caddy:2}"
+    # Caddy buffers uploads in memory: 1 GB holds one of the default 200 MB at its peak.
+    : "${AZ_CADDY_MEMORY_GB:=1}"
     : "${AZ_IMAGE_NAME:=dsba-platform}"
     : "${AZ_IMAGE_TAG:=}"
     # An app that trains on Dask needs dask and distributed in its image.
@@ -157,6 +159,8 @@ load_config() {
     : "${AZ_ACA_MIN_REPLICAS:=2}"
     : "${AZ_ACA_MAX_REPLICAS:=5}"
     : "${AZ_ACA_CONCURRENT_REQUESTS:=30}"
+    : "${AZ_ACA_CADDY_CPU:=0.5}"
+    : "${AZ_ACA_CADDY_MEMORY:=1Gi}"
     : "${AZ_ACA_CANARY_PERCENT:=10}"
     : "${DSBA_ENV:=production}"
     export DSBA_ENV

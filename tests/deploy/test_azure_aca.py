@@ -74,6 +74,7 @@ def check_caddy(app: dict, caddy: dict) -> None:
     assert caddy["command"] == [
         "caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"
     ]  # fmt: skip
+    assert caddy["resources"] == {"cpu": 0.5, "memory": "1Gi"}
     env = {e["name"]: e["value"] for e in caddy["env"]}
     assert env == {
         "CADDY_SITE": "http://:8080",

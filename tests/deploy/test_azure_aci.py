@@ -52,6 +52,8 @@ def check_caddy(group: dict) -> None:
         "CADDY_UPSTREAM": f"localhost:{APP_PORT}",
         "CADDY_MAX_BODY": str(200 * 1024 * 1024 + 2 * 1024 * 1024),
     }
+    # Room for a 200 MB upload, which peaks at about three times that while buffered.
+    assert caddy["resources"]["requests"]["memoryInGB"] == 1
     mounts = {m["name"]: m["mountPath"] for m in caddy["volumeMounts"]}
     assert mounts == {"caddy-data": "/data", "caddy-config": "/etc/caddy"}
     [config] = [v for v in group["properties"]["volumes"] if v["name"] == "caddy-config"]

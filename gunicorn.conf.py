@@ -4,8 +4,16 @@ import os
 import shutil
 import tempfile
 
+# prometheus_client's multiprocess mode: every worker writes its samples to this folder and
+# /metrics sums them. The library picks single or multi-process values when first imported,
+# and workers inherit the master's modules, so the folder is set before anything imports it.
+# A folder made here is the server's own, and on_exit removes it.
+_OWN_PREFIX = os.path.join(tempfile.gettempdir(), "dsba-metrics-")
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="dsba-metrics-")
+
 # Imported here, not on the first worker death, so the master's memory does not step up later.
-from prometheus_client import multiprocess
+from prometheus_client import multiprocess  # noqa: E402
 
 bind = os.environ.get("DSBA_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,10 +30,6 @@ errorlog = "-"
 # The model cache lives per worker; load the app after fork so each worker owns its own.
 preload_app = False
 
-# prometheus_client's multiprocess mode: every worker writes its samples to this folder and
-# /metrics sums them. It must be set before a worker imports the app.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="dsba-metrics-"))
-
 
 def on_starting(server):
     """Start from an empty metrics folder (stale files from a previous run would add up)."""
@@ -37,3 +41,10 @@ def on_starting(server):
 def child_exit(server, worker):
     """Drop a dead worker's live gauges."""
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this server made for itself (not one it was given)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    if folder.startswith(_OWN_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)

@@ -34,7 +34,8 @@ EOF
 parse_args "--force-build --canary --promote --rollback" "$@"
 ((PROMOTE + ROLLBACK + (${#CANARY} > 0) <= 1)) || die "--canary, --promote and --rollback exclude each other"
 load_config
-trust_proxies 1
+# Two proxies write X-Forwarded-For: the ingress, then the Caddy sidecar.
+trust_proxies 2
 [[ $AZ_ACA_APP =~ ^[a-z][a-z0-9-]{0,30}[a-z0-9]$ ]] ||
     die "AZ_ACA_APP must be 2-32 lowercase letters, digits and hyphens"
 [[ $AZ_ACA_MIN_REPLICAS =~ ^[0-9]+$ && $AZ_ACA_MIN_REPLICAS -ge 2 ]] ||
@@ -99,6 +100,7 @@ require_secrets
 ensure_group
 ensure_registry
 ensure_image
+ensure_caddy_image always
 ensure_storage "$AZ_FILE_SHARE"
 ensure_pull_identity
 lookup_ids

@@ -27,8 +27,11 @@ AZ_OFFLINE=0
 # The registry path inside the image; the file share must be mounted exactly here.
 REGISTRY_MOUNT=/app/models/registry
 APP_PORT=8000
-# Caddy reaches the app over the group's shared localhost.
+# Caddy reaches the app over the group's (or the replica's) shared localhost.
 APP_UPSTREAM=localhost:$APP_PORT
+# Container Apps: the ingress sends to Caddy here (it terminates TLS itself).
+CADDY_PORT=8080
+ACA_CADDY_SITE=http://:$CADDY_PORT
 
 # Trace lines go to fd 3 (stdout: the plan of --dry-run) or fd 4 (stderr: the
 # log of a real run), which stay the terminal when a helper runs inside $(...)
@@ -135,6 +138,8 @@ load_config() {
     : "${AZ_HTTPS_SIDECAR:=1}"
     : "${AZ_CADDY_SOURCE:=docker.io/library/caddy:2}"
     : "${AZ_CADDY_IMAGE:=caddy:2}"
+    # Caddy buffers uploads in memory: 1 GB holds one of the default 200 MB at its peak.
+    : "${AZ_CADDY_MEMORY_GB:=1}"
     : "${AZ_IMAGE_NAME:=dsba-platform}"
     : "${AZ_IMAGE_TAG:=}"
     # An app that trains on Dask needs dask and distributed in its image.
@@ -144,6 +149,8 @@ load_config() {
     : "${AZ_IMAGE_EXTRAS:=}"
     : "${AZ_ROLE_WAIT_SECONDS:=60}"
     : "${AZ_SECRET_VARS:=SECRET_KEY DSBA_API_TOKENS}"
+    # Secret when set, but not required to deploy.
+    : "${AZ_OPTIONAL_SECRET_VARS:=DSBA_METRICS_TOKEN}"
     : "${AZ_ACA_ENV:=dsba-aca-env}"
     : "${AZ_ACA_APP:=dsba}"
     : "${AZ_ACA_STORAGE:=dsba-registry}"
@@ -152,6 +159,8 @@ load_config() {
     : "${AZ_ACA_MIN_REPLICAS:=2}"
     : "${AZ_ACA_MAX_REPLICAS:=5}"
     : "${AZ_ACA_CONCURRENT_REQUESTS:=30}"
+    : "${AZ_ACA_CADDY_CPU:=0.5}"
+    : "${AZ_ACA_CADDY_MEMORY:=1Gi}"
     : "${AZ_ACA_CANARY_PERCENT:=10}"
     : "${DSBA_ENV:=production}"
     export DSBA_ENV
@@ -174,6 +183,7 @@ load_config() {
     [[ $AZ_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_CPU must be a number"
     [[ $AZ_MEMORY_GB =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_MEMORY_GB must be a number"
     [[ $AZ_ROLE_WAIT_SECONDS =~ ^[0-9]+$ ]] || die "AZ_ROLE_WAIT_SECONDS must be an integer"
+    caddy_config
     FQDN="$AZ_DNS_LABEL.$AZ_LOCATION.azurecontainer.io"
     if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
         PUBLIC_URL="https://$FQDN"
@@ -183,11 +193,21 @@ load_config() {
 }
 
 # trust_proxies HOPS: unless set, DSBA_PROXY_HOPS=HOPS, the proxies in front of
-# the app (Caddy in ACI, the ingress in Container Apps) whose X-Forwarded-For
+# the app (Caddy in ACI; the ingress and Caddy in Container Apps) whose X-Forwarded-For
 # entry the app takes as the client's address, e.g. for its login limiter.
 trust_proxies() {
     : "${DSBA_PROXY_HOPS:=$1}"
     export DSBA_PROXY_HOPS
+}
+
+# caddy_config: azure/Caddyfile for the templates, and how much of a request it
+# buffers: the app's upload limit, the 1 MiB the app adds for multipart, 1 MiB more.
+caddy_config() {
+    local upload=${DSBA_MAX_UPLOAD_BYTES:-209715200}
+    [[ $upload =~ ^[0-9]+$ ]] || die "DSBA_MAX_UPLOAD_BYTES must be a number of bytes, got $upload"
+    CADDY_MAX_BODY=$((upload + 2 * 1024 * 1024))
+    CADDYFILE=$(<"$AZURE_DIR/Caddyfile")
+    CADDYFILE_BASE64=$(base64 <"$AZURE_DIR/Caddyfile" | tr -d '\n')
 }
 
 # resolve_image_tag: AZ_IMAGE_TAG, or what `git describe` says about the work

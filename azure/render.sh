@@ -4,7 +4,8 @@
 # The YAML templates' renderer (aci.yaml.tmpl, containerapp.yaml.tmpl), sourced by lib.sh.
 #
 # Template syntax: {{NAME}} becomes the variable NAME as a single-quoted YAML
-# string, {{#NAME}} a number; a line holding only {{BLOCK}} is replaced by the
+# string, {{#NAME}} a number, {{%NAME}} a double-quoted string that may span
+# lines (a file's contents); a line holding only {{BLOCK}} is replaced by the
 # output of `emit_block BLOCK INDENT` (environment and secret lists); lines
 # `#% if NAME`, `#% else`, `#% endif` keep a block when NAME is 1. Other lines
 # starting with # are comments for the template's readers and are dropped.
@@ -19,7 +20,16 @@ yaml_str() {
     REPLY="'${1//\'/\'\'}'"
 }
 
-is_secret() { [[ " $AZ_SECRET_VARS " == *" $1 "* ]]; }
+# yaml_dq VALUE: REPLY set to VALUE as a double-quoted YAML scalar, lines and tabs escaped.
+yaml_dq() {
+    local value=${1//\\/\\\\}
+    value=${value//\"/\\\"}
+    value=${value//$'\n'/\\n}
+    value=${value//$'\t'/\\t}
+    REPLY="\"$value\""
+}
+
+is_secret() { [[ " $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-} " == *" $1 "* ]]; }
 
 # secret_ref NAME: REF set to NAME as a Container Apps secret name (lowercase, dashes).
 secret_ref() {
@@ -32,7 +42,7 @@ secret_ref() {
 # WEB_CONCURRENCY, and the secrets.
 app_env_names() {
     local name
-    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS; do
+    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-}; do
         case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
         [[ -n ${!name:-} ]] && printf '%s\n' "$name"
     done | sort -u
@@ -103,14 +113,17 @@ render_template() {
         fi
         # Left to right, so that a value that looks like a placeholder stays as it is.
         out=""
-        while [[ $line =~ \{\{(#?)([A-Za-z_][A-Za-z0-9_]*)\}\} ]]; do
+        while [[ $line =~ \{\{([#%]?)([A-Za-z_][A-Za-z0-9_]*)\}\} ]]; do
             match=${BASH_REMATCH[0]}
             name=${BASH_REMATCH[2]}
             value=${!name?"template variable $name is not set"}
             out+=${line%%"$match"*}
-            if [[ -n ${BASH_REMATCH[1]} ]]; then
+            if [[ ${BASH_REMATCH[1]} == "#" ]]; then
                 [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$name must be a number, got $value"
                 out+=$value
+            elif [[ ${BASH_REMATCH[1]} == "%" ]]; then
+                yaml_dq "$value"
+                out+=$REPLY
             else
                 yaml_str "$value"
                 out+=$REPLY

@@ -39,10 +39,11 @@ ensure_image() {
         --file "$PROJECT_ROOT/Dockerfile" --platform linux/amd64 "$PROJECT_ROOT"
 }
 
-# ensure_caddy_image: a copy of Caddy in our ACR, pulled by the same identity
-# and spared Docker Hub's anonymous pull limits.
+# ensure_caddy_image [always]: a copy of Caddy in our ACR, pulled by the same
+# identity and spared Docker Hub's anonymous pull limits. ACI needs it for the
+# HTTPS sidecar; Container Apps always runs it (pass "always").
 ensure_caddy_image() {
-    [[ $AZ_HTTPS_SIDECAR == 1 ]] || return 0
+    [[ $AZ_HTTPS_SIDECAR == 1 || ${1:-} == always ]] || return 0
     if az_exists acr repository show --name "$AZ_ACR_NAME" --image "$AZ_CADDY_IMAGE"; then
         log "image $AZ_CADDY_IMAGE: already in $AZ_ACR_NAME"
         return 0

@@ -205,6 +205,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+# What a Prometheus scraper presents for /metrics.
+METRICS_TOKEN = "soak-scraper"
+
+
 def start_gunicorn(workdir: Path, registry: Path, tokens: str, port: int) -> subprocess.Popen:
     """The real gunicorn with 2 workers, auth on, one training thread per job."""
     env = {
@@ -219,6 +223,7 @@ def start_gunicorn(workdir: Path, registry: Path, tokens: str, port: int) -> sub
         DSBA_TRAIN_THREADS="1",
         WEB_CONCURRENCY="2",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
+        DSBA_METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
     )
     with (workdir / "gunicorn.out").open("wb") as out, (workdir / "gunicorn.err").open("wb") as err:
@@ -376,7 +381,8 @@ def _metrics_total(http: requests.Session, base: str) -> float:
     """Requests counted by /metrics over all workers, dead ones included (/metrics aside)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = http.get(f"{base}/metrics", timeout=30).text
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = http.get(f"{base}/metrics", headers=headers, timeout=30).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)

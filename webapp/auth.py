@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections import defaultdict, deque
 from urllib.parse import urlsplit
@@ -36,7 +37,6 @@ PUBLIC_ENDPOINTS = {
     "auth.logout",
     "health.Health",
     "health.Ready",
-    "metrics",
     "api-docs.openapi_json",
     "api-docs.openapi_swagger_ui",
 }
@@ -147,10 +147,29 @@ def _api_unauthorized(message: str):
     return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="dsba"'})
 
 
+def _metrics_access(table: TokenTable):
+    """/metrics names models and their volumes: the metrics token or an API token reads it.
+
+    Open only where no token of either kind is configured (a laptop; production has tokens).
+    """
+    expected = current_app.config.get("DSBA_METRICS_TOKEN") or ""
+    token = _bearer()
+    if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    if not expected and not table.enabled:
+        return None
+    g.user = table.authenticate(token) if token is not None else _session_user()
+    if g.user is None:
+        return _api_unauthorized("/metrics needs the metrics token or an API token")
+    return None
+
+
 def check_access():
     """Before each request: identify the caller and refuse what their role does not allow."""
     table = tokens()
     g.user = None
+    if request.endpoint == "metrics":
+        return _metrics_access(table)
     if not table.enabled or request.endpoint in PUBLIC_ENDPOINTS:
         return None
     is_api = request.path.startswith("/api")

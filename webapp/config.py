@@ -41,6 +41,8 @@ def flask_config(settings: Settings, environ: dict[str, str] | None = None) -> d
         secret = _dev_secret_key(settings.registry_dir)
     return {
         "SECRET_KEY": secret,
+        # The bearer token a Prometheus scraper presents for /metrics (API tokens work too).
+        "DSBA_METRICS_TOKEN": env.get("DSBA_METRICS_TOKEN", ""),
         # Room for multipart overhead on top of the largest allowed file.
         "MAX_CONTENT_LENGTH": settings.max_upload_bytes + 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -4,10 +4,12 @@ volume, HTTPS ingress, revisions and the traffic split."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 REGISTRY_MOUNT = "/app/models/registry"
+CADDYFILE = Path(__file__).resolve().parents[2] / "azure" / "Caddyfile"
 TRAFFIC_TOP = "sort_by(@, &weight)[-1].revisionName"
 SHARED = [
     "group:dsba-test-rg",
@@ -20,6 +22,7 @@ SHARED = [
     "/resourceGroups/rg/providers/acr/dsbatestacr",
 ]
 DEPLOYED = SHARED + [
+    "image:dsbatestacr/caddy:2",
     "containerapp env:dsba-aca-env",
     "containerapp env storage:dsba-registry",
     "containerapp:dsba",
@@ -34,12 +37,15 @@ def check_app(app: dict) -> None:
     assert config["activeRevisionsMode"] == "Multiple"
     ingress = config["ingress"]
     assert ingress["external"] is True and ingress["allowInsecure"] is False
-    assert ingress["targetPort"] == 8000
+    # The ingress streams bodies: it sends to Caddy, which reads each request whole.
+    assert ingress["targetPort"] == 8080
     assert template["scale"]["minReplicas"] >= 2
     assert template["scale"]["maxReplicas"] >= template["scale"]["minReplicas"]
     [rule] = template["scale"]["rules"]
     assert int(rule["http"]["metadata"]["concurrentRequests"]) > 0
-    [container] = template["containers"]
+    container, caddy = template["containers"]
+    assert (container["name"], caddy["name"]) == ("app", "caddy")
+    check_caddy(app, caddy)
     [mount] = container["volumeMounts"]
     assert mount["mountPath"] == REGISTRY_MOUNT
     [volume] = [v for v in template["volumes"] if v["name"] == mount["volumeName"]]
@@ -58,9 +64,33 @@ def check_app(app: dict) -> None:
     assert env["DSBA_API_TOKENS"]["secretRef"] == "dsba-api-tokens"
     assert "DSBA_REGISTRY_DIR" not in env
     # The ingress is one proxy: its X-Forwarded-For entry names the client.
-    assert env["DSBA_PROXY_HOPS"]["value"] == "1"
+    assert env["DSBA_PROXY_HOPS"]["value"] == "2"
     [registry] = config["registries"]
     assert registry["server"] == "dsbatestacr.azurecr.io" and "passwordSecretRef" not in registry
+
+
+def check_caddy(app: dict, caddy: dict) -> None:
+    """The Caddy sidecar runs azure/Caddyfile, from a secret volume, in front of the app."""
+    props = app["properties"]
+    assert caddy["image"] == "dsbatestacr.azurecr.io/caddy:2"
+    assert caddy["command"] == [
+        "caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"
+    ]  # fmt: skip
+    assert caddy["resources"] == {"cpu": 0.5, "memory": "1Gi"}
+    env = {e["name"]: e["value"] for e in caddy["env"]}
+    assert env == {
+        "CADDY_SITE": "http://:8080",
+        "CADDY_UPSTREAM": "localhost:8000",
+        "CADDY_MAX_BODY": str(200 * 1024 * 1024 + 2 * 1024 * 1024),
+    }
+    [mount] = caddy["volumeMounts"]
+    assert mount["mountPath"] == "/etc/caddy"
+    [volume] = [v for v in props["template"]["volumes"] if v["name"] == mount["volumeName"]]
+    assert volume["storageType"] == "Secret"
+    [file] = volume["secrets"]
+    assert file["path"] == "Caddyfile"
+    secrets = {s["name"]: s["value"] for s in props["configuration"]["secrets"]}
+    assert secrets[file["secretRef"]] == CADDYFILE.read_text().rstrip("\n")
 
 
 def env_storage(body: dict) -> dict:
@@ -83,7 +113,9 @@ def test_dry_run_plans_replicas_shared_volume_ingress_and_changes_nothing(azure)
     app = result.printed_yaml("containerapp.yaml")
     check_app(app)
     secrets = app["properties"]["configuration"]["secrets"]
-    assert {s["name"]: s["value"] for s in secrets} == {
+    # The Caddyfile is no secret (check_caddy compares it with azure/Caddyfile): it is one
+    # only because Container Apps mounts files from secrets.
+    assert {s["name"]: s["value"] for s in secrets if s["name"] != "caddyfile"} == {
         "secret-key": "***",
         "dsba-api-tokens": "***",
     }
@@ -115,8 +147,22 @@ def test_first_deploy_creates_the_app_and_pins_traffic_to_its_revision(azure):
         {"latestRevision": True, "weight": 100}
     ]
     secrets = {s["name"]: s["value"] for s in app["properties"]["configuration"]["secrets"]}
+    del secrets["caddyfile"]
     assert secrets == {"secret-key": azure.secrets[0], "dsba-api-tokens": azure.secrets[1]}
     assert weights(result) == ["dsba--v1-2-3=100"]
+
+
+def test_a_metrics_token_becomes_an_app_secret(azure):
+    result = azure.run("deploy-aca.sh", DSBA_METRICS_TOKEN="scrape-me")
+    assert result.returncode == 0, result.stderr
+    props = result.applied_yaml()["properties"]
+    env = {e["name"]: e for e in props["template"]["containers"][0]["env"]}
+    assert env["DSBA_METRICS_TOKEN"] == {
+        "name": "DSBA_METRICS_TOKEN",
+        "secretRef": "dsba-metrics-token",
+    }
+    secrets = {s["name"]: s["value"] for s in props["configuration"]["secrets"]}
+    assert secrets["dsba-metrics-token"] == "scrape-me"
 
 
 def test_second_deploy_of_the_same_tag_changes_nothing(azure):

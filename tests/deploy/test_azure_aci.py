@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,26 @@ def probe(path: str) -> dict:
     return {"path": path, "port": APP_PORT, "scheme": "http"}
 
 
+def check_caddy(group: dict) -> None:
+    """The HTTPS sidecar runs azure/Caddyfile (buffering, read timeouts) for the DNS name."""
+    caddy = container(group, "caddy")
+    assert caddy["command"] == [
+        "caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"
+    ]  # fmt: skip
+    assert {name: item["value"] for name, item in env_of(caddy).items()} == {
+        "CADDY_SITE": "dsba-test-label.westeurope.azurecontainer.io",
+        "CADDY_UPSTREAM": f"localhost:{APP_PORT}",
+        "CADDY_MAX_BODY": str(200 * 1024 * 1024 + 2 * 1024 * 1024),
+    }
+    # Room for a 200 MB upload, which peaks at about three times that while buffered.
+    assert caddy["resources"]["requests"]["memoryInGB"] == 1
+    mounts = {m["name"]: m["mountPath"] for m in caddy["volumeMounts"]}
+    assert mounts == {"caddy-data": "/data", "caddy-config": "/etc/caddy"}
+    [config] = [v for v in group["properties"]["volumes"] if v["name"] == "caddy-config"]
+    caddyfile = base64.b64decode(config["secret"]["Caddyfile"]).decode()
+    assert caddyfile == (ROOT / "azure" / "Caddyfile").read_text()
+
+
 def check_group(group: dict, *, https: bool = True) -> None:
     """The container group serves the app with the registry share at the app's path."""
     app = container(group, "app")
@@ -69,10 +90,7 @@ def check_group(group: dict, *, https: bool = True) -> None:
     assert env["DSBA_PROXY_HOPS"]["value"] == ("1" if https else "0")
     if https:
         assert ports == [80, 443] and names == ["app", "caddy"]
-        caddy = container(group, "caddy")
-        assert caddy["command"][:2] == ["caddy", "reverse-proxy"]
-        assert "dsba-test-label.westeurope.azurecontainer.io" in caddy["command"]
-        assert f"localhost:{APP_PORT}" in caddy["command"]
+        check_caddy(group)
     else:
         assert ports == [APP_PORT] and names == ["app"]
 
@@ -130,9 +148,19 @@ def test_deploy_creates_what_is_missing_and_hands_secrets_over_in_a_file(azure):
     env = env_of(container(group, "app"))
     assert env["SECRET_KEY"]["secureValue"] == azure.secrets[0]
     assert env["DSBA_API_TOKENS"]["secureValue"] == azure.secrets[1]
-    for volume in group["properties"]["volumes"]:
+    shares = [v for v in group["properties"]["volumes"] if "secret" not in v]
+    assert len(shares) == 2
+    for volume in shares:
         assert volume["azureFile"]["storageAccountKey"] == azure.secrets[2]
     assert "https://dsba-test-label.westeurope.azurecontainer.io" in result.stderr
+
+
+def test_a_metrics_token_is_handed_over_as_a_secret(azure):
+    result = azure.run("deploy.sh", DSBA_METRICS_TOKEN="scrape-me")
+    assert result.returncode == 0, result.stderr
+    env = env_of(container(result.applied_yaml(), "app"))
+    assert env["DSBA_METRICS_TOKEN"] == {"name": "DSBA_METRICS_TOKEN", "secureValue": "scrape-me"}
+    assert "scrape-me" not in result.stdout + result.stderr
 
 
 def test_second_deploy_changes_nothing(azure):
@@ -179,13 +207,13 @@ def test_production_deploy_refuses_to_start_without_secrets(azure):
 
 def test_environment_wins_over_the_config_file_which_is_never_executed(azure, tmp_path):
     marker = tmp_path / "executed"
-    azure.config.write_text(azure.config.read_text() + f"DSBA_MAX_UPLOAD_BYTES=$(touch {marker})\n")
+    azure.config.write_text(azure.config.read_text() + f"DSBA_URL_ALLOW_HOSTS=$(touch {marker})\n")
     result = azure.run("deploy.sh", "--dry-run", DSBA_MAX_JOBS="7", DSBA_REGISTRY_DIR="/elsewhere")
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
     env = env_of(container(result.printed_yaml(), "app"))
     assert env["DSBA_MAX_JOBS"]["value"] == "7"
-    assert env["DSBA_MAX_UPLOAD_BYTES"]["value"] == f"$(touch {marker})"
+    assert env["DSBA_URL_ALLOW_HOSTS"]["value"] == f"$(touch {marker})"
     assert "DSBA_REGISTRY_DIR" not in env
 
 

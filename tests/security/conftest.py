@@ -12,6 +12,7 @@ from pathlib import Path
 
 import palmerpenguins
 import pytest
+from security_helpers import METRICS_TOKEN
 
 from dsba.auth import hash_token, new_token
 from dsba.config import Settings
@@ -170,5 +171,6 @@ def secure_server(
         DSBA_URL_TIMEOUT="5",
         DSBA_LOGIN_ATTEMPTS_PER_MINUTE="10000",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        DSBA_METRICS_TOKEN=METRICS_TOKEN,
     ) as server:
         yield SecureServer(server, data_dir, metrics_dir, outside)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from typing import Any
 
 import requests
@@ -74,6 +75,10 @@ def wait_for_job(base: str, job_id: str, token: str | None) -> dict[str, Any]:
                 return record
             time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish within {JOB_DEADLINE:.0f} s")
+
+
+# The secure server's DSBA_METRICS_TOKEN: what a Prometheus scraper presents.
+METRICS_TOKEN = "scraper-" + uuid.uuid4().hex
 
 
 def metric_samples(text: str) -> list[tuple[str, dict[str, str], float]]:

@@ -29,11 +29,10 @@ PATH_VALUES = {
     "job_id": "0" * 32,
     "filename": "js/job.js",
 }
-# Everything an anonymous caller may reach: probes, metrics and the API's own documentation.
+# Everything an anonymous caller may reach: probes and the API's own documentation.
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
 }
@@ -143,7 +142,7 @@ def test_every_api_route_of_the_app_is_in_the_openapi_document(url_rules, openap
     assert routed <= documented, routed - documented
 
 
-def test_only_probes_metrics_and_api_docs_are_public(secure_server):
+def test_only_probes_and_api_docs_are_public(secure_server):
     session = http()
     for method, path in sorted(PUBLIC):
         response = session.request(method, secure_server.url + path, timeout=10)
@@ -167,6 +166,9 @@ def test_every_route_answers_an_anonymous_caller_with_401_or_a_login_redirect(
         if rule.startswith("/api/"):
             assert response.status_code == 401, (method, rule, response.status_code)
             assert response.headers["Content-Type"] == "application/json"
+        elif rule == "/metrics":  # a scraper, not a browser: no login page
+            assert response.status_code == 401, response.status_code
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
         else:
             assert response.status_code == 302, (method, rule, response.status_code)
             location = response.headers["Location"]

@@ -4,25 +4,19 @@ one name from many addresses stops while that user's own browser still signs in.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from security_helpers import csrf_token, http
 
+from tests.caddy import CADDY, MISSING, run_caddy
+
 PER_MINUTE = 3
 # Per account name, failed attempts: ACCOUNT_FACTOR (4) times the per-address limit.
 PER_ACCOUNT = 4 * PER_MINUTE
-CADDY = shutil.which("caddy")
-
-pytestmark = pytest.mark.skipif(CADDY is None, reason="needs the caddy binary")
+pytestmark = pytest.mark.skipif(CADDY is None, reason=MISSING)
 
 
 class SourceAddressAdapter(HTTPAdapter):
@@ -59,17 +53,10 @@ def attempt(session: requests.Session, base: str, name: str, token: str, **heade
     ).status_code
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory, run_gunicorn, tokens) -> Iterator[str]:
     """gunicorn with one worker (its limiter windows are then exact) trusting one proxy hop,
-    behind `caddy reverse-proxy` as azure/aci.yaml.tmpl runs it; the URL through Caddy."""
+    behind the real Caddy running azure/Caddyfile as deployed; the URL through Caddy."""
     workdir = tmp_path_factory.mktemp("proxied")
     with run_gunicorn(
         workdir,
@@ -78,40 +65,8 @@ def proxied(tmp_path_factory, run_gunicorn, tokens) -> Iterator[str]:
         DSBA_PROXY_HOPS="1",
         WEB_CONCURRENCY="1",
     ) as server:
-        port = free_port()
-        home = workdir / "caddy"
-        home.mkdir()
-        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home)}
-        env["XDG_CONFIG_HOME"] = str(home)
-        log = (home / "caddy.log").open("wb")
-        caddy = subprocess.Popen(
-            [CADDY, "reverse-proxy", "--from", f"http://:{port}", "--to", server.url[7:]],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, caddy, home / "caddy.log")
+        with run_caddy(workdir / "caddy", server.url) as url:
             yield url
-        finally:
-            caddy.terminate()
-            caddy.wait(timeout=10)
-            log.close()
-
-
-def wait_until_up(url: str, caddy: subprocess.Popen, log: Path) -> None:
-    """Poll /healthz through Caddy until it answers."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert caddy.poll() is None, log.read_text()
-        try:
-            if http().get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"Caddy did not answer; its log:\n{log.read_text()}")
 
 
 def test_one_client_guessing_does_not_lock_out_another(proxied, tokens):

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from security_helpers import bearer, http, metric_samples, metric_sum, wait_for_job
+from security_helpers import (
+    METRICS_TOKEN,
+    bearer,
+    http,
+    metric_samples,
+    metric_sum,
+    wait_for_job,
+)
 
 BATCH = 60
 MAX_REQUESTS = 600
@@ -26,8 +33,8 @@ RECORD = {
 
 
 def scrape(server) -> list[tuple[str, dict[str, str], float]]:
-    """GET /metrics (public) and parse it with prometheus_client's parser."""
-    response = http().get(f"{server.url}/metrics", timeout=10)
+    """GET /metrics as the scraper and parse it with prometheus_client's parser."""
+    response = http().get(f"{server.url}/metrics", headers=bearer(METRICS_TOKEN), timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     return metric_samples(response.text)

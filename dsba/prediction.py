@@ -16,7 +16,15 @@ import xgboost as xgb
 from dsba import dense_predict
 from dsba.errors import InvalidInput, TooLarge
 from dsba.registry import LoadedModel
-from dsba.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema, prepare_features
+from dsba.schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    DATETIME,
+    DATETIME_PARTS,
+    NUMERIC,
+    FeatureSchema,
+    prepare_features,
+)
 
 LABEL_COLUMN = "prediction"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -61,15 +69,20 @@ def _contributions(
     """Per-row feature contributions (SHAP values from XGBoost) toward the predicted class."""
     matrix = xgb.DMatrix(x, enable_categorical=True)
     contribs = booster.predict(matrix, pred_contribs=True)
-    columns = list(x.columns)
+    # The feature behind each matrix column: a datetime feature spans one column per part.
+    # Splitting column names on "__" instead would merge features named like "bill__length".
+    sources = [
+        feature.name
+        for feature in schema.features
+        for _ in range(len(DATETIME_PARTS) if feature.kind == DATETIME else 1)
+    ]
     result = []
     for i in range(len(x)):
         row = contribs[i] if contribs.ndim == 2 else contribs[i, predicted[i]]
         # Binary models explain the positive class: flip the sign when the negative one won.
         sign = -1.0 if contribs.ndim == 2 and len(schema.classes) == 2 and predicted[i] == 0 else 1
         per_feature: dict[str, float] = {}
-        for column, value in zip(columns, row[:-1], strict=True):
-            source = column.split("__")[0]
+        for source, value in zip(sources, row[:-1], strict=True):
             per_feature[source] = per_feature.get(source, 0.0) + sign * float(value)
         ordered = sorted(per_feature.items(), key=lambda item: abs(item[1]), reverse=True)
         result.append({name: round(value, 6) for name, value in ordered})

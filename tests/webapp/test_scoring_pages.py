@@ -115,7 +115,7 @@ def test_a_misspelt_file_shows_its_warnings_before_the_download(client, settings
     assert 'data-testid="unseen-count">2<' in pclass.group(1)
     assert "<code>first</code>" in pclass.group(1) and "<code>1st</code>" in pclass.group(1)
     assert re.search(r'data-testid="unreliable">.*1 row has most of the 6 features', html, re.S)
-    assert re.search(r"Rows 12\.", html)  # counted from 1 after the header
+    assert re.search(r"Row 12\.", html)  # counted from 1 after the header
     assert "<code>note</code>" in html  # the ignored column
 
     download = client.get(f"/models/titanic/predict/batch/{match.group(1)}/download")

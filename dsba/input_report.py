@@ -79,13 +79,12 @@ class InputReport:
             f"their predictions rest on the few left (rows {rows[:5].tolist()})"
         ]
 
-    def annotate(self, records: list[dict[str, Any]]) -> None:
-        """Add "unseen" ({column: value}) and "unreliable" (true) to the rows they concern."""
-        # Only flagged rows get these keys: clean answers keep their shape and size.
-        for row, unseen in self.row_unseen().items():
-            records[row]["unseen"] = unseen
+    def row_flags(self) -> dict[int, dict[str, Any]]:
+        """Per flagged row: "unseen" ({column: value}) and "unreliable" (true) where they apply."""
+        flags = {row: {"unseen": unseen} for row, unseen in self.row_unseen().items()}
         for row in np.flatnonzero(self.unreliable).tolist():
-            records[row]["unreliable"] = True
+            flags.setdefault(row, {})["unreliable"] = True
+        return flags
 
     def row_unseen(self) -> dict[int, dict[str, Any]]:
         """For each row with unseen values, {column: value given}."""

@@ -44,6 +44,13 @@ class Predictions:
     warnings: list[str] = field(default_factory=list)
     contributions: list[dict[str, float]] | None = None
     report: InputReport | None = None
+    # Extra keys of flagged rows in records(); only they get any, so clean answers keep
+    # their shape. Filled from the report here, from the server's answer by the client.
+    flags: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.report is not None and not self.flags:
+            self.flags = self.report.row_flags()
 
     def records(self) -> list[dict[str, Any]]:
         """One {label, probabilities: {class: p}} dict per row, JSON-ready."""
@@ -56,8 +63,8 @@ class Predictions:
         if self.contributions is not None:
             for row, explained in zip(rows, self.contributions, strict=True):
                 row["contributions"] = explained
-        if self.report is not None:
-            self.report.annotate(rows)
+        for i, extra in self.flags.items():
+            rows[i].update(extra)
         return rows
 
     def to_frame(self, frame: pd.DataFrame, *, flags: bool = False) -> pd.DataFrame:

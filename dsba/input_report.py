@@ -34,6 +34,9 @@ class InputReport:
     ) -> InputReport:
         """Report on a matrix with one column per feature, NaN where it has no value."""
         empty = np.isnan(x)
+        if not unseen and not empty.any():
+            # The common case, kept cheap: it runs on every request of the JSON fast path.
+            return cls(len(names), np.zeros(len(x), dtype=np.int64), {}, dict.fromkeys(names, 0))
         counts = empty.sum(axis=0).tolist()
         gone = {name: (np.asarray(rows), values) for name, (rows, values) in unseen.items()}
         missing = {
@@ -70,6 +73,8 @@ class InputReport:
 
     def warnings(self) -> list[str]:
         """One sentence on the unreliable rows, if there are any."""
+        if not self.unusable.any():
+            return []
         rows = np.flatnonzero(self.unreliable)
         if not len(rows):
             return []
@@ -82,6 +87,8 @@ class InputReport:
     def row_flags(self) -> dict[int, dict[str, Any]]:
         """Per flagged row: "unseen" ({column: value}) and "unreliable" (true) where they apply."""
         flags = {row: {"unseen": unseen} for row, unseen in self.row_unseen().items()}
+        if not self.unusable.any():
+            return flags
         for row in np.flatnonzero(self.unreliable).tolist():
             flags.setdefault(row, {})["unreliable"] = True
         return flags

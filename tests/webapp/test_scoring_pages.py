@@ -201,3 +201,14 @@ def test_the_api_flags_rows_and_keeps_its_shape(client):
     assert "unreliable" not in misspelt
     assert mostly["unreliable"] is True
     assert any("unseen categories ['Female']" in w for w in body["warnings"])
+
+
+def test_values_from_the_file_are_escaped_on_the_page(client):
+    frame = passengers(rows=20, seed=3)[FEATURES]
+    frame.loc[0, "embarked"] = "<script>alert(1)</script>"
+    data = {"file": (io.BytesIO(frame.to_csv(index=False).encode()), "<b>x</b>.csv")}
+    location = client.post("/models/titanic/predict/batch", data=data).headers["Location"]
+    html = client.get(location).get_data(as_text=True)
+
+    assert "<script>alert(1)</script>" not in html and "<b>x</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -340,6 +340,17 @@ class Client:
         probabilities = np.array([[row["probabilities"][n] for n in names] for row in rows])
         explained = "contributions" in rows[0]
         contributions = [row["contributions"] for row in rows] if explained else None
+        flags = {
+            i: {key: row[key] for key in ("unseen", "unreliable") if key in row}
+            for i, row in enumerate(rows)
+            if "unseen" in row or "unreliable" in row
+        }
         return Predictions(
-            answer["model"], classes, labels, probabilities, answer["warnings"], contributions
+            answer["model"],
+            classes,
+            labels,
+            probabilities,
+            answer["warnings"],
+            contributions,
+            flags=flags,
         )

@@ -15,10 +15,21 @@ import xgboost as xgb
 
 from dsba import dense_predict
 from dsba.errors import InvalidInput, TooLarge
+from dsba.input_report import InputReport
 from dsba.registry import LoadedModel
-from dsba.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema, prepare_features
+from dsba.schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    DATETIME,
+    DATETIME_PARTS,
+    NUMERIC,
+    FeatureSchema,
+    prepare_features,
+)
 
 LABEL_COLUMN = "prediction"
+UNSEEN_COLUMN = "unseen_features"
+WARNINGS_COLUMN = "warnings"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -32,6 +43,14 @@ class Predictions:
     probabilities: np.ndarray
     warnings: list[str] = field(default_factory=list)
     contributions: list[dict[str, float]] | None = None
+    report: InputReport | None = None
+    # Extra keys of flagged rows in records(); only they get any, so clean answers keep
+    # their shape. Filled from the report here, from the server's answer by the client.
+    flags: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.report is not None and not self.flags:
+            self.flags = self.report.row_flags()
 
     def records(self) -> list[dict[str, Any]]:
         """One {label, probabilities: {class: p}} dict per row, JSON-ready."""
@@ -44,14 +63,21 @@ class Predictions:
         if self.contributions is not None:
             for row, explained in zip(rows, self.contributions, strict=True):
                 row["contributions"] = explained
+        for i, extra in self.flags.items():
+            rows[i].update(extra)
         return rows
 
-    def to_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return frame with the label column and one probability column per class added."""
+    def to_frame(self, frame: pd.DataFrame, *, flags: bool = False) -> pd.DataFrame:
+        """Return frame with the label column and one probability column per class added.
+
+        With flags, two more: the count of unseen values per row and a note on the row.
+        """
         result = frame.copy()
         result[LABEL_COLUMN] = self.labels
         for i, name in enumerate(self.classes):
             result[f"probability_{name}"] = self.probabilities[:, i].round(6)
+        if flags and self.report is not None:
+            result[UNSEEN_COLUMN], result[WARNINGS_COLUMN] = self.report.row_notes()
         return result
 
 
@@ -61,15 +87,20 @@ def _contributions(
     """Per-row feature contributions (SHAP values from XGBoost) toward the predicted class."""
     matrix = xgb.DMatrix(x, enable_categorical=True)
     contribs = booster.predict(matrix, pred_contribs=True)
-    columns = list(x.columns)
+    # The feature behind each matrix column: a datetime feature spans one column per part.
+    # Splitting column names on "__" instead would merge features named like "bill__length".
+    sources = [
+        feature.name
+        for feature in schema.features
+        for _ in range(len(DATETIME_PARTS) if feature.kind == DATETIME else 1)
+    ]
     result = []
     for i in range(len(x)):
         row = contribs[i] if contribs.ndim == 2 else contribs[i, predicted[i]]
         # Binary models explain the positive class: flip the sign when the negative one won.
         sign = -1.0 if contribs.ndim == 2 and len(schema.classes) == 2 and predicted[i] == 0 else 1
         per_feature: dict[str, float] = {}
-        for column, value in zip(columns, row[:-1], strict=True):
-            source = column.split("__")[0]
+        for source, value in zip(sources, row[:-1], strict=True):
             per_feature[source] = per_feature.get(source, 0.0) + sign * float(value)
         ordered = sorted(per_feature.items(), key=lambda item: abs(item[1]), reverse=True)
         result.append({name: round(value, 6) for name, value in ordered})
@@ -101,8 +132,8 @@ class FeaturePlan:
 
     def matrix(
         self, records: list[dict[str, Any]]
-    ) -> tuple[np.ndarray, list[str], list[str]] | None:
-        """The model matrix, warnings and ignored columns, or None to use the pandas path."""
+    ) -> tuple[np.ndarray, list[str], list[str], InputReport] | None:
+        """The model matrix, warnings, ignored columns and report, or None for the pandas path."""
         if not self.simple:
             return None
         present: dict[str, None] = {}
@@ -113,6 +144,7 @@ class FeaturePlan:
         # float64 first: values beyond float32 are refused below, not turned into infinity.
         x = np.empty((len(records), len(self.names)), dtype=np.float64)
         warnings: list[str] = []
+        unseen: dict[str, tuple[list[int], list[Any]]] = {}
         for j, column in enumerate(_columns(records, self.names)):
             kind = self.kinds[j]
             if kind == NUMERIC:
@@ -120,7 +152,7 @@ class FeaturePlan:
             elif kind == BOOLEAN:
                 values = _boolean(column)
             else:
-                values = _categorical(self.names[j], column, self.codes[j], warnings)
+                values = _categorical(self.names[j], column, self.codes[j], warnings, unseen)
             if values is None:
                 return None
             try:
@@ -132,7 +164,8 @@ class FeaturePlan:
         extra = [str(c) for c in present if c not in self.known]
         if extra:
             warnings.insert(0, f"ignored columns not used by the model: {', '.join(extra)}")
-        return x.astype(np.float32), warnings, extra
+        report = InputReport.from_matrix(self.names, x, unseen)
+        return x.astype(np.float32), warnings, extra, report
 
     def _check_range(self, x: np.ndarray) -> None:
         """Refuse finite numbers that float32, XGBoost's type, cannot hold (one numpy pass)."""
@@ -184,7 +217,11 @@ def _boolean(column: tuple[Any, ...]) -> list[float] | None:
 
 
 def _categorical(
-    name: str, column: tuple[Any, ...], codes: dict[str, float], warnings: list[str]
+    name: str,
+    column: tuple[Any, ...],
+    codes: dict[str, float],
+    warnings: list[str],
+    unseen_out: dict[str, tuple[list[int], list[Any]]],
 ) -> list[float] | None:
     if not set(map(type, column)) <= {str, _NONE}:
         return None
@@ -192,6 +229,7 @@ def _categorical(
     values = list(map(codes.get, column, itertools.repeat(math.nan)))
     if set(column) - codes.keys() - {None}:
         unseen = [i for i, v in enumerate(column) if v is not None and v not in codes]
+        unseen_out[name] = (unseen, [column[i] for i in unseen])
         shown = sorted({column[i] for i in unseen[:1000]})[:5]
         warnings.append(
             f"column {name!r}: unseen categories {shown!r} treated as missing (rows {unseen[:5]})"
@@ -242,11 +280,13 @@ def predict_frame(
         return Predictions(
             model.ref, schema.classes, [], np.zeros((0, len(schema.classes))), warnings
         )
+    report = InputReport.from_frame(schema, frame, x)
+    warnings.extend(report.warnings())
     labels, proba = _score(model, plan, x, warnings, threads)
     explained = None
     if contributions:
         explained = _contributions(model.booster, x, schema, proba.argmax(axis=1))
-    return Predictions(model.ref, schema.classes, labels, proba, warnings, explained)
+    return Predictions(model.ref, schema.classes, labels, proba, warnings, explained, report)
 
 
 def _check_batch(records: Any, max_rows: int) -> None:
@@ -297,6 +337,7 @@ def predict_records(
         return predict_frame(
             model, pd.DataFrame.from_records(records), threads=threads, contributions=contributions
         )
-    x, warnings, _ = fast
+    x, warnings, _, report = fast
+    warnings.extend(report.warnings())
     labels, proba = _score(model, plan, x, warnings, threads)
-    return Predictions(model.ref, plan.schema.classes, labels, proba, warnings)
+    return Predictions(model.ref, plan.schema.classes, labels, proba, warnings, report=report)

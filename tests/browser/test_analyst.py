@@ -206,8 +206,10 @@ def test_predict_one_penguin_and_score_the_file(
     screenshot(page, "predict")
 
     page.get_by_test_id("batch-form").locator("input[type=file]").set_input_files(str(penguins_csv))
+    page.get_by_test_id("batch-submit").click()
+    expect(page.get_by_test_id("scored-summary")).to_contain_text(f"{PENGUIN_ROWS} rows scored")
     with page.expect_download() as info:
-        page.get_by_test_id("batch-submit").click()
+        page.get_by_test_id("download").click()
     download = info.value
     assert download.suggested_filename == f"{api_model}-v1-scored.csv"
     scored = pd.read_csv(download.path())

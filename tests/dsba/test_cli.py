@@ -102,7 +102,12 @@ def test_predict_json_to_stdout_parses(penguins_trained, penguins_csv, penguins_
     assert len(body["predictions"]) == len(penguins_frame)
     first = body["predictions"][0]
     assert first["label"] in SPECIES and set(first["probabilities"]) == SPECIES
-    assert body["warnings"] == []
+    # Rows 3 and 271 of palmerpenguins have only island and year.
+    assert body["warnings"] == [
+        "2 rows have most of the 7 features unseen or missing; "
+        "their predictions rest on the few left (rows [3, 271])"
+    ]
+    assert body["predictions"][3]["unreliable"] is True
 
 
 def test_predict_csv_to_stdout_reports_extra_columns(penguins_trained, tmp_path, cli):

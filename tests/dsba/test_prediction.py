@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import palmerpenguins
 import pandas as pd
 import pytest
 
@@ -165,3 +166,27 @@ def test_contributions_explain_the_category(colors):
 def test_bad_record_batches_are_refused(records, error, message):
     with pytest.raises(error, match=message):
         records_to_frame(records, max_rows=10)
+
+
+def test_contributions_keep_features_whose_names_contain_double_underscores(tmp_path):
+    penguins = palmerpenguins.load_penguins().dropna()
+    frame = penguins.rename(
+        columns={"bill_length_mm": "bill__length", "bill_depth_mm": "bill__depth"}
+    )
+    # A datetime feature is the one whose matrix columns ("measured__year", ...) must merge.
+    days = np.random.default_rng(0).integers(0, 1000, len(frame))
+    frame["measured"] = (pd.Timestamp("2007-01-01") + pd.to_timedelta(days, unit="D")).astype(str)
+    path = tmp_path / "penguins.csv"
+    frame.to_csv(path, index=False)
+    service = LocalService(Settings(registry_dir=tmp_path / "registry", train_threads=1))
+    service.train(str(path), target="species", name="p", params={"n_estimators": 20})
+
+    records = frame.drop(columns="species").head(5).to_dict("records")
+    result = service.predict_records("p", records, contributions=True)
+
+    features = {"island", "bill__length", "bill__depth", "flipper_length_mm", "body_mass_g"}
+    features |= {"sex", "year", "measured"}
+    for row in result.contributions:
+        assert set(row) == features
+    # Bill length alone tells Adelie from the others: it cannot be silent.
+    assert any(abs(row["bill__length"]) > 0.1 for row in result.contributions)

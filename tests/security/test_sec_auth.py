@@ -27,6 +27,7 @@ PATH_VALUES = {
     "version": "1",
     "dataset_id": "0123456789abcdef",
     "job_id": "0" * 32,
+    "token": "A" * 32,
     "filename": "js/job.js",
 }
 # Everything an anonymous caller may reach: probes and the API's own documentation.

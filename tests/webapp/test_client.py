@@ -81,7 +81,9 @@ def test_predict_records_and_frames(client, trained, penguins):
 
     result = client.predict_frame("penguins", features)
 
-    assert result.model == "penguins:1" and result.warnings == []
+    assert result.model == "penguins:1" and result.warnings == answer["warnings"]
+    # Row 3 of palmerpenguins has only island and year: flagged, by the server and the client.
+    assert answer["predictions"][3]["unreliable"] is True
     assert result.labels == [p["label"] for p in answer["predictions"]]
     assert set(result.labels) <= SPECIES
     assert result.records() == answer["predictions"]

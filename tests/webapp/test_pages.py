@@ -415,7 +415,10 @@ def test_a_file_is_scored_and_sent_back(client, penguins):
         "/models/penguins/predict/batch?version=1", data=_csv_upload(penguins, "in.csv")
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 302
+    page = _text(client.get(response.headers["Location"]))
+    assert "344 rows scored by penguins" in page
+    response = client.get(f"{response.headers['Location']}/download")
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="penguins-v1-scored.csv"'
     )
@@ -427,6 +430,8 @@ def test_a_file_is_scored_and_sent_back(client, penguins):
         "probability_Adelie",
         "probability_Chinstrap",
         "probability_Gentoo",
+        "unseen_features",
+        "warnings",
     ]
     assert scored["year"].tolist() == penguins["year"].tolist()
 

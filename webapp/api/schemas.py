@@ -190,6 +190,16 @@ class PredictionSchema(Schema):
     label = fields.Raw(required=True)
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
     contributions = fields.Dict(keys=fields.String(), values=fields.Float())
+    unseen = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": "only on rows with values the model never saw (scored as missing)"
+        },
+    )
+    unreliable = fields.Boolean(
+        metadata={"description": "only on rows where most features were unseen or missing: true"}
+    )
 
 
 class PredictResponseSchema(Schema):

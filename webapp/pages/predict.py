@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from dsba.errors import DsbaError, TooLarge
+from dsba.errors import DsbaError, NotFound, TooLarge
 from dsba.ingestion import parse_bytes
+from dsba.schema import FeatureSchema
+from dsba.scored_files import ScoredFiles
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
@@ -72,8 +75,8 @@ def predict(name: str):
     ), status
 
 
-def scored_csv(ref: str, raw: bytes, filename: str) -> bytes:
-    """Score every row of an uploaded file; return it as CSV with the new columns added."""
+def score_file(ref: str, raw: bytes, filename: str) -> tuple[bytes, dict[str, Any]]:
+    """Score every row of an uploaded file: the CSV with flag columns, and what to show."""
     app_state = state()
     settings = app_state.settings
     frame, _ = parse_bytes(raw, filename=filename, settings=settings)
@@ -81,13 +84,26 @@ def scored_csv(ref: str, raw: bytes, filename: str) -> bytes:
         raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {settings.max_batch_rows:,}")
     scored = app_state.service.predict_frame(ref, frame)
     buffer = io.StringIO()
-    scored.to_frame(frame).to_csv(buffer, index=False)
-    return buffer.getvalue().encode("utf-8")
+    scored.to_frame(frame, flags=True).to_csv(buffer, index=False)
+    counts = Counter(map(str, scored.labels))
+    summary = {
+        "filename": filename[-200:],
+        "labels": [[str(c), counts.get(str(c), 0)] for c in scored.classes],
+        "columns": [],
+        "unreliable": 0,
+        "rows": len(frame),
+    }
+    schema = FeatureSchema.from_dict(app_state.service.registry.get_schema(ref))
+    if scored.report is not None:
+        summary |= scored.report.summary(schema)
+    known = {f.name for f in schema.features} | {schema.target}
+    summary["ignored"] = [str(c) for c in frame.columns if c not in known][:50]
+    return buffer.getvalue().encode("utf-8"), summary
 
 
 @bp.post("/models/<name>/predict/batch")
 def predict_batch(name: str):
-    """Score an uploaded file and send it back as a CSV download."""
+    """Score an uploaded file, keep the result, and show what the model could not read."""
     metadata = state().service.metadata(requested_ref(name))
     version = metadata["version"]
     back = redirect(url_for("pages.predict", name=name, version=version))
@@ -97,13 +113,37 @@ def predict_batch(name: str):
         return back
     upload = form.file.data
     try:
-        body = scored_csv(f"{name}:{version}", upload.read(), upload.filename)
+        body, summary = score_file(f"{name}:{version}", upload.read(), upload.filename or "")
     except DsbaError as error:
         flash(f"Nothing was scored: {error.message}", "danger")
         return back
-    download = f"{name}-v{version}-scored.csv"
+    summary |= {"name": name, "version": version, "target": metadata.get("target")}
+    # The store, not this process: the page and the download may reach other workers.
+    token = ScoredFiles(state().settings.registry_dir).put(body, summary)
+    return redirect(url_for("pages.scored_file", name=name, token=token))
+
+
+def _scored_summary(name: str, token: str) -> dict[str, Any]:
+    summary = ScoredFiles(state().settings.registry_dir).summary(token)
+    if summary.get("name") != name:
+        raise NotFound("scored file not found")
+    return summary
+
+
+@bp.get("/models/<name>/predict/batch/<token>")
+def scored_file(name: str, token: str):
+    """Show a scored file's predictions per class and the values the model did not know."""
+    summary = _scored_summary(name, token)
+    return render_template("pages/scored.html", name=name, token=token, s=summary)
+
+
+@bp.get("/models/<name>/predict/batch/<token>/download")
+def scored_download(name: str, token: str):
+    """Send a scored file as a CSV download."""
+    summary = _scored_summary(name, token)
+    download = f"{name}-v{summary['version']}-scored.csv"
     return Response(
-        body,
+        ScoredFiles(state().settings.registry_dir).csv_bytes(token),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{download}"'},
     )

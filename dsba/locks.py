@@ -122,11 +122,11 @@ def _take(path: Path, timeout: float) -> FolderLock:
             except OSError as exc:
                 if not _taken(exc, path):
                     raise
-            if _break_if_stale(path):
-                continue
+            gone = _break_if_stale(path)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{path.name} has been locked for over {timeout:g} s")
-            time.sleep(random.uniform(0.005, 0.03))
+            if not gone:
+                time.sleep(random.uniform(0.005, 0.03))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -139,21 +139,27 @@ def _taken(exc: OSError, path: Path) -> bool:
 
 
 def _break_if_stale(path: Path) -> bool:
-    """Break the lock at path if stale; return True if it is gone (try again at once)."""
+    """Break the lock at path if stale; True if it is gone (try again at once)."""
     try:
         entries = sorted(os.listdir(path))
-        times = [os.stat(path).st_mtime, *(os.stat(path / e).st_mtime for e in entries[:1])]
     except FileNotFoundError:
         return True
+    try:
+        times = [os.stat(path).st_mtime, *(os.stat(path / e).st_mtime for e in entries[:1])]
+    except FileNotFoundError:
+        return False  # being dismantled or taken right now
     if time.time() - max(times) <= STALE_LOCK_SECONDS:
         return False
     if not entries:
-        with contextlib.suppress(OSError):
+        try:
             os.rmdir(path)
+        except OSError:
+            return False
         return True
     owner = _read_owner(path / entries[0])
-    if _dismantle(path, entries[0]):
-        log.warning("broke a stale lock", extra={"lock": str(path), "owner": owner})
+    if not _dismantle(path, entries[0]):
+        return False
+    log.warning("broke a stale lock", extra={"lock": str(path), "owner": owner})
     return True
 
 

@@ -2,8 +2,9 @@
 
 A version is written into a staging folder and renamed into place, so it is complete or absent.
 Version numbers are folder names; when a rename finds its target taken, another writer won that
-number and this writer moves on to the next one. No locks and no database, so any number of
-processes and containers can share one root.
+number and this writer moves on to the next one. Saving takes no lock and there is no database,
+so any number of processes and containers can share one root; alias changes and deletions hold
+the model's alias lock (a folder, see dsba.locks).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from dsba.locks import FolderLock, LockLost, folder_lock
 from dsba.refs import is_version_text, validate_version
 
 ALIASES_FILE = "aliases.json"
-# Held (as a folder: atomic on SMB too) while aliases.json is read, changed and replaced.
+# Held (a folder, see dsba.locks) while aliases.json is read, changed and replaced, and
+# while one of the model's versions is deleted.
 ALIASES_LOCK = "aliases.lock"
 
 Target = int | dict[str, float]

@@ -36,8 +36,9 @@ CHILD_ENV = {
 # Imports the registry once (seconds on a busy machine, for xgboost and scikit-learn) and
 # forks one writer per pair of pipes. A writer makes one registry call per line it reads,
 # "<store> <op> <args>", after 0-4 ms of jitter so that the writers interleave differently
-# in every round, and answers the outcome and how many stale locks it broke. "hold" sets an
-# alias but stops in the critical section (reading the aliases file), to be killed there.
+# in every round, and answers the outcome and how many stale locks it broke. "hold" and
+# "pause" set an alias but stop in the critical section (reading the aliases file): "hold"
+# to be killed there, "pause" until it reads one more line.
 WRITERS = textwrap.dedent(
     """
     import logging, os, random, sys, time
@@ -57,6 +58,13 @@ WRITERS = textwrap.dedent(
             print("held", file=answers, flush=True)
             time.sleep(60)
 
+        def pause(*args):
+            print("held", file=answers, flush=True)
+            commands.readline()
+            return read(*args)
+
+        read = aliases.read_aliases
+
         logging.getLogger("dsba").addHandler(CountBreaks())
         print("ready", os.getpid(), file=answers, flush=True)
         for line in commands:
@@ -67,9 +75,12 @@ WRITERS = textwrap.dedent(
             try:
                 if op == "delete":
                     registry.delete_version("m", int(args[0]))
-                elif op == "hold":
-                    aliases.read_aliases = hold
-                    registry.set_alias("m", "held", 1)
+                elif op in ("hold", "pause"):
+                    aliases.read_aliases = hold if op == "hold" else pause
+                    try:
+                        registry.set_alias("m", args[0], 1)
+                    finally:
+                        aliases.read_aliases = read
                 else:
                     registry.set_alias("m", args[0], int(args[1]))
                 outcome = "ok"
@@ -167,7 +178,7 @@ def race(store: Path, commands: dict[Writer, str]) -> list[tuple[str, int]]:
 
 def kill_in_critical_section(root: Path, writer: Writer) -> Path:
     """Kill a writer with SIGKILL while it holds the alias lock; return the lock it left."""
-    writer.commands.write(f"{root} hold\n")
+    writer.commands.write(f"{root} hold killed\n")
     writer.commands.flush()
     assert writer.answers.readline() == "held\n"
     os.kill(writer.pid, signal.SIGKILL)
@@ -212,7 +223,7 @@ def test_a_stale_lock_is_broken_once_and_racing_writers_lose_no_update(store, bo
     left = kill_in_critical_section(store, killed)
     template = store / "left-behind"
     shutil.move(left, template)
-    rounds, count = 100, len(children)
+    rounds, count = 150, len(children)
     lost, breaks = 0, []
     for r in range(rounds):
         # What a writer killed mid-change two minutes ago left: stale, to be broken once.
@@ -228,22 +239,42 @@ def test_a_stale_lock_is_broken_once_and_racing_writers_lose_no_update(store, bo
     assert breaks == [1] * rounds
 
 
-def test_a_holder_broken_as_stale_can_neither_write_nor_release_the_next_lock(tmp_path):
-    path, target = tmp_path / "file.lock", tmp_path / "file.json"
-    first_hold = folder_lock(path)
-    first = first_hold.__enter__()
-    first.write_json(target, {"by": "first"})
-    age(path, 120)  # the first holder is paused past the stale age
-    second_hold = folder_lock(path)
-    second = second_hold.__enter__()
-    with pytest.raises(LockLost):
-        first.write_json(target, {"by": "first, late"})
-    first_hold.__exit__(None, None, None)
-    # The first holder's release found its lock gone and left the second's in place.
-    assert path.exists()
-    with pytest.raises(TimeoutError), folder_lock(path, timeout=0.2):
+def test_a_holder_broken_as_stale_can_neither_write_nor_release_the_next_lock(
+    store, booster, writers
+):
+    registry = ModelRegistry(store)
+    registry.save_version("m", booster, {}, {})
+    lock = store / "models" / "m" / "aliases.lock"
+    first, second = writers[2:4]
+    first.commands.write(f"{store} pause first\n")
+    first.commands.flush()
+    assert first.answers.readline() == "held\n"
+    age(lock, 120)  # the first holder is paused past the stale age
+    second.commands.write(f"{store} pause second\n")
+    second.commands.flush()
+    assert second.answers.readline() == "held\n"
+    # The first holder resumes: its write is refused and its release leaves the second's lock.
+    first.commands.write("go on\n")
+    first.commands.flush()
+    assert first.answers.readline().split() == ["Conflict", "0"]
+    assert lock.is_dir()
+    with pytest.raises(TimeoutError), folder_lock(lock, timeout=0.2):
         pass
-    second.write_json(target, {"by": "second"})
-    second_hold.__exit__(None, None, None)
+    second.commands.write("go on\n")
+    second.commands.flush()
+    assert second.answers.readline().split() == ["ok", "1"]
+    assert registry.get_aliases("m") == {"second": 1}
+    assert not lock.exists()
+
+
+def test_a_late_write_through_a_broken_lock_is_refused(tmp_path):
+    path, target = tmp_path / "file.lock", tmp_path / "file.json"
+    with folder_lock(path) as first:
+        first.write_json(target, {"by": "first"})
+        age(path, 120)
+        with folder_lock(path) as second:
+            with pytest.raises(LockLost):
+                first.write_json(target, {"by": "first, late"})
+            second.write_json(target, {"by": "second"})
     assert json.loads(target.read_text()) == {"by": "second"}
     assert not path.exists()

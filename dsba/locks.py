@@ -8,7 +8,9 @@ Why this holds, on a local disk and on an SMB share:
 
 - Taking: the folder is built with its baton in <path>.new/<token> and renamed to <path>. A
   rename onto a folder that exists and is not empty fails (the store's versions rely on the
-  same rule), so one taker wins, and a lock is never seen without its baton.
+  same rule), so one taker wins, and a lock is never seen without its baton. (With mkdir a
+  lock would exist for a moment without one, and a taker killed in that moment could not be
+  told from a taker about to write it.)
 - Giving up: only whoever renames the baton away (to gone-<random>) may dismantle the lock:
   the holder on release, or a waiter once the lock is stale. The rename names the holder's
   token, so it cannot touch a lock taken since by someone else (release checks the token
@@ -16,7 +18,8 @@ Why this holds, on a local disk and on an SMB share:
   by a process killed with SIGKILL, is broken exactly once.
 - The dismantler empties the folder, then removes it with rmdir, which fails on a folder that
   is not empty. A live lock always holds a baton, so a late dismantler cannot remove the next
-  holder's lock; a folder left empty (its dismantler was killed) is dead, for anyone to remove.
+  holder's lock; a folder left empty (its dismantler was killed) is dead, for anyone to remove
+  (a local disk even lets a taker rename onto it).
 - Stale means nothing in the folder or its baton changed for STALE_LOCK_SECONDS (the folder
   is listed before its times are read, so a lock taken meanwhile looks fresh). A holder
   paused that long (a frozen VM, SIGSTOP) is broken while it believes it holds the lock, so

@@ -102,7 +102,7 @@ WRITERS = textwrap.dedent(
 
 @dataclass(eq=False)
 class Writer:
-    """One forked writer: its pid, the pipe it reads commands from, the pipe it answers on."""
+    """One forked writer: its pid, the pipe to send it commands, the pipe it answers on."""
 
     pid: int
     commands: TextIO

@@ -2,7 +2,8 @@
 
 They live in <root>/models/<name>/aliases.json as {"production": 3, "canary": {"3": 0.9,
 "4": 0.1}}. Every change is a read-modify-write of that file under the model's alias lock,
-so writers in other processes or containers never lose each other's changes.
+so writers in other processes or containers never lose each other's changes; the registry
+checks that versions exist, and deletes them, under the same lock.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from dsba import storage
 from dsba.errors import Conflict, InvalidInput, NotFound, StoreError
+from dsba.locks import FolderLock, LockLost, folder_lock
 from dsba.refs import is_version_text, validate_version
 
 ALIASES_FILE = "aliases.json"
-# Held (as a folder: atomic on SMB too) while aliases.json is read, changed and replaced.
+# Held (a folder, see dsba.locks) while aliases.json is read, changed and replaced, and
+# while one of the model's versions is deleted.
 ALIASES_LOCK = "aliases.lock"
 
 Target = int | dict[str, float]
@@ -39,42 +42,43 @@ def read_aliases(model_dir: Path, name: str) -> dict[str, Target]:
 
 
 @contextlib.contextmanager
-def _locked(model_dir: Path, name: str) -> Iterator[None]:
+def locked(model_dir: Path, name: str) -> Iterator[FolderLock]:
+    """Hold the model's alias lock: aliases change, and versions are deleted, only under it."""
     try:
-        with storage.folder_lock(model_dir / ALIASES_LOCK):
-            yield
-    except TimeoutError as exc:
+        with folder_lock(model_dir / ALIASES_LOCK) as lock:
+            yield lock
+    except (TimeoutError, LockLost) as exc:
         raise Conflict(f"the aliases of {name!r} are being changed; try again") from exc
 
 
-def write_alias(model_dir: Path, name: str, alias: str, value: Target | None) -> None:
-    """Set an alias to value, or remove it when value is None."""
-    with _locked(model_dir, name):
-        aliases = read_aliases(model_dir, name)
-        if value is None:
-            if alias not in aliases:
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
-            del aliases[alias]
-        else:
-            aliases[alias] = value
-        storage.atomic_write_json(model_dir / ALIASES_FILE, aliases)
+def write_alias(
+    lock: FolderLock, model_dir: Path, name: str, alias: str, value: Target | None
+) -> None:
+    """Set an alias to value, or remove it when value is None; the caller holds the lock."""
+    aliases = read_aliases(model_dir, name)
+    if value is None:
+        if alias not in aliases:
+            raise NotFound(f"model {name!r} has no alias {alias!r}")
+        del aliases[alias]
+    else:
+        aliases[alias] = value
+    lock.write_json(model_dir / ALIASES_FILE, aliases)
 
 
-def drop_version(model_dir: Path, name: str, version: int) -> None:
-    """Remove a version from every alias; a split keeps its other versions, reweighted."""
-    with _locked(model_dir, name):
-        aliases = read_aliases(model_dir, name)
-        kept: dict[str, Target] = {}
-        for alias, target in aliases.items():
-            if isinstance(target, int):
-                if target != version:
-                    kept[alias] = target
-                continue
-            rest = {int(v): w for v, w in target.items() if int(v) != version}
-            if rest:
-                kept[alias] = split_value(rest)
-        if kept != aliases:
-            storage.atomic_write_json(model_dir / ALIASES_FILE, kept)
+def drop_version(lock: FolderLock, model_dir: Path, name: str, version: int) -> None:
+    """Remove a version from every alias (a split keeps its other versions, reweighted)."""
+    aliases = read_aliases(model_dir, name)
+    kept: dict[str, Target] = {}
+    for alias, target in aliases.items():
+        if isinstance(target, int):
+            if target != version:
+                kept[alias] = target
+            continue
+        rest = {int(v): w for v, w in target.items() if int(v) != version}
+        if rest:
+            kept[alias] = split_value(rest)
+    if kept != aliases:
+        lock.write_json(model_dir / ALIASES_FILE, kept)
 
 
 def check_weights(weights: Any) -> None:

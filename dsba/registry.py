@@ -2,8 +2,9 @@
 
 A version is written into a staging folder and renamed into place, so it is complete or absent.
 Version numbers are folder names; when a rename finds its target taken, another writer won that
-number and this writer moves on to the next one. No locks and no database, so any number of
-processes and containers can share one root.
+number and this writer moves on to the next one. Saving takes no lock and there is no database,
+so any number of processes and containers can share one root; alias changes and deletions hold
+the model's alias lock (a folder, see dsba.locks).
 """
 
 from __future__ import annotations
@@ -343,12 +344,18 @@ class ModelRegistry:
 
     def delete_version(self, name: str, version: int) -> None:
         """Delete a version at once, drop it from aliases, and never reissue its number."""
-        path = self._require_version(validate_name(name), validate_version(version))
+        self._require_version(validate_name(name), validate_version(version))
+        model_dir = self._model_dir(name)
+        # Under the alias lock, which set_alias holds while it checks the versions it points at,
+        # so no alias can land on a deleted version. Aliases go first: a kill between the two
+        # leaves the version with fewer aliases, never an alias on a missing version.
+        with aliases.locked(model_dir, name) as lock:
+            path = self._require_version(name, version)
+            aliases.drop_version(lock, model_dir, name, version)
+            # The tombstone hides the version in one atomic step; the folder itself stays.
+            lock.write_json(path / TOMBSTONE_FILE, {"deleted_at": _now()})
         self._memo.forget(("latest", name))
         self._memo.forget(("version", name, version))
-        aliases.drop_version(self._model_dir(name), name, version)
-        # The tombstone hides the version in one atomic step; the folder itself stays.
-        storage.atomic_write_json(path / TOMBSTONE_FILE, {"deleted_at": _now()})
         for filename in (MODEL_FILE, SCHEMA_FILE, METADATA_FILE):
             (path / filename).unlink(missing_ok=True)
         with self._lock:
@@ -370,14 +377,21 @@ class ModelRegistry:
         aliases.check_weights(weights)
         for version in weights:
             self._require_version(name, version)
-        aliases.write_alias(self._model_dir(name), name, alias, aliases.split_value(weights))
+        model_dir = self._model_dir(name)
+        with aliases.locked(model_dir, name) as lock:
+            # Checked again under the lock delete_version holds: one may have run meanwhile.
+            for version in weights:
+                self._require_version(name, version)
+            aliases.write_alias(lock, model_dir, name, alias, aliases.split_value(weights))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias; the versions it pointed at stay."""
         validate_name(name)
         validate_name(alias, "alias")
         self.list_versions(name)
-        aliases.write_alias(self._model_dir(name), name, alias, None)
+        model_dir = self._model_dir(name)
+        with aliases.locked(model_dir, name) as lock:
+            aliases.write_alias(lock, model_dir, name, alias, None)
 
     def is_writable(self) -> bool:
         """Return True if a probe file can be written, read back and deleted under the root."""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import random
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,43 +101,3 @@ def remove_tree(path: Path, root: Path) -> None:
     grave.parent.mkdir(parents=True, exist_ok=True)
     os.rename(path, grave)
     shutil.rmtree(grave, ignore_errors=True)
-
-
-# A lock older than this was left by a killed process: alias writes take milliseconds.
-STALE_LOCK_SECONDS = 30.0
-
-
-@contextlib.contextmanager
-def folder_lock(path: Path, timeout: float = 10.0) -> Iterator[None]:
-    """Hold a lock for a read-modify-write of a shared file, across processes and hosts.
-
-    SMB offers no flock, but creating a folder is atomic there as on a local disk: whoever
-    creates path holds the lock. A lock left by a killed process is broken once stale.
-    Raises TimeoutError when the lock stays taken for timeout seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.mkdir(path)
-            break
-        except FileExistsError:
-            pass
-        try:
-            age = time.time() - os.stat(path).st_mtime
-        except FileNotFoundError:
-            continue  # released meanwhile
-        if age > STALE_LOCK_SECONDS:
-            # Renaming lets one breaker win; the folder is then removed at leisure.
-            grave = path.with_name(f"{path.name}.stale-{uuid.uuid4().hex}")
-            with contextlib.suppress(OSError):
-                os.rename(path, grave)
-                os.rmdir(grave)
-            continue
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path.name} has been locked for over {timeout:g} s")
-        time.sleep(random.uniform(0.005, 0.03))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.rmdir(path)

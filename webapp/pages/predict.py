@@ -76,10 +76,11 @@ def scored_csv(ref: str, raw: bytes, filename: str) -> bytes:
     """Score every row of an uploaded file; return it as CSV with the new columns added."""
     app_state = state()
     settings = app_state.settings
-    frame, _ = parse_bytes(raw, filename=filename, settings=settings)
+    pinned, text_columns = app_state.service.text_features(ref)
+    frame, _ = parse_bytes(raw, filename=filename, settings=settings, text_columns=text_columns)
     if len(frame) > settings.max_batch_rows:
         raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {settings.max_batch_rows:,}")
-    scored = app_state.service.predict_frame(ref, frame)
+    scored = app_state.service.predict_frame(pinned, frame)
     buffer = io.StringIO()
     scored.to_frame(frame).to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8")

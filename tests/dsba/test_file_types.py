@@ -7,41 +7,14 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from typed_files import LABEL_OF_CODE, codes_frame, decimal_comma_csv
 
 from dsba.config import Settings
 from dsba.ingestion import parse_bytes, read_bytes
 from dsba.service import LocalService
-
-# The code alone decides the label; "007" and 7 are different codes to the user.
-LABEL_OF_CODE = {"007": "a", "008": "b", "5": "c", "x9": "d"}
-
-
-def codes_frame(rows_per_code: int = 30) -> pd.DataFrame:
-    """A code column (text, with zero-padded digit codes) that determines the label."""
-    rng = np.random.default_rng(0)
-    codes = [code for code in LABEL_OF_CODE for _ in range(rows_per_code)]
-    return pd.DataFrame(
-        {
-            "code": codes,
-            "noise": rng.normal(size=len(codes)).round(3),
-            "label": [LABEL_OF_CODE[code] for code in codes],
-        }
-    )
-
-
-def decimal_comma_csv(rows: int = 120, seed: int = 0) -> tuple[bytes, list[str]]:
-    """A ';' file of a Excel-style locale: temperatures like 29,0 decide the label."""
-    rng = np.random.default_rng(seed)
-    temperature = rng.uniform(10, 40, rows).round(1)
-    price = rng.uniform(500, 5000, rows).round(2)
-    label = np.where(temperature > 25, "hot", "cold").tolist()
-    lines = ["temperature;price;label"]
-    for t, p, y in zip(temperature, price, label, strict=True):
-        whole, cents = f"{p:.2f}".split(".")
-        grouped = f"{int(whole):,}".replace(",", ".")
-        lines.append(f"{t:.1f}".replace(".", ",") + f";{grouped},{cents};{y}")
-    return ("\n".join(lines) + "\n").encode(), label
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +64,16 @@ def test_cli_writes_the_codes_back_as_they_were_read(codes_service, cli, tmp_pat
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_whole_numbers_with_a_gap_still_name_their_category(codes_service, fmt):
-    # A Parquet int column (or JSON numbers) with a missing value reaches pandas as 5.0.
-    frame = pd.DataFrame({"code": pd.array([5, None, 5], dtype="Int64"), "noise": [0.1] * 3})
+    # An int column with a missing value (Parquet written by Arrow, JSON numbers) reaches
+    # pandas as floats: 5 becomes 5.0, whose text is not the category "5".
+    table = pa.table({"code": pa.array([5, None, 5]), "noise": pa.array([0.1] * 3)})
     buffer = io.BytesIO()
     if fmt == "parquet":
-        frame.to_parquet(buffer, index=False)
+        pq.write_table(table, buffer)
     else:
-        frame.to_json(buffer, orient="records", lines=True)
+        buffer.write("".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode())
     parsed, detected = parse_bytes(buffer.getvalue(), filename=f"score.{fmt}")
-    assert detected == fmt
+    assert detected == fmt and parsed["code"].dtype == np.float64
     result = codes_service.predict_frame("codes", parsed)
     assert result.labels[0] == result.labels[2] == "c"
     assert result.warnings == []

@@ -296,7 +296,7 @@ def _category_text(series: pd.Series, categories: list[Any]) -> pd.Series:
         return text
     # A blank cell turns a column of whole numbers into floats (7 -> 7.0): a category "7"
     # is still meant, unless "7.0" itself is one.
-    whole = series.notna() & np.isfinite(series) & (series == np.round(series))
+    whole = series.notna() & (series.abs() < 2**53) & (series == np.round(series))
     if whole.any():
         as_int = series[whole].astype(np.int64).astype(str)
         keep = text[whole].isin(categories)

@@ -35,13 +35,15 @@ NULL_VALUES = [
 ]
 _DIGITS = r"^\s*[0-9]+\s*$"
 _PADDED = r"^\s*0[0-9]"
-# 29,0 or -1.234,5: a decimal comma, optionally with dots grouping the thousands.
 _SAMPLE_ROWS = 100
 _CHUNK_BYTES = 1 << 20
+# 29,0 or -1.234,5: a decimal comma, optionally with dots grouping the thousands.
 _DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 
 
-def _read(data: bytes, delimiter: str, text: Collection[str], only: list[str] | None = None):
+def _read(
+    data: bytes, delimiter: str, text: Collection[str], only: list[str] | None = None
+) -> pa.Table:
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(text, pa.string()),
         null_values=NULL_VALUES,

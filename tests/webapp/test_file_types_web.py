@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from typed_files import codes_frame, decimal_comma_csv
 
+from dsba.cli import main
 from dsba.config import Settings
 from dsba.ingestion import Dataset, read_bytes
 from dsba.service import LocalService
@@ -90,3 +93,20 @@ def test_a_decimal_comma_file_is_scored_over_the_api(app, tmp_path):
     assert response.status_code == 200, response.text
     predicted = response.json["predictions"]
     assert sum(p == y for p, y in zip(predicted, labels, strict=True)) >= 36
+
+
+def test_remote_cli_scores_digit_codes_through_a_real_server(live_server, tmp_path):
+    # No schema on the client: the zero-padded codes stay text by their look, and the
+    # server maps the 5.0 beside a blank cell to the category "5".
+    service = LocalService(Settings(registry_dir=live_server.registry_dir, train_threads=1))
+    raw = codes_frame().to_csv(index=False).encode()
+    service.train(_dataset(raw), target="label", name="codes", params={"n_estimators": 10})
+    data = tmp_path / "score.csv"
+    data.write_text(SCORE_CSV)
+    env = {"DSBA_REGISTRY_DIR": str(tmp_path / "unused")}
+    args = ["--remote", live_server.url, "--json", "predict", "codes", str(data)]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert [row["label"] for row in answer["predictions"]][:3] == EXPECTED
+    assert answer["warnings"] == []

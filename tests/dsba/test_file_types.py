@@ -63,7 +63,7 @@ def test_cli_writes_the_codes_back_as_they_were_read(codes_service, cli, tmp_pat
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_whole_numbers_with_a_gap_still_name_their_category(codes_service, fmt):
+def test_whole_numbers_with_a_gap_still_name_their_category(codes_service, cli, tmp_path, fmt):
     # An int column with a missing value (Parquet written by Arrow, JSON numbers) reaches
     # pandas as floats: 5 becomes 5.0, whose text is not the category "5".
     table = pa.table({"code": pa.array([5, None, 5]), "noise": pa.array([0.1] * 3)})
@@ -74,9 +74,14 @@ def test_whole_numbers_with_a_gap_still_name_their_category(codes_service, fmt):
         buffer.write("".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode())
     parsed, detected = parse_bytes(buffer.getvalue(), filename=f"score.{fmt}")
     assert detected == fmt and parsed["code"].dtype == np.float64
-    result = codes_service.predict_frame("codes", parsed)
-    assert result.labels[0] == result.labels[2] == "c"
-    assert result.warnings == []
+    data = tmp_path / f"score.{fmt}"
+    data.write_bytes(buffer.getvalue())
+    result = cli(codes_service.settings.registry_dir, "--json", "predict", "codes", str(data))
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    labels = [row["label"] for row in answer["predictions"]]
+    assert labels[0] == labels[2] == "c"
+    assert answer["warnings"] == []
 
 
 def test_a_training_csv_keeps_zero_padded_codes_as_text(tmp_path):

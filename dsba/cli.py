@@ -253,8 +253,9 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.pass_obj
 def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
     """Score every row of DATA with model REF; adds label and probability columns."""
-    frame = read_source(data, obj.settings).frame
-    result = obj.service.predict_frame(ref, frame)
+    pinned, text_columns = obj.service.text_features(ref)
+    frame = read_source(data, obj.settings, text_columns=text_columns).frame
+    result = obj.service.predict_frame(pinned, frame)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     scored = result.to_frame(frame)

@@ -318,6 +318,10 @@ class Client:
             warnings.extend(w for w in answer["warnings"] if w not in warnings)
         return {"model": model, "predictions": predictions, "warnings": warnings}
 
+    def text_features(self, ref: str) -> tuple[str, frozenset[str]]:
+        """ref and no names: the API does not expose feature kinds (the server maps 7.0 to "7")."""
+        return ref, frozenset()
+
     def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
         """Score a DataFrame; the result works like LocalService.predict_frame's."""
         import numpy as np

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dsba.config import Settings
+from dsba.csvtypes import read_csv
 from dsba.errors import Forbidden, InvalidInput, TooLarge
 from dsba.storage import sha256_bytes
 from dsba.urlfetch import fetch_url
@@ -103,7 +105,7 @@ def _check_header(header: list[str]) -> None:
         raise InvalidInput("a column has an empty name in the header row")
 
 
-def _parse_csv(raw: bytes) -> pd.DataFrame:
+def _parse_csv(raw: bytes, text_columns: Collection[str] = ()) -> pd.DataFrame:
     text = _decode_text(raw)
     if not text.strip():
         raise InvalidInput("file is empty")
@@ -116,7 +118,7 @@ def _parse_csv(raw: bytes) -> pd.DataFrame:
         raise InvalidInput(f"CSV cannot be parsed: the header row: {exc}") from exc
     _check_header([name.strip() for name in header])
     try:
-        return pd.read_csv(io.BytesIO(text.encode("utf-8")), sep=delimiter, engine="pyarrow")
+        return read_csv(text.encode("utf-8"), delimiter, text_columns)
     except (pa.ArrowInvalid, ValueError, pd.errors.ParserError) as exc:
         raise InvalidInput(f"CSV cannot be parsed: {_first_line(exc)}") from exc
 
@@ -189,9 +191,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def parse_bytes(
-    raw: bytes, *, filename: str | None = None, settings: Settings | None = None
+    raw: bytes,
+    *,
+    filename: str | None = None,
+    settings: Settings | None = None,
+    text_columns: Collection[str] = (),
 ) -> tuple[pd.DataFrame, str]:
-    """Parse raw bytes into a frame; return it with the detected format."""
+    """Parse raw bytes into a frame (text_columns of a CSV as text); return it and its format."""
     settings = settings or Settings()
     if not raw.strip():
         raise InvalidInput("file is empty")
@@ -201,7 +207,7 @@ def parse_bytes(
     elif fmt in ("json", "jsonl"):
         frame = _parse_json(raw, lines=fmt == "jsonl" or raw.lstrip()[:1] == b"{")
     else:
-        frame = _parse_csv(raw)
+        frame = _parse_csv(raw, text_columns)
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] == 0:
         raise InvalidInput("file has no columns")
@@ -218,10 +224,15 @@ def parse_bytes(
 
 
 def read_bytes(
-    raw: bytes, *, source: str, filename: str | None = None, settings: Settings | None = None
+    raw: bytes,
+    *,
+    source: str,
+    filename: str | None = None,
+    settings: Settings | None = None,
+    text_columns: Collection[str] = (),
 ) -> Dataset:
     """Parse raw bytes into a Dataset carrying their fingerprint."""
-    frame, fmt = parse_bytes(raw, filename=filename, settings=settings)
+    frame, fmt = parse_bytes(raw, filename=filename, settings=settings, text_columns=text_columns)
     return Dataset(frame, sha256_bytes(raw), source, fmt, len(raw))
 
 
@@ -263,7 +274,11 @@ def resolve_data_path(path: str | Path, root: Path) -> Path:
 
 
 def read_path(
-    path: str | Path, settings: Settings | None = None, *, root: Path | None = None
+    path: str | Path,
+    settings: Settings | None = None,
+    *,
+    root: Path | None = None,
+    text_columns: Collection[str] = (),
 ) -> Dataset:
     """Read a local file; with root, only a file inside that folder."""
     settings = settings or Settings()
@@ -273,20 +288,34 @@ def read_path(
         raise InvalidInput(f"no such file: {str(path)!r}", {"path": str(path)})
     with open(target, "rb") as handle:
         raw = _read_capped(handle, settings.max_upload_bytes, f"file {target.name!r}")
-    return read_bytes(raw, source=f"file:{target.name}", filename=target.name, settings=settings)
+    return read_bytes(
+        raw,
+        source=f"file:{target.name}",
+        filename=target.name,
+        settings=settings,
+        text_columns=text_columns,
+    )
 
 
-def read_url(url: str, settings: Settings | None = None) -> Dataset:
+def read_url(
+    url: str, settings: Settings | None = None, *, text_columns: Collection[str] = ()
+) -> Dataset:
     """Download a dataset over http(s) under the URL policy, then parse it."""
     settings = settings or Settings()
     raw, filename = fetch_url(url, settings)
-    return read_bytes(raw, source=url, filename=filename, settings=settings)
+    return read_bytes(
+        raw, source=url, filename=filename, settings=settings, text_columns=text_columns
+    )
 
 
 def read_source(
-    source: str, settings: Settings | None = None, *, root: Path | None = None
+    source: str,
+    settings: Settings | None = None,
+    *,
+    root: Path | None = None,
+    text_columns: Collection[str] = (),
 ) -> Dataset:
-    """Read from a URL (http/https) or a local path."""
+    """Read from a URL (http/https) or a local path (text_columns of a CSV as text)."""
     if "://" in source:
-        return read_url(source, settings)
-    return read_path(source, settings, root=root)
+        return read_url(source, settings, text_columns=text_columns)
+    return read_path(source, settings, root=root, text_columns=text_columns)

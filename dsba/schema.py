@@ -78,6 +78,11 @@ class FeatureSchema:
         )
 
 
+def categorical_features(schema: dict[str, Any]) -> frozenset[str]:
+    """Names of the categorical features of a stored schema."""
+    return frozenset(f["name"] for f in schema["features"] if f["kind"] == CATEGORICAL)
+
+
 def to_python(value: Any) -> Any:
     """Turn numpy/pandas scalars into plain JSON-ready Python values."""
     if isinstance(value, np.generic):
@@ -284,9 +289,24 @@ def _as_boolean(name: str, series: pd.Series) -> pd.Series:
     return result
 
 
+def _category_text(series: pd.Series, categories: list[Any]) -> pd.Series:
+    """Each value as the text of a category; missing values stay missing."""
+    text = series.astype(str).where(series.notna())
+    if not pd.api.types.is_float_dtype(series):
+        return text
+    # A blank cell turns a column of whole numbers into floats (7 -> 7.0): a category "7"
+    # is still meant, unless "7.0" itself is one.
+    whole = series.notna() & (series.abs() < 2**53) & (series == np.round(series))
+    if whole.any():
+        as_int = series[whole].astype(np.int64).astype(str)
+        keep = text[whole].isin(categories)
+        text[whole] = text[whole].where(keep, as_int)
+    return text
+
+
 def _as_category(feature: Feature, series: pd.Series, warnings_out: list[str]) -> pd.Series:
     categories = feature.categories or []
-    text = series.astype(str).where(series.notna())
+    text = _category_text(series, categories)
     unseen = text.notna() & ~text.isin(categories)
     if unseen.any():
         values = sorted(set(text[unseen].head(1000)))[:5]

@@ -14,6 +14,7 @@ from dsba.pipeline import train_and_register
 from dsba.prediction import Predictions, predict_frame, predict_records
 from dsba.refs import parse_ref
 from dsba.registry import ModelRegistry
+from dsba.schema import categorical_features
 from dsba.training import ProgressCallback
 
 
@@ -108,6 +109,12 @@ class LocalService:
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
         """End a canary: send all of name@alias back to the oldest version of its split."""
         return self.set_alias(name, alias, self._split(name, alias)[0])
+
+    def text_features(self, ref: str) -> tuple[str, frozenset[str]]:
+        """Pin ref to one version; return it with the features a file must give as text."""
+        model = self.registry.load(ref)  # cached: the schema costs no read of the store
+        # Categories are matched as text: read as a number, "007" would be the unseen 7.
+        return model.ref, categorical_features(model.schema)
 
     def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
         """Score a frame with the referenced model."""

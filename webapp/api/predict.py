@@ -76,12 +76,16 @@ class Invocations(MethodView):
         app_state = state()
         limit = app_state.settings.max_batch_rows
         if _check_content_type() == "text/csv":
+            pinned, text_columns = app_state.service.text_features(ref)
             frame, _ = parse_bytes(
-                request.get_data(), filename="data.csv", settings=app_state.settings
+                request.get_data(),
+                filename="data.csv",
+                settings=app_state.settings,
+                text_columns=text_columns,
             )
             if len(frame) > limit:
                 raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {limit:,}")
-            result = app_state.service.predict_frame(ref, frame)
+            result = app_state.service.predict_frame(pinned, frame)
             return json_response({"predictions": result.labels})
         payload = request.get_json(silent=True)
         if payload is None:

@@ -79,10 +79,11 @@ def score_file(ref: str, raw: bytes, filename: str) -> tuple[bytes, dict[str, An
     """Score every row of an uploaded file: the CSV with flag columns, and what to show."""
     app_state = state()
     settings = app_state.settings
-    frame, _ = parse_bytes(raw, filename=filename, settings=settings)
+    pinned, text_columns = app_state.service.text_features(ref)
+    frame, _ = parse_bytes(raw, filename=filename, settings=settings, text_columns=text_columns)
     if len(frame) > settings.max_batch_rows:
         raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {settings.max_batch_rows:,}")
-    scored = app_state.service.predict_frame(ref, frame)
+    scored = app_state.service.predict_frame(pinned, frame)
     buffer = io.StringIO()
     scored.to_frame(frame, flags=True).to_csv(buffer, index=False)
     counts = Counter(map(str, scored.labels))

@@ -60,7 +60,10 @@ def test_json_numbers_with_a_gap_name_their_category(app):
 
 def test_a_scored_file_from_the_page_keeps_codes_and_labels(app):
     upload = {"file": (io.BytesIO(SCORE_CSV.encode()), "score.csv")}
-    response = app.test_client().post("/models/codes/predict/batch", data=upload)
+    client = app.test_client()
+    result = client.post("/models/codes/predict/batch", data=upload)
+    assert result.status_code == 302, result.text
+    response = client.get(f"{result.headers['Location']}/download")
     assert response.status_code == 200, response.text
     scored = pd.read_csv(io.BytesIO(response.data), dtype=str)
     assert scored["code"].tolist()[:3] == ["007", "008", "5"]

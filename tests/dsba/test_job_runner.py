@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -216,3 +217,17 @@ def test_a_job_past_the_timeout_is_stopped_and_failed(settings, tmp_path, monkey
     assert _runner_gone(running["pid"])
     assert _versions(settings) == []
     assert store.active() == []
+
+
+def test_the_local_cli_cancels_a_job_and_refuses_a_finished_one(settings, cli):
+    store = JobStore(settings)
+    job = store.create({"name": "m", "target": "y"})
+
+    asked = cli(settings.registry_dir, "jobs", "cancel", job["id"])
+    store.write({**store.get(job["id"]), "state": CANCELLED, "error": "cancelled on request"})
+    refused = cli(settings.registry_dir, "jobs", "cancel", job["id"])
+    listed = cli(settings.registry_dir, "--json", "jobs", "list")
+
+    assert asked.exit_code == 0 and "cancel requested" in asked.output
+    assert refused.exit_code == 5 and "has already cancelled" in refused.stderr
+    assert [(j["id"], j["state"]) for j in json.loads(listed.output)] == [(job["id"], CANCELLED)]

@@ -231,3 +231,38 @@ def test_the_local_cli_cancels_a_job_and_refuses_a_finished_one(settings, cli):
     assert asked.exit_code == 0 and "cancel requested" in asked.output
     assert refused.exit_code == 5 and "has already cancelled" in refused.stderr
     assert [(j["id"], j["state"]) for j in json.loads(listed.output)] == [(job["id"], CANCELLED)]
+
+
+# Reading the dataset takes a minute, as from a share that stalls: no boosting round comes
+# to stop at, so the heartbeat must end the job itself.
+STALLED_READ_RUNNER = """
+import sys, time
+import pandas as pd
+real_read = pd.read_parquet
+
+def stalled_read(*args, **kwargs):
+    time.sleep(60)
+    return real_read(*args, **kwargs)
+
+pd.read_parquet = stalled_read
+from dsba.jobrunner import main
+main()
+"""
+
+
+def test_a_job_stuck_before_training_is_ended_by_its_timeout(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("DSBA_JOB_TIMEOUT", "1")
+    store = JobStore(settings)
+    job = store.create(_request(settings, tmp_path, 400, {"n_estimators": 20}))
+    runner = subprocess.Popen(
+        [sys.executable, "-c", STALLED_READ_RUNNER, job["id"]],
+        env={**os.environ, "DSBA_REGISTRY_DIR": str(settings.registry_dir)},
+        stdout=subprocess.DEVNULL,
+    )
+
+    assert runner.wait(timeout=45) == 3
+    ended = store.get(job["id"])
+    assert ended["state"] == FAILED and "DSBA_JOB_TIMEOUT" in ended["error"], ended
+    assert ended["progress"]["round"] == 0
+    assert _versions(settings) == []
+    assert store.active() == []

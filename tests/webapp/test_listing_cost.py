@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -146,3 +147,23 @@ def test_a_store_written_before_time_ordered_ids_still_lists_and_limits(tmp_path
         store.create({"name": "newer", "target": "y"})
     names = [job["request"]["name"] for job in store.list(10)]
     assert names == ["new", "old-running", "old-done"]
+
+
+def test_datasets_stored_before_the_index_are_indexed_once(tmp_path, monkeypatch):
+    store = DatasetStore(tmp_path)
+    for index in range(8):
+        frame = pd.DataFrame({"x": range(index + 5), "y": ["a"] * (index + 5)})
+        data = frame.to_csv(index=False).encode()
+        store.save(Dataset(frame, sha256_bytes(data), f"d{index}.csv", "csv", len(data)))
+    everything = store.list()
+    shutil.rmtree(store.index)  # as a store written before the index existed
+    opens = OpenCounter(tmp_path)
+    opens.install(monkeypatch)
+
+    first = store.list(3)
+    opened_first = sum(opens.take().values())
+    second = store.list(3)
+
+    assert first == second == everything[:3]
+    assert opened_first == 8 + 3
+    assert sum(opens.take().values()) == 3

@@ -83,7 +83,17 @@ class JobReporter:
 
     def _beat(self) -> None:
         while not self.stopped.wait(self.interval):
-            self._watch()
+            try:
+                self._watch()
+            except OSError as error:  # the store did not answer: ask again next beat
+                log.warning(
+                    "job cancel check failed",
+                    extra={
+                        "event": "job_watch_failed",
+                        "job_id": self.job["id"],
+                        "error": str(error),
+                    },
+                )
             with self.lock:
                 if not self.stopped.is_set():
                     self._try_write()
@@ -142,7 +152,7 @@ class JobReporter:
 
     @contextlib.contextmanager
     def committing(self) -> Iterator[None]:
-        """Register the model only if the job is not stopping; then it is no longer stopped."""
+        """Let the model be registered unless the job is stopping; then it can no longer stop."""
         with self.commit_lock:
             if self.stop is None:
                 self.stop = self._stop_reason()

@@ -199,7 +199,7 @@ class JobStore:
         job = self.get(job_id)
         if job["state"] not in ACTIVE:
             raise Conflict(
-                f"job {job_id} has already {job['state']}; only a queued or running job "
+                f"job {job_id} has already ended ({job['state']}); only a queued or running job "
                 "can be cancelled",
                 {"job_id": job_id, "state": job["state"]},
             )

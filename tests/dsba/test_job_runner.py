@@ -140,7 +140,9 @@ def test_a_job_survives_failed_record_writes_and_no_other_host_fails_it(
     settings, tmp_path, monkeypatch
 ):
     store = JobStore(settings)
-    job = store.create(_request(settings, tmp_path, 4_000, {"n_estimators": 400, "max_depth": 4}))
+    # Every round runs (no early stop on noise): a few seconds of heartbeats and progress.
+    params = {"n_estimators": 600, "early_stopping_rounds": 600, "max_depth": 6}
+    job = store.create(_request(settings, tmp_path, 4_000, params))
     runner = subprocess.Popen(
         [sys.executable, "-c", FLAKY_RUNNER, job["id"]],
         env={**os.environ, "DSBA_REGISTRY_DIR": str(settings.registry_dir)},
@@ -199,7 +201,7 @@ def test_a_cancelled_job_stops_registers_nothing_and_frees_its_slot(settings, tm
     assert _versions(settings) == []
     assert store.active() == []
     store.create({"name": "other", "target": "label"})  # the slot is free
-    with pytest.raises(Conflict, match="has already cancelled"):
+    with pytest.raises(Conflict, match=r"has already ended \(cancelled\)"):
         store.cancel(job["id"])
 
 
@@ -229,7 +231,7 @@ def test_the_local_cli_cancels_a_job_and_refuses_a_finished_one(settings, cli):
     listed = cli(settings.registry_dir, "--json", "jobs", "list")
 
     assert asked.exit_code == 0 and "cancel requested" in asked.output
-    assert refused.exit_code == 5 and "has already cancelled" in refused.stderr
+    assert refused.exit_code == 5 and "has already ended (cancelled)" in refused.stderr
     assert [(j["id"], j["state"]) for j in json.loads(listed.output)] == [(job["id"], CANCELLED)]
 
 

@@ -212,7 +212,7 @@ def test_jobs_cancelled_over_the_api_and_the_remote_cli_stop_and_register_nothin
     # Both slots are free again; a finished job cannot be cancelled, an unknown one is absent.
     again = session().post(f"{live_server.url}/api/jobs/{jobs[0]}/cancel", timeout=10)
     assert again.status_code == 409
-    assert again.json()["message"].startswith(f"job {jobs[0]} has already cancelled")
+    assert again.json()["message"].startswith(f"job {jobs[0]} has already ended (cancelled)")
     unknown = session().post(f"{live_server.url}/api/jobs/{'0' * 32}/cancel", timeout=10)
     assert unknown.status_code == 404 and unknown.json()["status"] == "Not Found"
     after = train(live_server.url, dataset_id=slow_id, target="label", name="after", params=FAST)

@@ -74,7 +74,7 @@ def test_a_finished_job_has_no_cancel_button_and_cannot_be_cancelled(client, set
     )
 
     assert response.status_code == 200
-    assert f"Nothing to cancel: job {job['id']} has already cancelled" in response.get_data(
+    assert f"Nothing to cancel: job {job['id']} has already ended (cancelled)" in response.get_data(
         as_text=True
     )
     assert store.get(job["id"])["state"] == "cancelled"

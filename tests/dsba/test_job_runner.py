@@ -37,15 +37,15 @@ real_replace = os.replace
 failed = set()
 
 def flaky_replace(src, dst, *args, **kwargs):
-    writer = threading.current_thread().name
     if str(dst).endswith(sys.argv[1] + ".json"):
-        started = writer in failed or getattr(flaky_replace, "started", False)
-        flaky_replace.started = True
-        if started and writer not in failed:
+        writer = threading.current_thread().name
+        if flaky_replace.started and writer not in failed:
             failed.add(writer)
             raise PermissionError(13, "Permission denied (injected)", str(dst))
+        flaky_replace.started = True
     return real_replace(src, dst, *args, **kwargs)
 
+flaky_replace.started = False
 os.replace = flaky_replace
 from dsba.jobrunner import main
 main()

@@ -1,4 +1,4 @@
-"""The dsba command line: train, inspect, alias, delete and predict, locally or --remote."""
+"""The dsba command line: train, inspect, alias, delete, predict, follow jobs; local or --remote."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from dsba.cli_jobs import jobs
 from dsba.config import Settings
 from dsba.errors import Conflict, DsbaError, InvalidInput, NotFound, StoreError
 from dsba.ingestion import read_source
@@ -77,6 +78,9 @@ class DsbaGroup(click.Group):
 def main(ctx: click.Context, remote: str | None, token: str | None, as_json: bool) -> None:
     """Train, version and serve XGBoost classifiers on tabular data."""
     ctx.obj = Context(remote, token, as_json)
+
+
+main.add_command(jobs)
 
 
 def _metrics_line(metrics: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[int, int], None]
 _DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
-FINISHED = ("succeeded", "failed")
+FINISHED = ("succeeded", "failed", "cancelled")
 # Rows per /api/predict call; below the server's default batch limit (DSBA_MAX_BATCH_ROWS).
 BATCH_ROWS = 5_000
 
@@ -48,12 +48,13 @@ class Unreachable(DsbaError):
 
 
 class JobFailed(DsbaError):
-    """A training job ended in failure; .job holds its record."""
+    """A training job ended in failure or was cancelled; .job holds its record."""
 
     code = "job_failed"
 
     def __init__(self, job: dict[str, Any]) -> None:
-        super().__init__(f"training job {job['id']} failed: {job.get('error') or 'no reason'}")
+        ended = "was cancelled" if job.get("state") == "cancelled" else "failed"
+        super().__init__(f"training job {job['id']} {ended}: {job.get('error') or 'no reason'}")
         self.job = job
 
 
@@ -235,6 +236,10 @@ class Client:
         """Recent jobs, newest first."""
         return self.request("GET", "/api/jobs")
 
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Ask a queued or running job to stop; return its record."""
+        return self.request("POST", f"/api/jobs/{quote(job_id, safe='')}/cancel")
+
     def wait(
         self,
         job_id: str,
@@ -254,7 +259,7 @@ class Client:
                 progress(done, total)
             if job["state"] == "succeeded":
                 return job
-            if job["state"] == "failed":
+            if job["state"] in FINISHED:
                 raise JobFailed(job)
             if deadline is not None and time.monotonic() > deadline:
                 raise Unreachable(f"job {job_id} did not finish within {timeout:g} s")

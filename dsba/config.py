@@ -61,12 +61,14 @@ class Settings:
     url_max_bytes: int = 200 * 1024 * 1024
     url_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
     max_jobs: int = 2
-    # Finished job records kept (newest first): every job listing reads them all.
+    # Finished job records kept (newest first); listings open only the records they show.
     job_history: int = 1_000
     train_threads: int = 0
     predict_threads: int = 1
     job_heartbeat_seconds: float = 2.0
     job_stale_seconds: float = 30.0
+    # A job still training after this many seconds is stopped and failed (0: no limit).
+    job_timeout_seconds: float = 6 * 3600.0
     model_cache_size: int = 16
     dask_scheduler: str | None = None
     dask_min_bytes: int = 256 * 1024 * 1024
@@ -111,6 +113,7 @@ class Settings:
             predict_threads=_int(env, "DSBA_PREDICT_THREADS", cls.predict_threads),
             job_heartbeat_seconds=_float(env, "DSBA_JOB_HEARTBEAT", cls.job_heartbeat_seconds),
             job_stale_seconds=_float(env, "DSBA_JOB_STALE", cls.job_stale_seconds),
+            job_timeout_seconds=_float(env, "DSBA_JOB_TIMEOUT", cls.job_timeout_seconds),
             model_cache_size=_int(env, "DSBA_MODEL_CACHE_SIZE", cls.model_cache_size),
             dask_scheduler=env.get("DSBA_DASK_SCHEDULER") or None,
             dask_min_bytes=_int(env, "DSBA_DASK_MIN_BYTES", cls.dask_min_bytes),

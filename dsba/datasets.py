@@ -28,12 +28,23 @@ def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return fixed
 
 
+def _index_name(info: dict[str, Any]) -> str:
+    """<yyyymmddThhmmss>-<id>: names that sort by upload time, without a ':' SMB refuses."""
+    stamp = re.sub(r"[^0-9T]", "", info["created_at"][:19])
+    return f"{stamp}-{info['id']}"
+
+
 class DatasetStore:
-    """<root>/datasets/<id>/data.parquet + profile.json; the id comes from the content hash."""
+    """<root>/datasets/<id>/data.parquet + profile.json; the id comes from the content hash.
+
+    <root>/datasets/index/ holds an empty file per dataset named by upload time, so the
+    newest datasets are found by listing names, and only their profiles are opened.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.folder = root / "datasets"
+        self.index = self.folder / "index"
 
     def _path(self, dataset_id: str) -> Path:
         if not DATASET_ID.match(dataset_id or ""):
@@ -73,7 +84,15 @@ class DatasetStore:
         except OSError:
             # Someone stored the same bytes first: theirs is identical, drop ours.
             remove_tree(staging, self.root)
-        return self.get(dataset_id)
+        info = self.get(dataset_id)
+        self._mark(info)
+        return info
+
+    def _mark(self, info: dict[str, Any]) -> str:
+        name = _index_name(info)
+        self.index.mkdir(parents=True, exist_ok=True)
+        (self.index / name).touch()
+        return name
 
     def get(self, dataset_id: str) -> dict[str, Any]:
         """The stored profile of a dataset."""
@@ -88,14 +107,37 @@ class DatasetStore:
         frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
         return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every stored dataset's profile header (no preview), newest first."""
-        if not self.folder.exists():
+    def _header(self, dataset_id: str) -> dict[str, Any] | None:
+        try:
+            info = read_json(self.folder / dataset_id / "profile.json")
+        except (OSError, ValueError):
+            return None
+        info.pop("preview", None)
+        return info
+
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest stored datasets' profile headers (no preview), opening only those."""
+        try:
+            ids = {name for name in os.listdir(self.folder) if DATASET_ID.match(name)}
+        except FileNotFoundError:
             return []
+        try:
+            marks = os.listdir(self.index)
+        except FileNotFoundError:
+            marks = []
+        # A marker whose folder is gone (deleted by hand) is ignored.
+        names = {name.partition("-")[2]: name for name in marks}
+        names = {dataset_id: name for dataset_id, name in names.items() if dataset_id in ids}
+        for dataset_id in ids - names.keys():
+            # Stored before the index existed, or by a save stopped before marking it.
+            info = self._header(dataset_id)
+            if info is not None:
+                names[dataset_id] = self._mark(info)
         items = []
-        for entry in self.folder.iterdir():
-            if DATASET_ID.match(entry.name) and (entry / "profile.json").exists():
-                info = read_json(entry / "profile.json")
-                info.pop("preview", None)
+        for name in sorted(names.values(), reverse=True):
+            if limit is not None and len(items) >= limit:
+                break
+            info = self._header(name.partition("-")[2])
+            if info is not None:
                 items.append(info)
-        return sorted(items, key=lambda item: item["created_at"], reverse=True)
+        return items

@@ -2,33 +2,66 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import DsbaError
-from dsba.jobs import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
+from dsba.jobs import (
+    CANCELLED,
+    CANCELLED_MESSAGE,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    JobStore,
+    utc_now,
+)
 from dsba.logs import configure_logging
+from dsba.registry import ModelRegistry
 from dsba.service import LocalService
 
 log = logging.getLogger("dsba.jobs")
 # Progress is written at most this often: each write is a file replace on a share.
 PROGRESS_INTERVAL = 0.5
+# Attempts at writing the final state before giving up (the reaper then marks it failed).
+FINAL_WRITE_ATTEMPTS = 8
+
+
+class JobStopped(Exception):
+    """The job was cancelled or ran out of time; raised between boosting rounds."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state, self.message = state, message
 
 
 class JobReporter:
-    """Keeps a job's record current: heartbeat, progress and final state, one writer at a time."""
+    """Keeps a job's record current: heartbeat, progress and final state, one writer at a time.
 
-    def __init__(self, store: JobStore, job: dict[str, Any], interval: float) -> None:
-        self.store, self.job, self.interval = store, job, interval
+    The heartbeat also watches for a cancel request and the DSBA_JOB_TIMEOUT deadline. The
+    training thread stops at its next boosting round; one that does not within a few
+    heartbeats (still loading data, say) is ended by the heartbeat, unless the model is
+    already being registered: then the job finishes as it would have.
+    """
+
+    def __init__(self, store: JobStore, job: dict[str, Any], settings: Settings) -> None:
+        self.store, self.job = store, job
+        self.interval = settings.job_heartbeat_seconds
+        self.timeout = settings.job_timeout_seconds
         self.lock = threading.Lock()
+        self.commit_lock = threading.Lock()
+        self.committed = False
         self.stopped = threading.Event()
-        self.last_write = 0.0
+        self.stop: JobStopped | None = None
+        self.stop_seen = 0.0
+        self.started = self.last_write = time.monotonic()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def _write(self) -> None:
@@ -36,11 +69,59 @@ class JobReporter:
         self.store.write(self.job)
         self.last_write = time.monotonic()
 
+    def _try_write(self) -> None:
+        """Write the record; a failed write is logged and retried at the next beat."""
+        try:
+            self._write()
+        except OSError as error:
+            # One lost write must not end the heartbeat: other replicas would then take
+            # the job for dead after DSBA_JOB_STALE seconds while it trains on.
+            log.warning(
+                "job record write failed",
+                extra={"event": "job_write_failed", "job_id": self.job["id"], "error": str(error)},
+            )
+
     def _beat(self) -> None:
         while not self.stopped.wait(self.interval):
+            try:
+                self._watch()
+            except OSError as error:  # the store did not answer: ask again next beat
+                log.warning(
+                    "job cancel check failed",
+                    extra={
+                        "event": "job_watch_failed",
+                        "job_id": self.job["id"],
+                        "error": str(error),
+                    },
+                )
             with self.lock:
                 if not self.stopped.is_set():
-                    self._write()
+                    self._try_write()
+
+    def _watch(self) -> None:
+        """Notice a cancel request or the deadline; end a training that does not stop."""
+        if self.stop is None:
+            self.stop = self._stop_reason()
+            self.stop_seen = time.monotonic()
+            return
+        if time.monotonic() - self.stop_seen < 3 * self.interval:
+            return
+        with self.commit_lock:
+            if self.committed or self.stopped.is_set():
+                return  # the model is being registered: let the job end as it would have
+            self.finish(state=self.stop.state, error=self.stop.message)
+            os._exit(3)
+
+    def _stop_reason(self) -> JobStopped | None:
+        if self.store.cancel_requested(self.job["id"]):
+            return JobStopped(CANCELLED, CANCELLED_MESSAGE)
+        if self.timeout > 0 and time.monotonic() - self.started > self.timeout:
+            return JobStopped(
+                FAILED,
+                f"training ran longer than the {self.timeout:g} s limit (DSBA_JOB_TIMEOUT) "
+                "and was stopped",
+            )
+        return None
 
     def start(self) -> None:
         """Mark the job running and start the heartbeat."""
@@ -61,18 +142,38 @@ class JobReporter:
         )
 
     def progress(self, done: int, total: int) -> None:
-        """Record finished boosting rounds (throttled)."""
+        """Record finished boosting rounds (throttled); stop here if the job must stop."""
+        if self.stop is not None:
+            raise self.stop
         with self.lock:
             self.job["progress"] = {"round": done, "total": total}
             if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
-                self._write()
+                self._try_write()
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """Let the model be registered unless the job is stopping; then it can no longer stop."""
+        with self.commit_lock:
+            if self.stop is None:
+                self.stop = self._stop_reason()
+            if self.stop is not None:
+                raise self.stop
+            self.committed = True
+        yield
 
     def finish(self, **fields: Any) -> None:
-        """Stop the heartbeat and write the final state."""
+        """Stop the heartbeat and write the final state (retrying: it must not be lost)."""
         self.stopped.set()
         with self.lock:
             self.job.update(finished_at=utc_now(), **fields)
-            self._write()
+            for attempt in range(FINAL_WRITE_ATTEMPTS):
+                try:
+                    self._write()
+                    break
+                except OSError:
+                    if attempt == FINAL_WRITE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(min(0.1 * 2**attempt, 5.0))
         log.info(
             f"job {self.job['state']}",
             extra={
@@ -83,6 +184,19 @@ class JobReporter:
                 **_what(self.job),
             },
         )
+
+
+class _GatedRegistry(ModelRegistry):
+    """The registry, saving a version only when the job is not being stopped."""
+
+    def __init__(self, reporter: JobReporter, settings: Settings) -> None:
+        super().__init__(settings.registry_dir, cache_size=settings.model_cache_size)
+        self.reporter = reporter
+
+    def save_version(self, *args: Any, **kwargs: Any) -> int:
+        """Save the version unless a cancel or the deadline came first."""
+        with self.reporter.committing():
+            return super().save_version(*args, **kwargs)
 
 
 def _what(job: dict[str, Any]) -> dict[str, Any]:
@@ -98,11 +212,12 @@ def run_job(settings: Settings, job_id: str) -> int:
     """Train what the job asks for and record the outcome; return a process exit code."""
     store = JobStore(settings)
     job = store.get(job_id)
-    reporter = JobReporter(store, job, settings.job_heartbeat_seconds)
+    reporter = JobReporter(store, job, settings)
     reporter.start()
     request = job["request"]
     try:
-        meta = LocalService(settings).train_stored(
+        service = LocalService(settings, registry=_GatedRegistry(reporter, settings))
+        meta = service.train_stored(
             request["dataset_id"],
             target=request["target"],
             name=request["name"],
@@ -111,6 +226,9 @@ def run_job(settings: Settings, job_id: str) -> int:
             seed=request.get("seed", 42),
             progress=reporter.progress,
         )
+    except JobStopped as stop:
+        reporter.finish(state=stop.state, error=stop.message)
+        return 3
     except DsbaError as error:
         reporter.finish(state=FAILED, error=error.message)
         return 1

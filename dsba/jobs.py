@@ -10,20 +10,22 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import Conflict, NotFound
+from dsba.jobfiles import ActiveMarkers, is_job_id, new_job_id, record_ids
 from dsba.params import validate_params
 from dsba.storage import atomic_write_json, read_json
 
 log = logging.getLogger("dsba.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+CANCELLED = "cancelled"
 ACTIVE = (QUEUED, RUNNING)
-_JOB_ID_LENGTH = 32
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+CANCELLED_MESSAGE = "cancelled on request"
 _CREATE_ATTEMPTS = 10
 # Seconds after which a job record is no longer a contender that may back off.
 _SETTLED = 2.0
@@ -41,43 +43,49 @@ def _age_seconds(stamp: str | None) -> float:
 
 
 class JobStore:
-    """<root>/jobs/<id>.json, readable by every worker and container sharing the store."""
+    """<root>/jobs/<id>.json, readable by every worker and container sharing the store.
+
+    Ids sort by creation time and <root>/jobs/active/ names the jobs that may be active, so
+    listing the newest N jobs opens N records and the limit on active jobs opens only those.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.folder = settings.registry_dir / "jobs"
+        self.markers = ActiveMarkers(self.folder)
 
     def _path(self, job_id: str) -> Path:
-        if len(job_id) != _JOB_ID_LENGTH or not all(c in "0123456789abcdef" for c in job_id):
+        if not is_job_id(job_id):
             raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
         return self.folder / f"{job_id}.json"
 
+    def _cancel_path(self, job_id: str) -> Path:
+        return self.folder / f"{job_id}.cancel"
+
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
         """Record a new queued job, refusing when DSBA_MAX_JOBS are already active."""
-        job = {
-            "id": uuid.uuid4().hex,
-            "state": QUEUED,
-            "request": request,
-            "progress": {
-                "round": 0,
-                "total": validate_params(request.get("params"))["n_estimators"],
-            },
-            "created_at": utc_now(),
-            "heartbeat_at": utc_now(),
-        }
+        total = validate_params(request.get("params"))["n_estimators"]
         # Write first, count after: of any set of jobs created at once, the last to count
         # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
         # none). Jobs that arrive together may all see too many and back off: each then
         # tries again after a random pause, as Ethernet does, unless the limit is taken by
         # jobs that are not contenders of this moment.
         for _ in range(_CREATE_ATTEMPTS):
+            job = {
+                "id": new_job_id(),
+                "state": QUEUED,
+                "request": request,
+                "progress": {"round": 0, "total": total},
+                "created_at": utc_now(),
+                "heartbeat_at": utc_now(),
+            }
             self.write(job)
-            jobs = self.list(limit=None)
-            active = [other for other in jobs if other["state"] in ACTIVE]
+            self.markers.add(job["id"])
+            active = self.active()
             if len(active) <= self.settings.max_jobs:
-                self._prune(jobs)
+                self._prune({other["id"] for other in active})
                 return job
-            self._path(job["id"]).unlink(missing_ok=True)
+            self._delete(job["id"])
             settled = [
                 other
                 for other in active
@@ -86,21 +94,32 @@ class JobStore:
             if len(settled) >= self.settings.max_jobs:
                 break
             time.sleep(random.uniform(0.01, 0.1))
-            job["created_at"] = job["heartbeat_at"] = utc_now()
         raise Conflict(
             f"{len(active) - 1} training jobs are already running (limit "
             f"{self.settings.max_jobs}); try again when one finishes"
         )
 
-    def _prune(self, jobs: list[dict[str, Any]]) -> None:
-        """Delete the oldest finished records of jobs (newest first) beyond DSBA_JOB_HISTORY."""
-        finished = [job for job in jobs if job["state"] not in ACTIVE]
-        for job in finished[max(self.settings.job_history, 0) :]:
-            self._path(job["id"]).unlink(missing_ok=True)
+    def _delete(self, job_id: str) -> None:
+        self._path(job_id).unlink(missing_ok=True)
+        self._cancel_path(job_id).unlink(missing_ok=True)
+        self.markers.drop(job_id)
+
+    def _prune(self, active_ids: set[str]) -> None:
+        """Delete the oldest finished records beyond DSBA_JOB_HISTORY (opening only those)."""
+        timed, legacy = record_ids(self.folder)
+        finished = [job_id for job_id in timed + legacy if job_id not in active_ids]
+        for job_id in finished[max(self.settings.job_history, 0) :]:
+            job = self._read(job_id)
+            # A job created this instant by another process is not marked yet: keep it.
+            if job is not None and job["state"] not in ACTIVE:
+                self._delete(job_id)
 
     def write(self, job: dict[str, Any]) -> None:
-        """Replace a job's record atomically."""
+        """Replace a job's record atomically; a finished job loses its active marker."""
         atomic_write_json(self._path(job["id"]), job)
+        if job["state"] not in ACTIVE:
+            self.markers.drop(job["id"])
+            self._cancel_path(job["id"]).unlink(missing_ok=True)
 
     def get(self, job_id: str) -> dict[str, Any]:
         """A job's record, marked failed if its process has died."""
@@ -109,20 +128,89 @@ class JobStore:
             job = read_json(path)
         except FileNotFoundError as exc:
             raise NotFound(f"no job {job_id!r}", {"job_id": job_id}) from exc
-        return self._reap(job)
+        job = self._reap(job)
+        if job["state"] in ACTIVE and self.cancel_requested(job_id):
+            job["cancel_requested"] = True
+        return job
+
+    def _read(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return read_json(self._path(job_id))
+        except (OSError, ValueError):
+            return None  # gone, or being replaced right now; it will be back next time
+
+    def _read_newest(self, ids: list[str], limit: int | None) -> list[dict[str, Any]]:
+        jobs = []
+        for job_id in ids:
+            if limit is not None and len(jobs) >= limit:
+                break
+            job = self._read(job_id)
+            if job is not None:
+                jobs.append(self._reap(job))
+        return jobs
 
     def list(self, limit: int | None = 50) -> list[dict[str, Any]]:
         """The most recent jobs, newest first (all of them when limit is None)."""
-        if not self.folder.exists():
-            return []
-        jobs = []
-        for path in self.folder.glob("*.json"):
-            try:
-                jobs.append(self._reap(read_json(path)))
-            except (OSError, ValueError):
-                continue  # a record being replaced right now; it will be back next time
-        jobs.sort(key=lambda job: job["created_at"], reverse=True)
+        timed, legacy = record_ids(self.folder)
+        jobs = self._read_newest(timed, limit)
+        if legacy and (limit is None or len(jobs) < limit):
+            older = self._read_newest(legacy, None)
+            jobs += sorted(older, key=lambda job: job["created_at"], reverse=True)
         return jobs[:limit]
+
+    def active(self) -> list[dict[str, Any]]:
+        """The queued and running jobs, opening only the records marked as possibly active."""
+        ids = self.markers.ids()
+        if ids is None:
+            ids = self._mark_older_records()
+        jobs = []
+        for job_id in ids:
+            job = self._read(job_id)
+            if job is not None:
+                job = self._reap(job)
+            if job is None and self._path(job_id).exists():
+                continue  # being replaced: still marked, counted next time
+            if job is not None and job["state"] in ACTIVE:
+                jobs.append(job)
+            else:
+                self.markers.drop(job_id)
+        return jobs
+
+    def count_by_state(self) -> dict[str, int]:
+        """Active jobs by state (queued, running), from the marked records only."""
+        counts = dict.fromkeys(ACTIVE, 0)
+        for job in self.active():
+            counts[job["state"]] += 1
+        return counts
+
+    def _mark_older_records(self) -> list[str]:
+        """Mark the active jobs of a store written before markers existed (once)."""
+        timed, legacy = record_ids(self.folder)
+        active = [
+            job["id"] for job in self._read_newest(timed + legacy, None) if job["state"] in ACTIVE
+        ]
+        for job_id in active:
+            self.markers.add(job_id)
+        self.markers.folder.mkdir(parents=True, exist_ok=True)
+        return active
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask a queued or running job to stop; its runner ends it as cancelled."""
+        job = self.get(job_id)
+        if job["state"] not in ACTIVE:
+            raise Conflict(
+                f"job {job_id} has already ended ({job['state']}); only a queued or running job "
+                "can be cancelled",
+                {"job_id": job_id, "state": job["state"]},
+            )
+        self._cancel_path(job_id).touch()
+        log.info("job cancel requested", extra={"event": "job_cancel_requested", "job_id": job_id})
+        # A runner that died meanwhile leaves nobody to honour the request: reap it now.
+        return self.get(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """True once someone asked this job to stop."""
+        return self._cancel_path(job_id).exists()
 
     def _reap(self, job: dict[str, Any]) -> dict[str, Any]:
         """Mark an active job failed when its process is gone or its heartbeat stopped."""
@@ -140,10 +228,19 @@ class JobStore:
                 f"the training process sent no heartbeat for over "
                 f"{self.settings.job_stale_seconds:.0f} s and is presumed dead"
             )
-        if reason:
-            job.update(state=FAILED, error=reason, finished_at=utc_now())
-            self.write(job)
-        return job
+        if not reason:
+            return job
+        # The runner may have written its final state and exited between our read and the
+        # check: read again, now that it can no longer write, and keep what it wrote.
+        latest = self._read(job["id"])
+        if latest is None or latest["state"] not in ACTIVE:
+            return latest or job
+        if self.cancel_requested(job["id"]):
+            latest.update(state=CANCELLED, error=CANCELLED_MESSAGE, finished_at=utc_now())
+        else:
+            latest.update(state=FAILED, error=reason, finished_at=utc_now())
+        self.write(latest)
+        return latest
 
 
 def _pid_alive(pid: int) -> bool:

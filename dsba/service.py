@@ -10,6 +10,7 @@ from dsba.config import Settings
 from dsba.datasets import DatasetStore
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.ingestion import Dataset, read_source
+from dsba.jobs import JobStore
 from dsba.pipeline import train_and_register
 from dsba.prediction import Predictions, predict_frame, predict_records
 from dsba.refs import parse_ref
@@ -65,6 +66,14 @@ class LocalService:
                 self.registry, info, path, name=name, settings=self.settings, **options
             )
         return self.train(datasets.load(dataset_id), name=name, **options)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Recent training jobs, newest first."""
+        return JobStore(self.settings).list()
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Ask a queued or running job to stop; return its record."""
+        return JobStore(self.settings).cancel(job_id)
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model with its latest version, aliases and headline metrics."""

@@ -45,7 +45,7 @@
       rounds.textContent = "Done: opening the model…";
       window.location.assign(root.dataset.modelUrl + "?version=" + encodeURIComponent(version));
     } else {
-      // The server renders the failure with its message and a way back.
+      // The server renders the failure or cancellation with its message and a way back.
       window.location.reload();
     }
   }
@@ -58,7 +58,7 @@
       })
       .then(function (job) {
         show(job);
-        if (job.state === "succeeded" || job.state === "failed") {
+        if (job.state !== "queued" && job.state !== "running") {
           finish(job);
         } else {
           window.setTimeout(poll, POLL_MS);

@@ -17,6 +17,9 @@ import pandas as pd
 import psutil
 import pytest
 import requests
+from click.testing import CliRunner
+
+from dsba.cli import main
 
 FAST = {"n_estimators": 20}
 
@@ -54,7 +57,7 @@ def wait_for(url: str, job_id: str, done, timeout: float = 120) -> dict:
 
 def finished(job: dict) -> bool:
     """The job has an outcome."""
-    return job["state"] in ("succeeded", "failed")
+    return job["state"] in ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +175,46 @@ def test_training_from_an_allowed_url_works(start_gunicorn, file_server):
     assert meta["dataset"]["source"] == source
     missing = train(server.url, source=f"{file_server}/nope.csv", target="species", name="x")
     assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"]
+
+
+def test_jobs_cancelled_over_the_api_and_the_remote_cli_stop_and_register_nothing(live_server):
+    slow_id = upload(live_server.url, _slow_dataset(), "noise.csv")
+    params = {"n_estimators": 5000, "early_stopping_rounds": 1000, "max_depth": 8}
+    jobs = []
+    for name in ("cancel-api", "cancel-cli"):
+        started = train(
+            live_server.url, dataset_id=slow_id, target="label", name=name, params=params
+        )
+        assert started.status_code == 202, started.text
+        jobs.append(started.json()["id"])
+    for job_id in jobs:
+        wait_for(live_server.url, job_id, lambda job: finished(job) or job["progress"]["round"] > 0)
+    processes = [_job_process(job_id) for job_id in jobs]
+
+    by_api = session().post(f"{live_server.url}/api/jobs/{jobs[0]}/cancel", timeout=10)
+    by_cli = CliRunner().invoke(main, ["--remote", live_server.url, "jobs", "cancel", jobs[1]])
+
+    assert by_api.status_code == 202, by_api.text
+    assert by_api.json()["cancel_requested"] is True
+    assert by_cli.exit_code == 0, by_cli.output
+    assert jobs[1] in by_cli.output and "cancel requested" in by_cli.output
+    for job_id, process in zip(jobs, processes, strict=True):
+        ended = wait_for(live_server.url, job_id, finished, timeout=60)
+        assert ended["state"] == "cancelled", ended
+        assert ended.get("model") is None
+        process.wait(timeout=30)
+    names = [m["name"] for m in session().get(f"{live_server.url}/api/models", timeout=10).json()]
+    assert "cancel-api" not in names and "cancel-cli" not in names
+    listed = CliRunner().invoke(main, ["--remote", live_server.url, "jobs", "list"])
+    assert f"{jobs[0]}  cancelled" in listed.output
+    page = session().get(f"{live_server.url}/jobs/{jobs[0]}", timeout=10).text
+    assert "Training cancelled" in page and "no model version was registered" in page
+    # Both slots are free again; a finished job cannot be cancelled, an unknown one is absent.
+    again = session().post(f"{live_server.url}/api/jobs/{jobs[0]}/cancel", timeout=10)
+    assert again.status_code == 409
+    assert again.json()["message"].startswith(f"job {jobs[0]} has already ended (cancelled)")
+    unknown = session().post(f"{live_server.url}/api/jobs/{'0' * 32}/cancel", timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["status"] == "Not Found"
+    after = train(live_server.url, dataset_id=slow_id, target="label", name="after", params=FAST)
+    assert after.status_code == 202, after.text
+    assert wait_for(live_server.url, after.json()["id"], finished)["state"] == "succeeded"

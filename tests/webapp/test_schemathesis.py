@@ -31,6 +31,7 @@ OPERATIONS = [
     ("POST", "/api/train"),
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
+    ("POST", "/api/jobs/{job_id}/cancel"),
     ("GET", "/api/models"),
     ("GET", "/api/models/{ref}/metadata"),
     ("PUT", "/api/models/{name}/aliases/{alias}"),

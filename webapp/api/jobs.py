@@ -125,3 +125,14 @@ class JobItem(MethodView):
     def get(self, job_id):
         """Show a job's state, progress, and its model or error."""
         return state().jobs.get(job_id)
+
+
+@bp.route("/jobs/<job_id>/cancel")
+class JobCancel(MethodView):
+    """Stopping a job."""
+
+    @bp.response(202, JobSchema)
+    @documents_errors(bp, 404, 409)
+    def post(self, job_id):
+        """Cancel a queued or running job: it ends cancelled and registers no model."""
+        return state().jobs.cancel(job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from dsba.jobs import STATES
 from dsba.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
@@ -94,9 +95,7 @@ class JobSchema(Schema):
     """A training job's state."""
 
     id = fields.String(required=True)
-    state = fields.String(
-        required=True, validate=validate.OneOf(["queued", "running", "succeeded", "failed"])
-    )
+    state = fields.String(required=True, validate=validate.OneOf(STATES))
     progress = fields.Nested(ProgressSchema)
     request = fields.Dict()
     model = fields.String(allow_none=True)
@@ -105,6 +104,9 @@ class JobSchema(Schema):
     created_at = fields.String()
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
+    cancel_requested = fields.Boolean(
+        metadata={"description": "a cancel was asked for; the job ends cancelled shortly"}
+    )
 
 
 class ModelSummarySchema(Schema):

@@ -162,6 +162,10 @@ class DeleteVersionForm(FlaskForm):
     """Confirm the deletion of a version (the token is the whole form)."""
 
 
+class CancelJobForm(FlaskForm):
+    """Cancel a training job (the token is the whole form)."""
+
+
 class BatchForm(FlaskForm):
     """A file of rows to score."""
 

@@ -19,5 +19,5 @@ def home():
         "pages/home.html",
         models=app_state.service.list_models(),
         jobs=app_state.jobs.list(RECENT_JOBS),
-        datasets=app_state.datasets.list()[:RECENT_DATASETS],
+        datasets=app_state.datasets.list(RECENT_DATASETS),
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 
+from dsba.errors import Conflict
 from dsba.jobs import ACTIVE
 from dsba.refs import parse_ref
 from webapp.pages import bp
+from webapp.pages.forms import CancelJobForm
 from webapp.state import state
 
 
@@ -31,4 +33,19 @@ def job(job_id: str):
         active=record["state"] in ACTIVE,
         percent=100 if record.get("state") == "succeeded" else percent,
         model_url=model_url(record),
+        cancel_form=CancelJobForm(),
     )
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    """Cancel a queued or running job, then show it again."""
+    if not CancelJobForm().validate_on_submit():
+        abort(400)
+    try:
+        state().jobs.cancel(job_id)
+    except Conflict as error:
+        flash(f"Nothing to cancel: {error.message}", "warning")
+    else:
+        flash("Cancelling: training stops at its next boosting round.", "info")
+    return redirect(url_for("pages.job", job_id=job_id))

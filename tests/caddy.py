@@ -28,9 +28,31 @@ def http() -> requests.Session:
     return session
 
 
+# A stand-in for the Container Apps ingress: a proxy that trusts nobody and writes the
+# client's address into X-Forwarded-For, as Envoy does.
+INGRESS = """{
+\tadmin off
+\tskip_install_trust
+}
+{$CADDY_SITE} {
+\treverse_proxy {$CADDY_UPSTREAM}
+}
+"""
+
+
 @contextmanager
-def run_caddy(workdir: Path, upstream: str, **env: str) -> Iterator[str]:
-    """Run azure/Caddyfile in front of upstream (http://host:port); yield its URL."""
+def run_ingress(workdir: Path, upstream: str) -> Iterator[str]:
+    """Run a plain reverse proxy in front of upstream, like the Container Apps ingress."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "Caddyfile"
+    config.write_text(INGRESS)
+    with run_caddy(workdir, upstream, config=config) as url:
+        yield url
+
+
+@contextmanager
+def run_caddy(workdir: Path, upstream: str, config: Path = CADDYFILE, **env: str) -> Iterator[str]:
+    """Run azure/Caddyfile (or config) in front of upstream (http://host:port); yield its URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environ = {
@@ -46,7 +68,7 @@ def run_caddy(workdir: Path, upstream: str, **env: str) -> Iterator[str]:
     log_path = workdir / "caddy.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+            [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
             env=environ,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -11,7 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from security_helpers import csrf_token, http
 
-from tests.caddy import CADDY, MISSING, run_caddy
+from tests.caddy import CADDY, MISSING, run_caddy, run_ingress
 
 PER_MINUTE = 3
 # Per account name, failed attempts: ACCOUNT_FACTOR (4) times the per-address limit.
@@ -78,6 +78,30 @@ def test_one_client_guessing_does_not_lock_out_another(proxied, tokens):
     # ...while the user at another address signs in (before the fix every client was Caddy's
     # 127.0.0.1 to the app, and this was a 429).
     assert attempt(client("127.0.0.3"), proxied, "wanda", tokens.writer) == 302
+
+
+def test_behind_the_container_apps_ingress_each_client_counts_apart(tmp_path, run_gunicorn, tokens):
+    """Container Apps: ingress, then the Caddy sidecar, then the app with two trusted hops."""
+    with (
+        run_gunicorn(
+            tmp_path / "app",
+            DSBA_API_TOKENS=tokens.env,
+            DSBA_LOGIN_ATTEMPTS_PER_MINUTE=str(PER_MINUTE),
+            DSBA_PROXY_HOPS="2",
+            WEB_CONCURRENCY="1",
+        ) as server,
+        run_caddy(tmp_path / "sidecar", server.url) as sidecar,
+        run_ingress(tmp_path / "ingress", sidecar) as ingress,
+    ):
+        attacker = client("127.0.0.2")
+        forged = {"X-Forwarded-For": "203.0.113.9"}
+        statuses = [
+            attempt(attacker, ingress, "wanda", f"guess-{n}", **forged)
+            for n in range(2 * PER_MINUTE)
+        ]
+        assert statuses == [401] * PER_MINUTE + [429] * PER_MINUTE
+        # With one trusted hop every client would be the ingress's address, and this a 429.
+        assert attempt(client("127.0.0.3"), ingress, "wanda", tokens.writer) == 302
 
 
 def test_a_forged_x_forwarded_for_does_not_get_around_the_limit(proxied):

@@ -15,6 +15,8 @@ import pyarrow as pa
 
 from dsba.config import Settings
 from dsba.errors import Forbidden, InvalidInput, TooLarge
+from dsba.limits import Limits, check_json_containers, check_parquet
+from dsba.sniff import sniff_delimiter
 from dsba.storage import sha256_bytes
 from dsba.urlfetch import fetch_url
 
@@ -53,11 +55,13 @@ def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
 
 
 def _detect_format(raw: bytes, filename: str | None) -> str:
-    if raw[:4] == _PARQUET_MAGIC:
-        return "parquet"
+    # The name the sender gave wins over the bytes: a body declared CSV is never read as
+    # Parquet, whose small files can decode to gigabytes.
     suffix = Path(filename or "").suffix.lower()
     if suffix in FORMATS:
         return FORMATS[suffix]
+    if raw[:4] == _PARQUET_MAGIC:
+        return "parquet"
     head = raw.lstrip()[:1]
     if head in (b"{", b"["):
         return "json"
@@ -84,14 +88,6 @@ def _decode_text(raw: bytes) -> str:
         ) from exc
 
 
-def _sniff_delimiter(text: str) -> str:
-    sample = text[:_SNIFF_BYTES]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
 def _check_header(header: list[str]) -> None:
     seen: set[str] = set()
     duplicates = sorted({name for name in header if name in seen or seen.add(name)})
@@ -107,7 +103,7 @@ def _parse_csv(raw: bytes) -> pd.DataFrame:
     text = _decode_text(raw)
     if not text.strip():
         raise InvalidInput("file is empty")
-    delimiter = _sniff_delimiter(text)
+    delimiter = sniff_delimiter(text)
     # newline="": the csv module reads a lone carriage return as a line end only this way.
     rows = csv.reader(io.StringIO(text[:_SNIFF_BYTES], newline=""), delimiter=delimiter)
     try:
@@ -189,16 +185,22 @@ def _first_line(exc: BaseException) -> str:
 
 
 def parse_bytes(
-    raw: bytes, *, filename: str | None = None, settings: Settings | None = None
+    raw: bytes,
+    *,
+    filename: str | None = None,
+    settings: Settings | None = None,
+    limits: Limits | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """Parse raw bytes into a frame; return it with the detected format."""
-    settings = settings or Settings()
+    """Parse raw bytes into a frame within limits (a dataset's by default); return its format."""
+    limits = limits or Limits.upload(settings or Settings())
     if not raw.strip():
         raise InvalidInput("file is empty")
     fmt = _detect_format(raw, filename)
     if fmt == "parquet":
+        check_parquet(raw, limits)
         frame = _parse_parquet(raw)
     elif fmt in ("json", "jsonl"):
+        check_json_containers(raw, limits)
         frame = _parse_json(raw, lines=fmt == "jsonl" or raw.lstrip()[:1] == b"{")
     else:
         frame = _parse_csv(raw)
@@ -207,10 +209,7 @@ def parse_bytes(
         raise InvalidInput("file has no columns")
     if len(frame) == 0:
         raise InvalidInput("file has a header but no data rows")
-    if len(frame) > settings.max_rows:
-        raise TooLarge(f"{len(frame):,} rows exceed the limit of {settings.max_rows:,}")
-    if frame.shape[1] > settings.max_columns + 1:
-        raise TooLarge(f"{frame.shape[1]:,} columns exceed the limit of {settings.max_columns:,}")
+    limits.check_shape(*frame.shape)
     _check_flat(frame)
     if len(raw) > MAX_FIELD_CHARS:
         _check_field_lengths(frame)

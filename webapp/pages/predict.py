@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import IO, Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from dsba.errors import DsbaError, TooLarge
 from dsba.ingestion import parse_bytes
+from dsba.limits import Limits
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
@@ -72,13 +73,14 @@ def predict(name: str):
     ), status
 
 
-def scored_csv(ref: str, raw: bytes, filename: str) -> bytes:
+def scored_csv(ref: str, upload: IO[bytes], filename: str) -> bytes:
     """Score every row of an uploaded file; return it as CSV with the new columns added."""
     app_state = state()
-    settings = app_state.settings
-    frame, _ = parse_bytes(raw, filename=filename, settings=settings)
-    if len(frame) > settings.max_batch_rows:
-        raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {settings.max_batch_rows:,}")
+    limits = Limits.batch(app_state.settings)
+    raw = upload.read(limits.bytes + 1)
+    if len(raw) > limits.bytes:
+        raise TooLarge(f"the file is larger than the limit of {limits.bytes:,} bytes")
+    frame, _ = parse_bytes(raw, filename=filename, limits=limits)
     scored = app_state.service.predict_frame(ref, frame)
     buffer = io.StringIO()
     scored.to_frame(frame).to_csv(buffer, index=False)
@@ -97,7 +99,7 @@ def predict_batch(name: str):
         return back
     upload = form.file.data
     try:
-        body = scored_csv(f"{name}:{version}", upload.read(), upload.filename)
+        body = scored_csv(f"{name}:{version}", upload.stream, upload.filename)
     except DsbaError as error:
         flash(f"Nothing was scored: {error.message}", "danger")
         return back

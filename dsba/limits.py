@@ -1,0 +1,149 @@
+"""Size limits checked before a body is parsed, so the work and memory it costs stay bounded.
+
+A few bytes can describe a huge table: a 541-byte Parquet file (one dictionary-encoded
+60,000-character string, repeated on 20,000 rows) decodes to 1.2 GB, and a 10 MB JSON list
+of empty objects becomes 3.3 million Python dicts (250 MB). Both are refused here from what
+is cheap to learn first: Parquet's footer and its dictionaries, the number of JSON objects
+and arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dsba.config import Settings
+from dsba.errors import InvalidInput, TooLarge
+
+# A decoded table may take this many times its byte limit: a CSV spends as little as two
+# bytes ("1,") on a number that takes eight once parsed, so a table the byte limit allows
+# as CSV may be four times as large in memory.
+DECODED_PER_LIMIT_BYTE = 4
+# Beyond one object per row (or one array per column): the wrapper object, its lists.
+JSON_SLACK = 8
+# A JSON string, escapes included; one that never ends runs to the end of the body, so every
+# match attempt succeeds and the scan stays linear.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_TEXT_KINDS = (
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_binary,
+    pa.types.is_large_binary,
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest table one request may hold: rows, columns and bytes."""
+
+    rows: int
+    columns: int
+    bytes: int
+    name: str = "limit"
+
+    @classmethod
+    def upload(cls, settings: Settings) -> Limits:
+        """Limits of a dataset (upload, local file, URL)."""
+        return cls(settings.max_rows, settings.max_columns, settings.max_upload_bytes)
+
+    @classmethod
+    def batch(cls, settings: Settings) -> Limits:
+        """Limits of a batch to score."""
+        return cls(
+            settings.max_batch_rows,
+            settings.max_columns,
+            settings.max_predict_bytes,
+            "batch limit",
+        )
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Memory a parsed table may take."""
+        return self.bytes * DECODED_PER_LIMIT_BYTE
+
+    def check_shape(self, rows: int, columns: int) -> None:
+        """Refuse more rows or columns than allowed (one column more: the target)."""
+        if rows > self.rows:
+            raise TooLarge(f"{rows:,} rows exceed the {self.name} of {self.rows:,}")
+        if columns > self.columns + 1:
+            raise TooLarge(f"{columns:,} columns exceed the limit of {self.columns:,}")
+
+
+def check_json_containers(raw: bytes, limits: Limits) -> None:
+    """Refuse JSON with more objects and arrays than rows and columns can need, unparsed."""
+    bare = _JSON_STRING.sub(b'""', raw)
+    count = bare.count(b"{") + bare.count(b"[")
+    allowed = limits.rows + limits.columns + JSON_SLACK
+    if count > allowed:
+        raise TooLarge(
+            f"the JSON holds {count:,} objects and arrays; {limits.rows:,} rows "
+            f"(the {limits.name}) need at most {allowed:,}"
+        )
+
+
+def _value_type(kind: pa.DataType) -> pa.DataType:
+    return kind.value_type if pa.types.is_dictionary(kind) else kind
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return any(is_kind(_value_type(kind)) for is_kind in _TEXT_KINDS)
+
+
+def _width(kind: pa.DataType) -> int:
+    """Bytes a value of a fixed-width type takes (a bit counts as a byte, to be safe)."""
+    try:
+        return max(_value_type(kind).bit_width // 8, 1)
+    except ValueError:  # no fixed width (null, a view type): count it as a number
+        return 8
+
+
+def _text_bytes(column: pa.ChunkedArray) -> int:
+    """Bytes of a text column once every dictionary entry is written out on its rows."""
+    total = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            lengths = pc.binary_length(chunk.dictionary)
+            total += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+        else:
+            total += pc.sum(pc.binary_length(chunk)).as_py() or 0
+    return total + 8 * len(column)  # an offset per row
+
+
+def check_parquet(raw: bytes, limits: Limits) -> None:
+    """Refuse a Parquet file whose table breaks the limits, reading its data only if needed."""
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        schema = parquet.schema_arrow
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc
+    rows = parquet.metadata.num_rows
+    limits.check_shape(rows, len(schema))
+    text, size = [], 0
+    for field in schema:
+        if _is_text(field.type):
+            text.append(field.name)
+        elif pa.types.is_nested(field.type):
+            raise InvalidInput(
+                f"column {field.name!r} holds nested values (lists or structs); "
+                "flatten it into plain columns",
+                {"column": field.name},
+            )
+        else:
+            size += rows * _width(field.type)
+    if text and size <= limits.decoded_bytes:
+        # Read as dictionaries, text costs what the file stores, not what it decodes to.
+        try:
+            encoded = pq.ParquetFile(pa.BufferReader(raw), read_dictionary=text)
+            table = encoded.read(columns=text, use_pandas_metadata=False)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc
+        size += sum(_text_bytes(column) for column in table.columns)
+    if size > limits.decoded_bytes:
+        raise TooLarge(
+            f"the Parquet table takes {size:,} bytes once decoded; the {limits.name} allows "
+            f"{limits.decoded_bytes:,} ({DECODED_PER_LIMIT_BYTE} x {limits.bytes:,})"
+        )

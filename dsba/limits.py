@@ -80,8 +80,8 @@ def check_json_containers(raw: bytes, limits: Limits) -> None:
     allowed = limits.rows + limits.columns + JSON_SLACK
     if count > allowed:
         raise TooLarge(
-            f"the JSON holds {count:,} objects and arrays; {limits.rows:,} rows "
-            f"(the {limits.name}) need at most {allowed:,}"
+            f"the JSON holds {count:,} objects and arrays, more than {allowed:,} "
+            f"(the {limits.name} is {limits.rows:,} rows)"
         )
 
 

@@ -72,6 +72,14 @@ class Limits:
         if columns > self.columns + 1:
             raise TooLarge(f"{columns:,} columns exceed the limit of {self.columns:,}")
 
+    def check_decoded(self, size: int, what: str) -> None:
+        """Refuse a table that would take more than decoded_bytes; what names size."""
+        if size > self.decoded_bytes:
+            raise TooLarge(
+                f"{what.format(size=size)}; the {self.name} allows {self.decoded_bytes:,} "
+                f"({DECODED_PER_LIMIT_BYTE} x {self.bytes:,} bytes)"
+            )
+
 
 def check_json_containers(raw: bytes, limits: Limits) -> None:
     """Refuse JSON with more objects and arrays than rows and columns can need, unparsed."""
@@ -120,8 +128,12 @@ def check_parquet(raw: bytes, limits: Limits) -> None:
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc
-    rows = parquet.metadata.num_rows
+    metadata = parquet.metadata
+    rows = metadata.num_rows
     limits.check_shape(rows, len(schema))
+    # Compressed pages can hide gigabytes: the footer says how much they hold uncompressed.
+    stored = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    limits.check_decoded(stored, "the Parquet data takes {size:,} bytes uncompressed")
     text, size = [], 0
     for field in schema:
         if _is_text(field.type):
@@ -142,8 +154,4 @@ def check_parquet(raw: bytes, limits: Limits) -> None:
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc
         size += sum(_text_bytes(column) for column in table.columns)
-    if size > limits.decoded_bytes:
-        raise TooLarge(
-            f"the Parquet table takes {size:,} bytes once decoded; the {limits.name} allows "
-            f"{limits.decoded_bytes:,} ({DECODED_PER_LIMIT_BYTE} x {limits.bytes:,})"
-        )
+    limits.check_decoded(size, "the Parquet table takes {size:,} bytes once decoded")

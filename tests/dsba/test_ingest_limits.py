@@ -108,9 +108,22 @@ def test_a_parquet_bomb_within_the_row_limit_is_refused_before_it_is_decoded(mon
             parse_bytes(raw, filename="data.parquet", limits=UPLOAD)
     finally:
         pa.set_memory_pool(previous)
-    assert "4 x 209,715,200" in refused.value.message
+    assert "4 x 209,715,200 bytes" in refused.value.message
     # Read as dictionaries: one 60 KB string and 20,000 indices, not 1.2 GB.
     assert pool.max_memory() < 10 * 1024 * 1024
+
+
+def test_compressed_parquet_pages_are_refused_from_their_uncompressed_size(monkeypatch):
+    def no_read(*args, **kwargs):
+        raise AssertionError("the data was read before its uncompressed size was checked")
+
+    buffer = io.BytesIO()
+    table = pa.table({"s": ["x" * 1_000] * 200})  # 200 KB in pages of plain, compressed text
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=False, write_statistics=False)
+    assert len(buffer.getvalue()) < 10_000
+    monkeypatch.setattr(pq.ParquetFile, "read", no_read)
+    with pytest.raises(TooLarge, match=r"takes [\d,]+ bytes uncompressed; the limit allows 40,000"):
+        parse_bytes(buffer.getvalue(), filename="data.parquet", limits=Limits(1_000, 5, 10_000))
 
 
 def test_a_small_parquet_file_within_the_limits_is_still_read():

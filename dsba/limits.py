@@ -9,6 +9,7 @@ and arrays.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -83,6 +84,10 @@ class Limits:
 
 def check_json_containers(raw: bytes, limits: Limits) -> None:
     """Refuse JSON with more objects and arrays than rows and columns can need, unparsed."""
+    encoding = json.detect_encoding(raw)
+    if not encoding.startswith("utf-8"):
+        # In UTF-16 a quote's byte can be half of another character: count in UTF-8.
+        raw = raw.decode(encoding, errors="replace").encode()
     bare = _JSON_STRING.sub(b'""', raw)
     count = bare.count(b"{") + bare.count(b"[")
     allowed = limits.rows + limits.columns + JSON_SLACK

@@ -174,6 +174,14 @@ def test_braces_inside_strings_are_not_counted(body, containers):
         check_json_containers(body, Limits(rows=containers - JSON_SLACK - 1, columns=0, bytes=0))
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_json_in_utf16_or_utf32_is_counted_as_decoded(encoding):
+    # In UTF-16, "\u0122" is the bytes 22 01: a quote to a scan of the raw bytes.
+    body = '[{"a": "\u0122"}, ' + "{}, " * 1_000 + '{"b": "\u0122"}]'
+    with pytest.raises(TooLarge, match="holds 1,003 objects"):
+        check_json_containers(body.encode(encoding), Limits(rows=100, columns=0, bytes=0))
+
+
 @pytest.mark.parametrize("tail", [b"", b"\\"], ids=["open-string", "lone-backslash"])
 def test_an_unterminated_string_is_scanned_in_linear_time(tail):
     body = b'"' + b'\\"' * 1_000_000 + tail  # every quote is escaped: the string never ends

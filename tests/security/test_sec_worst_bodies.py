@@ -188,11 +188,12 @@ def test_json_of_millions_of_objects_is_refused_before_parsing(server, tokens, p
     assert seconds < ANSWER_SECONDS and growth < PEAK_GROWTH_MB
 
 
-def test_a_scoring_body_over_its_own_limit_is_a_413_with_the_limit(server, tokens):
-    body = b'{"model": "penguins", "records": [' + b" " * (16 * 2**20) + b"]}"
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_scoring_body_over_its_own_limit_is_a_413_with_the_limit(server, tokens, chunked):
+    parts = [b'{"model": "penguins", "records": [', b" " * (16 * 2**20), b"]}"]
     response = http().post(
         f"{server.url}/api/predict",
-        data=body,
+        data=iter(parts) if chunked else b"".join(parts),  # an iterator is sent chunked
         headers={"Content-Type": "application/json", **bearer(tokens.reader)},
         timeout=60,
     )

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from dsba.config import Settings
 from dsba.errors import Forbidden, InvalidInput, TooLarge
-from dsba.limits import Limits, check_json_containers, check_parquet
+from dsba.limits import Limits, check_csv_rows, check_json_containers, check_parquet
 from dsba.sniff import sniff_delimiter
 from dsba.storage import sha256_bytes
 from dsba.urlfetch import fetch_url
@@ -203,6 +203,7 @@ def parse_bytes(
         check_json_containers(raw, limits)
         frame = _parse_json(raw, lines=fmt == "jsonl" or raw.lstrip()[:1] == b"{")
     else:
+        check_csv_rows(raw, limits)
         frame = _parse_csv(raw)
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pandas as pd
@@ -22,6 +23,7 @@ from dsba.limits import JSON_SLACK, Limits, check_json_containers
 WORST_CSV = [b',"' * 32768, b'"\n' * 32768, b'"' * 65536, b"a," + b'"' * 65536]
 BATCH = Limits.batch(Settings())
 UPLOAD = Limits.upload(Settings())
+_ARROW_POOLS: list[pa.MemoryPool] = []
 
 
 def parquet_bomb(rows: int = 20_000, chars: int = 60_000) -> bytes:
@@ -33,6 +35,18 @@ def parquet_bomb(rows: int = 20_000, chars: int = 60_000) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(pa.table({"s": column}), buffer, compression="zstd", store_schema=False)
     return buffer.getvalue()
+
+
+@pytest.fixture
+def arrow_pool() -> Iterator[pa.MemoryPool]:
+    """Arrow's default pool for the test, a proxy whose max_memory() is the test's peak."""
+    pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    # Buffers allocated here may outlive the test and free through the proxy: keep it alive.
+    _ARROW_POOLS.append(pool)
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    yield pool
+    pa.set_memory_pool(previous)
 
 
 @pytest.fixture
@@ -83,6 +97,28 @@ def test_the_sniffer_picks_the_delimiter_that_splits_rows_alike(text, delimiter)
     assert len(sniff.sample_of(text)) <= sniff.SAMPLE_CHARS
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_csv_rows_over_the_limit_are_counted_before_the_table_is_built(
+    monkeypatch, arrow_pool, end
+):
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the table was built before its rows were counted")
+
+    monkeypatch.setattr(pd, "read_csv", no_parse)
+    raw = f"a,b{end}{f'1,2{end}' * 1_000_000}".encode()
+    with pytest.raises(TooLarge, match="1,000,000 rows exceed the batch limit of 10,000"):
+        parse_bytes(raw, filename="data.csv", limits=BATCH)
+    assert arrow_pool.max_memory() < 16 * 1024 * 1024  # counted in 1 MB blocks, not a 4 MB table
+
+
+def test_line_ends_inside_quotes_are_not_rows():
+    raw = ("a,b\n" + '"two\nlines",1\n' * 30).encode()  # 61 line ends, 30 rows
+    frame, _ = parse_bytes(raw, filename="data.csv", limits=Limits(30, 5, 10_000))
+    assert len(frame) == 30 and frame["a"].iloc[0] == "two\nlines"
+    with pytest.raises(TooLarge, match="30 rows exceed the limit of 29"):
+        parse_bytes(raw, filename="data.csv", limits=Limits(29, 5, 10_000))
+
+
 def test_a_parquet_bomb_over_the_row_limit_is_refused_from_its_footer(monkeypatch):
     def no_read(*args, **kwargs):
         raise AssertionError("the data was read before the limits were checked")
@@ -93,24 +129,20 @@ def test_a_parquet_bomb_over_the_row_limit_is_refused_from_its_footer(monkeypatc
         parse_bytes(parquet_bomb(), filename="batch.parquet", limits=BATCH)
 
 
-def test_a_parquet_bomb_within_the_row_limit_is_refused_before_it_is_decoded(monkeypatch):
+def test_a_parquet_bomb_within_the_row_limit_is_refused_before_it_is_decoded(
+    monkeypatch, arrow_pool
+):
     def no_decode(*args, **kwargs):
         raise AssertionError("the table was decoded before its size was checked")
 
     monkeypatch.setattr(pd, "read_parquet", no_decode)
     raw = parquet_bomb()
     assert len(raw) < 2_000
-    pool = pa.proxy_memory_pool(pa.default_memory_pool())
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
-    try:
-        with pytest.raises(TooLarge, match="1,200,160,000 bytes once decoded") as refused:
-            parse_bytes(raw, filename="data.parquet", limits=UPLOAD)
-    finally:
-        pa.set_memory_pool(previous)
+    with pytest.raises(TooLarge, match="1,200,160,000 bytes once decoded") as refused:
+        parse_bytes(raw, filename="data.parquet", limits=UPLOAD)
     assert "4 x 209,715,200 bytes" in refused.value.message
     # Read as dictionaries: one 60 KB string and 20,000 indices, not 1.2 GB.
-    assert pool.max_memory() < 10 * 1024 * 1024
+    assert arrow_pool.max_memory() < 10 * 1024 * 1024
 
 
 def test_compressed_parquet_pages_are_refused_from_their_uncompressed_size(monkeypatch):

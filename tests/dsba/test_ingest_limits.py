@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import tracemalloc
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -204,6 +205,17 @@ def test_braces_inside_strings_are_not_counted(body, containers):
     check_json_containers(body, Limits(rows=containers - JSON_SLACK, columns=0, bytes=0))
     with pytest.raises(TooLarge, match=f"holds {containers} objects"):
         check_json_containers(body, Limits(rows=containers - JSON_SLACK - 1, columns=0, bytes=0))
+
+
+def test_counting_the_objects_of_millions_of_strings_takes_little_memory():
+    body = b"[" + b'"",1,' * 3_000_000 + b"1]"  # 15 MB, 3 million strings
+    tracemalloc.start()
+    try:
+        check_json_containers(body, BATCH)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # scanned in 1 MB blocks; a list per string was 10x the body
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])

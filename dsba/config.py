@@ -57,6 +57,8 @@ class Settings:
     max_columns: int = 1_000
     max_categories: int = 1_000
     max_batch_rows: int = 10_000
+    # A scoring body (JSON, CSV or a file to score): 10,000 rows of 40 features fit in 16 MB.
+    max_predict_bytes: int = 16 * 1024 * 1024
     url_timeout: float = 30.0
     url_max_bytes: int = 200 * 1024 * 1024
     url_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
@@ -104,6 +106,7 @@ class Settings:
             max_columns=_int(env, "DSBA_MAX_COLUMNS", cls.max_columns),
             max_categories=_int(env, "DSBA_MAX_CATEGORIES", cls.max_categories),
             max_batch_rows=_int(env, "DSBA_MAX_BATCH_ROWS", cls.max_batch_rows),
+            max_predict_bytes=_int(env, "DSBA_MAX_PREDICT_BYTES", cls.max_predict_bytes),
             url_timeout=_float(env, "DSBA_URL_TIMEOUT", cls.url_timeout),
             url_max_bytes=_int(env, "DSBA_URL_MAX_BYTES", cls.url_max_bytes),
             url_allow_hosts=_list(env, "DSBA_URL_ALLOW_HOSTS"),

@@ -17,6 +17,8 @@ import pyarrow as pa
 from dsba.config import Settings
 from dsba.csvtypes import read_csv
 from dsba.errors import Forbidden, InvalidInput, TooLarge
+from dsba.limits import Limits, check_csv_rows, check_json_containers, check_parquet
+from dsba.sniff import sniff_delimiter
 from dsba.storage import sha256_bytes
 from dsba.urlfetch import fetch_url
 
@@ -55,11 +57,13 @@ def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
 
 
 def _detect_format(raw: bytes, filename: str | None) -> str:
-    if raw[:4] == _PARQUET_MAGIC:
-        return "parquet"
+    # The name the sender gave wins over the bytes: a body declared CSV is never read as
+    # Parquet, whose small files can decode to gigabytes.
     suffix = Path(filename or "").suffix.lower()
     if suffix in FORMATS:
         return FORMATS[suffix]
+    if raw[:4] == _PARQUET_MAGIC:
+        return "parquet"
     head = raw.lstrip()[:1]
     if head in (b"{", b"["):
         return "json"
@@ -86,14 +90,6 @@ def _decode_text(raw: bytes) -> str:
         ) from exc
 
 
-def _sniff_delimiter(text: str) -> str:
-    sample = text[:_SNIFF_BYTES]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
 def _check_header(header: list[str]) -> None:
     seen: set[str] = set()
     duplicates = sorted({name for name in header if name in seen or seen.add(name)})
@@ -109,7 +105,7 @@ def _parse_csv(raw: bytes, text_columns: Collection[str] = ()) -> pd.DataFrame:
     text = _decode_text(raw)
     if not text.strip():
         raise InvalidInput("file is empty")
-    delimiter = _sniff_delimiter(text)
+    delimiter = sniff_delimiter(text)
     # newline="": the csv module reads a lone carriage return as a line end only this way.
     rows = csv.reader(io.StringIO(text[:_SNIFF_BYTES], newline=""), delimiter=delimiter)
     try:
@@ -196,27 +192,28 @@ def parse_bytes(
     filename: str | None = None,
     settings: Settings | None = None,
     text_columns: Collection[str] = (),
+    limits: Limits | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """Parse raw bytes into a frame (text_columns of a CSV as text); return it and its format."""
-    settings = settings or Settings()
+    """Parse raw bytes within limits (a dataset's by default), text_columns of a CSV as text."""
+    limits = limits or Limits.upload(settings or Settings())
     if not raw.strip():
         raise InvalidInput("file is empty")
     fmt = _detect_format(raw, filename)
     if fmt == "parquet":
+        check_parquet(raw, limits)
         frame = _parse_parquet(raw)
     elif fmt in ("json", "jsonl"):
+        check_json_containers(raw, limits)
         frame = _parse_json(raw, lines=fmt == "jsonl" or raw.lstrip()[:1] == b"{")
     else:
+        check_csv_rows(raw, limits)
         frame = _parse_csv(raw, text_columns)
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] == 0:
         raise InvalidInput("file has no columns")
     if len(frame) == 0:
         raise InvalidInput("file has a header but no data rows")
-    if len(frame) > settings.max_rows:
-        raise TooLarge(f"{len(frame):,} rows exceed the limit of {settings.max_rows:,}")
-    if frame.shape[1] > settings.max_columns + 1:
-        raise TooLarge(f"{frame.shape[1]:,} columns exceed the limit of {settings.max_columns:,}")
+    limits.check_shape(*frame.shape)
     _check_flat(frame)
     if len(raw) > MAX_FIELD_CHARS:
         _check_field_lengths(frame)

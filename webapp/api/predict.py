@@ -15,6 +15,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from dsba.errors import InvalidInput, TooLarge
 from dsba.ingestion import parse_bytes
+from dsba.limits import Limits, check_json_containers
 from webapp.api import fastjson
 from webapp.api.fastjson import Blueprint
 from webapp.api.mlflow import INVOCATIONS_BODY, records_from_mlflow
@@ -27,6 +28,23 @@ from webapp.api.schemas import (
 from webapp.state import state
 
 bp = Blueprint("predict", __name__, description="Predictions")
+
+
+@bp.before_request
+def bound_body() -> None:
+    """Refuse a body over the scoring byte limit, or JSON with more objects than rows."""
+    settings = state().settings
+    limit = settings.max_predict_bytes
+    too_large = TooLarge(f"the request body is larger than the limit of {limit:,} bytes")
+    if (request.content_length or 0) > limit:
+        raise too_large
+    # A chunked body declares no length: werkzeug cuts it one byte past the limit.
+    request.max_content_length = limit + 1
+    body = request.get_data(cache=True)
+    if len(body) > limit:
+        raise too_large
+    if request.is_json:
+        check_json_containers(body, Limits.batch(settings))
 
 
 def json_response(payload: Any) -> Response:
@@ -74,25 +92,23 @@ class Invocations(MethodView):
     def post(self, ref):
         """Score rows sent as MLflow's dataframe_split, dataframe_records, instances or CSV."""
         app_state = state()
-        limit = app_state.settings.max_batch_rows
-        if _check_content_type() == "text/csv":
-            pinned, text_columns = app_state.service.text_features(ref)
+        mimetype = _check_content_type()
+        # An unknown model is a 404 before any parsing; CSV rows go to the version looked up.
+        pinned, text_columns = app_state.service.text_features(ref)
+        if mimetype == "text/csv":
             frame, _ = parse_bytes(
                 request.get_data(),
                 filename="data.csv",
-                settings=app_state.settings,
                 text_columns=text_columns,
+                limits=Limits.batch(app_state.settings),
             )
-            if len(frame) > limit:
-                raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {limit:,}")
             result = app_state.service.predict_frame(pinned, frame)
             return json_response({"predictions": result.labels})
         payload = request.get_json(silent=True)
         if payload is None:
             raise InvalidInput("the body is not valid JSON")
-        records = records_from_mlflow(payload, limit)
+        records = records_from_mlflow(payload, app_state.settings.max_batch_rows)
         if not records:
-            app_state.service.metadata(ref)  # an unknown model is still a 404
             return json_response({"predictions": []})
-        result = app_state.service.predict_records(ref, records)
+        result = app_state.service.predict_records(pinned, records)
         return json_response({"predictions": result.labels})

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from typing import Any
+from typing import IO, Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from dsba.errors import DsbaError, NotFound, TooLarge
 from dsba.ingestion import parse_bytes
+from dsba.limits import Limits
 from dsba.schema import FeatureSchema
 from dsba.scored_files import ScoredFiles
 from webapp.pages import bp
@@ -75,14 +76,15 @@ def predict(name: str):
     ), status
 
 
-def score_file(ref: str, raw: bytes, filename: str) -> tuple[bytes, dict[str, Any]]:
+def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[str, Any]]:
     """Score every row of an uploaded file: the CSV with flag columns, and what to show."""
     app_state = state()
-    settings = app_state.settings
+    limits = Limits.batch(app_state.settings)
+    raw = upload.read(limits.bytes + 1)
+    if len(raw) > limits.bytes:
+        raise TooLarge(f"the file is larger than the limit of {limits.bytes:,} bytes")
     pinned, text_columns = app_state.service.text_features(ref)
-    frame, _ = parse_bytes(raw, filename=filename, settings=settings, text_columns=text_columns)
-    if len(frame) > settings.max_batch_rows:
-        raise TooLarge(f"{len(frame):,} rows exceed the batch limit of {settings.max_batch_rows:,}")
+    frame, _ = parse_bytes(raw, filename=filename, text_columns=text_columns, limits=limits)
     scored = app_state.service.predict_frame(pinned, frame)
     buffer = io.StringIO()
     scored.to_frame(frame, flags=True).to_csv(buffer, index=False)
@@ -114,7 +116,7 @@ def predict_batch(name: str):
         return back
     upload = form.file.data
     try:
-        body, summary = score_file(f"{name}:{version}", upload.read(), upload.filename or "")
+        body, summary = score_file(f"{name}:{version}", upload.stream, upload.filename or "")
     except DsbaError as error:
         flash(f"Nothing was scored: {error.message}", "danger")
         return back

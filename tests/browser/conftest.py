@@ -114,3 +114,17 @@ def screenshot() -> Callable[[Page, str], Path]:
         return path
 
     return shot
+
+
+@pytest.fixture
+def no_csp_violations(page: Page):
+    """Fail a test whose pages broke the Content-Security-Policy (inline script or style)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield
+    assert not violations, violations

@@ -41,18 +41,7 @@ PROGRESS_RECORDER = """document.addEventListener("DOMContentLoaded", () => {
 });"""
 
 
-@pytest.fixture(autouse=True)
-def no_csp_violations(page: Page):
-    """Fail a test whose pages broke the Content-Security-Policy (inline script or style)."""
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    yield
-    assert not violations, violations
+pytestmark = pytest.mark.usefixtures("no_csp_violations")
 
 
 @pytest.fixture(scope="module")

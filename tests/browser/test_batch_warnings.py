@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from passengers import FEATURES, MISSPELT_WOMAN, passengers
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from dsba.config import Settings
 from dsba.service import LocalService
@@ -15,18 +15,7 @@ from dsba.service import LocalService
 ROWS = 60
 
 
-@pytest.fixture(autouse=True)
-def no_csp_violations(page: Page):
-    """Fail a test whose pages broke the Content-Security-Policy (inline script or style)."""
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    yield
-    assert not violations, violations
+pytestmark = pytest.mark.usefixtures("no_csp_violations")
 
 
 @pytest.fixture(scope="module")

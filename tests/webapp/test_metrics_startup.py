@@ -7,16 +7,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.datagen import penguins_model
-
-RECORD = {
-    "island": "Dream",
-    "bill_length_mm": 39.0,
-    "bill_depth_mm": 18.5,
-    "flipper_length_mm": 190,
-    "body_mass_g": 3700,
-    "sex": "female",
-    "year": 2008,
-}
+from tests.security.security_helpers import RECORD
 
 
 def _sum(text: str, name: str, **labels: str) -> float:

@@ -12,7 +12,8 @@ import pytest
 
 from dsba.config import Settings
 from dsba.errors import InvalidInput
-from dsba.prediction import feature_plan, predict_frame, predict_records
+from dsba.feature_plan import feature_plan
+from dsba.prediction import predict_frame, predict_records
 from dsba.service import LocalService
 
 

@@ -256,13 +256,13 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.option("-o", "--output", "out", help="Output file (.csv, .parquet, .jsonl); stdout if none.")
 @click.pass_obj
 def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
-    """Score every row of DATA with model REF; adds label and probability columns."""
+    """Score every row of DATA with model REF; adds label, probability and flag columns."""
     pinned, text_columns = obj.service.text_features(ref)
     frame = read_source(data, obj.settings, text_columns=text_columns).frame
     result = obj.service.predict_frame(pinned, frame)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    scored = result.to_frame(frame)
+    scored = result.to_frame(frame, flags=True)
     if obj.as_json and out is None:
         click.echo(
             json.dumps(

@@ -71,7 +71,23 @@ class Predictions:
             result[f"probability_{name}"] = self.probabilities[:, i].round(6)
         if flags and self.report is not None:
             result[UNSEEN_COLUMN], result[WARNINGS_COLUMN] = self.report.row_notes()
+        elif flags:
+            result[UNSEEN_COLUMN], result[WARNINGS_COLUMN] = self._notes_from_flags(len(frame))
         return result
+
+    def _notes_from_flags(self, rows: int) -> tuple[list[int], list[str]]:
+        """The flag columns from a server's per-row flags (a remote answer has no report)."""
+        counts, notes = [0] * rows, [""] * rows
+        for i, flag in self.flags.items():
+            unseen = flag.get("unseen", {})
+            counts[i] = len(unseen)
+            parts = (
+                ["unseen " + ", ".join(f"{k}={v!r}" for k, v in unseen.items())] if unseen else []
+            )
+            if flag.get("unreliable"):
+                parts.append("unreliable: most features unseen or missing")
+            notes[i] = "; ".join(parts)
+        return counts, notes
 
 
 def _contributions(

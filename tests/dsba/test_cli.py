@@ -80,8 +80,14 @@ def test_predict_adds_labels_and_probabilities_in_row_order(
     assert f"wrote {len(penguins_frame)} rows scored by penguins:1" in result.stderr
     scored = _read_output(out)
     proba_columns = [f"probability_{name}" for name in sorted(SPECIES)]
-    assert list(scored.columns) == [*penguins_frame.columns, "prediction", *proba_columns]
+    flags = ["unseen_features", "warnings"]
+    assert list(scored.columns) == [*penguins_frame.columns, "prediction", *proba_columns, *flags]
     assert len(scored) == len(penguins_frame)
+    # Rows with most of the 7 features missing are flagged; every value is a known one.
+    assert (scored["unseen_features"] == 0).all()
+    mostly_missing = penguins_frame.drop(columns="species").isna().sum(axis=1) >= 4
+    flagged = scored["warnings"].fillna("").str.startswith("unreliable")
+    assert flagged.tolist() == mostly_missing.tolist() and flagged.sum() == 2
     assert set(scored["prediction"]) <= SPECIES and scored["prediction"].notna().all()
     # Input columns come back untouched and in the input's row order.
     for column in penguins_frame.columns:
@@ -123,6 +129,7 @@ def test_predict_csv_to_stdout_reports_extra_columns(penguins_trained, tmp_path,
     lines = result.stdout.splitlines()
     assert lines[0].endswith(
         ",note,prediction,probability_Adelie,probability_Chinstrap,probability_Gentoo"
+        ",unseen_features,warnings"
     )
     assert [line.split(",")[8] for line in lines[1:]] == ["Gentoo", "Adelie"]
 

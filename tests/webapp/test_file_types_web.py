@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from passengers import KNOWN_WOMAN, MISSPELT_WOMAN, passengers
 from typed_files import codes_frame, decimal_comma_csv
 
 from dsba.cli import main
@@ -113,3 +114,25 @@ def test_remote_cli_scores_digit_codes_through_a_real_server(live_server, tmp_pa
     answer = json.loads(result.stdout)
     assert [row["label"] for row in answer["predictions"]][:3] == EXPECTED
     assert answer["warnings"] == []
+
+
+def test_remote_cli_writes_the_flag_columns_from_the_servers_answer(live_server, tmp_path):
+    # A remote answer carries no input report: the per-row flags make the same two columns.
+    source = tmp_path / "passengers.csv"
+    passengers(200).to_csv(source, index=False)
+    service = LocalService(Settings(registry_dir=live_server.registry_dir, train_threads=1))
+    service.train(str(source), target="survived", name="ship", params={"n_estimators": 10})
+    unreliable = {"pclass": "first", "sex": "Female", "embarked": "Southampton", "sibsp": None}
+    rows = [{**KNOWN_WOMAN, "sibsp": 0}, {**MISSPELT_WOMAN, "sibsp": 0}, unreliable]
+    data = tmp_path / "score.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "scored.csv"
+    env = {"DSBA_REGISTRY_DIR": str(tmp_path / "unused")}
+    args = ["--remote", live_server.url, "predict", "ship", str(data), "-o", str(out)]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert scored["unseen_features"].tolist() == [0, 2, 3]
+    assert scored["warnings"][0] == ""
+    assert scored["warnings"][1] == "unseen pclass='first', sex='Female'"
+    assert scored["warnings"][2].endswith("; unreliable: most features unseen or missing")

@@ -74,21 +74,12 @@ class FolderLock:
 
     def write_json(self, target: Path, payload: Any) -> None:
         """Replace target with JSON atomically, or raise LockLost if the lock was broken."""
-        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
-        tmp = self.baton / f"{uuid.uuid4().hex}.tmp"
         try:
-            with open(tmp, "xb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            storage.atomic_write_json(target, payload, staging=self.baton)
         except FileNotFoundError as exc:
             if not self.baton.is_dir():
                 raise LockLost(f"{self.path.name} was broken as stale while held") from exc
             raise
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

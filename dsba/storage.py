@@ -28,12 +28,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to path so readers see the old file or the new one, never a part."""
+def atomic_write_bytes(path: Path, data: bytes, staging: Path | None = None) -> None:
+    """Write bytes to path so readers see the old file or the new one, never a part.
+
+    The temporary file goes beside path, or into staging (a lock's owner folder: a write
+    whose folder was taken away fails instead of landing).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = (staging or path.parent) / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "xb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -42,9 +46,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_json(path: Path, payload: Any) -> None:
-    """Write JSON to path atomically."""
-    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+def atomic_write_json(path: Path, payload: Any, staging: Path | None = None) -> None:
+    """Write JSON to path atomically (the temporary file in staging if given)."""
+    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+    atomic_write_bytes(path, data, staging)
 
 
 def read_json(path: Path) -> Any:

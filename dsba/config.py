@@ -78,7 +78,7 @@ class Settings:
     api_tokens: str = field(default="", repr=False)
     login_attempts_per_minute: int = 5
     # Proxies in front of the app whose X-Forwarded-For entry is trusted (0: none, the
-    # client is the peer address; 1 behind Caddy or the Container Apps ingress).
+    # client is the peer address; 1 behind Caddy in ACI, 2 in Container Apps).
     proxy_hops: int = 0
     log_json: bool = True
 

@@ -53,6 +53,8 @@ class JobStore:
         self.settings = settings
         self.folder = settings.registry_dir / "jobs"
         self.markers = ActiveMarkers(self.folder)
+        # Finished jobs' states by id: a finished record never changes again.
+        self._finished: dict[str, str] = {}
 
     def _path(self, job_id: str) -> Path:
         if not is_job_id(job_id):
@@ -162,7 +164,7 @@ class JobStore:
         """The queued and running jobs, opening only the records marked as possibly active."""
         ids = self.markers.ids()
         if ids is None:
-            ids = self._mark_older_records()
+            return self._mark_older_records()
         jobs = []
         for job_id in ids:
             job = self._read(job_id)
@@ -183,14 +185,28 @@ class JobStore:
             counts[job["state"]] += 1
         return counts
 
-    def _mark_older_records(self) -> list[str]:
-        """Mark the active jobs of a store written before markers existed (once)."""
+    def count_finished(self) -> dict[str, int]:
+        """Finished jobs by state, reading only records this store object has not seen end."""
         timed, legacy = record_ids(self.folder)
-        active = [
-            job["id"] for job in self._read_newest(timed + legacy, None) if job["state"] in ACTIVE
-        ]
-        for job_id in active:
-            self.markers.add(job_id)
+        ids = {*timed, *legacy}
+        self._finished = {i: state for i, state in self._finished.items() if i in ids}
+        for job_id in ids - set(self.markers.ids() or ()) - self._finished.keys():
+            job = self._read(job_id)
+            if job is not None and job["state"] not in ACTIVE:
+                self._finished[job_id] = job["state"]
+        counts = {state: 0 for state in STATES if state not in ACTIVE}
+        for state in self._finished.values():
+            counts[state] += 1
+        return counts
+
+    def _mark_older_records(self) -> list[dict[str, Any]]:
+        """Mark the active jobs of a store written before markers existed (once); return them."""
+        timed, legacy = record_ids(self.folder)
+        jobs = self._read_newest(timed + legacy, None)
+        active = [job for job in jobs if job["state"] in ACTIVE]
+        for job in active:
+            self.markers.add(job["id"])
+        self._finished.update((job["id"], job["state"]) for job in jobs if job not in active)
         self.markers.folder.mkdir(parents=True, exist_ok=True)
         return active
 

@@ -8,7 +8,6 @@ import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -21,13 +20,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from dsba.errors import DsbaError
-from dsba.jobs import ACTIVE, FAILED, QUEUED, RUNNING, SUCCEEDED
 from dsba.logs import configure_logging
 
 access_log = logging.getLogger("webapp.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_JOB_FILE = re.compile(r"^[0-9a-f]{32}\.json$")
 
 REQUESTS = Counter("dsba_http_requests", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -100,49 +96,21 @@ def record_cache(hit: bool) -> None:
 
 
 class JobStateCollector:
-    """Jobs by state in the store (shared by all workers), without reading every record.
-
-    A finished record never changes again, so its state is read once and remembered; a
-    scrape lists the folder and reads only the records of active and new jobs.
-    """
+    """Jobs by state in the store (shared by all workers), without reading every record."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.finished: dict[str, str] = {}
 
     def collect(self):
         """Yield one gauge sample per job state."""
         store = self.app.extensions["dsba"].jobs
-        counts = {QUEUED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0}
-        ids = _job_ids(store.folder)
-        # Pruned records leave the count and the memory alike.
-        self.finished = {i: state for i, state in self.finished.items() if i in ids}
-        for job_id in ids:
-            state = self.finished.get(job_id)
-            if state is None:
-                try:
-                    state = store.get(job_id)["state"]
-                except (DsbaError, OSError, ValueError, KeyError):
-                    continue  # deleted or being replaced right now; back next scrape
-                if state not in ACTIVE:
-                    self.finished[job_id] = state
-            counts[state] = counts.get(state, 0) + 1
+        counts = {**store.count_by_state(), **store.count_finished()}
         gauge = GaugeMetricFamily(
             "dsba_jobs", "Training jobs in the store by state", labels=["state"]
         )
         for state, count in counts.items():
             gauge.add_metric([state], count)
         yield gauge
-
-
-def _job_ids(folder: Path) -> set[str]:
-    """The ids of the job records in the folder, from one listing."""
-    try:
-        with os.scandir(folder) as entries:
-            names = [entry.name for entry in entries]
-    except FileNotFoundError:
-        return set()
-    return {name[:-5] for name in names if _JOB_FILE.match(name)}
 
 
 def metrics_view(app: Flask):

@@ -80,7 +80,13 @@ def test_job_counts_read_only_active_and_new_records(tmp_path, monkeypatch):
     original = dsba.jobs.read_json
     monkeypatch.setattr(dsba.jobs, "read_json", lambda path: reads.append(path) or original(path))
 
-    assert _jobs_gauge(app) == {"queued": 0, "running": 2, "succeeded": 40, "failed": 10}
+    assert _jobs_gauge(app) == {
+        "queued": 0,
+        "running": 2,
+        "succeeded": 40,
+        "failed": 10,
+        "cancelled": 0,
+    }
     assert len(reads) == 52
     reads.clear()
     _job(folder, "failed")
@@ -90,7 +96,7 @@ def test_job_counts_read_only_active_and_new_records(tmp_path, monkeypatch):
 
     # The two running jobs and the new one are read; the 49 finished ones are remembered.
     assert len(reads) == 3
-    assert second == {"queued": 0, "running": 2, "succeeded": 39, "failed": 11}
+    assert second == {"queued": 0, "running": 2, "succeeded": 39, "failed": 11, "cancelled": 0}
 
 
 @pytest.mark.parametrize("missing", [True, False])
@@ -98,4 +104,10 @@ def test_job_counts_of_an_empty_store_are_zero(tmp_path, missing):
     app = _app(tmp_path)
     if not missing:
         (tmp_path / "registry" / "jobs").mkdir(parents=True)
-    assert _jobs_gauge(app) == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
+    assert _jobs_gauge(app) == {
+        "queued": 0,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "cancelled": 0,
+    }

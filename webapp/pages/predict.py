@@ -96,7 +96,7 @@ def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[
         "unreliable": 0,
         "rows": len(frame),
     }
-    schema = FeatureSchema.from_dict(app_state.service.registry.get_schema(ref))
+    schema = FeatureSchema.from_dict(app_state.service.registry.get_schema(pinned))
     if scored.report is not None:
         summary |= scored.report.summary(schema)
     known = {f.name for f in schema.features} | {schema.target}

@@ -5,10 +5,10 @@ string column with 12 levels, an integer column and a binary string target with 
 written to a Parquet file exactly as the dataset store writes one. Then:
 
 - local: a fresh Python process does what a job process does without Dask: pandas reads the
-  Parquet (DatasetStore.load) and dsba.training.train_model trains with threads=0 (all cores).
+  Parquet (DatasetStore.load) and dsba.model.training.train_model trains with threads=0 (all cores).
 - dask: a LocalCluster of two worker processes with one thread each (same two cores) is
   started first and left idle; a fresh Python process, the client, does what a job process
-  does with DSBA_DASK_SCHEDULER set: connect, then dsba.dask_training.train_model_dask
+  does with DSBA_DASK_SCHEDULER set: connect, then dsba.model.dask_training.train_model_dask
   (the workers read the Parquet, infer the schema, prepare, split, train, predict the test
   part; the client gathers the test predictions and evaluates).
 
@@ -92,7 +92,7 @@ def measured(train) -> dict:
 
 def run_local(path: Path) -> dict:
     """The job process without Dask: load the frame (as DatasetStore.load), train, evaluate."""
-    from dsba.training import train_model
+    from dsba.model.training import train_model
 
     return measured(
         lambda: (train_model(pd.read_parquet(path), "label", params=PARAMS, seed=SEED), {})
@@ -101,7 +101,7 @@ def run_local(path: Path) -> dict:
 
 def run_dask_client(path: Path, address: str) -> dict:
     """The job process with Dask: connect, then train on the cluster."""
-    from dsba.dask_training import connect, train_model_dask
+    from dsba.model.dask_training import connect, train_model_dask
 
     def train():
         with connect(address) as client:

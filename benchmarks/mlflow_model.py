@@ -2,7 +2,7 @@
 
 Runs with .mlflow/.venv's python (`make bench-mlflow-deps`), never the project's venv:
     mlflow_model.py PENGUINS_CSV OUT_DIR PARAMS_JSON
-PARAMS_JSON is dsba's default hyperparameters (dsba.params), so the model has the platform's
+PARAMS_JSON is dsba's default hyperparameters (dsba.model.params), so the model has the platform's
 rounds, depth, learning rate and early stopping on the same stratified splits (seed 42).
 The two string columns (island, sex) are one-hot encoded inside an sklearn Pipeline, saved
 with the sklearn flavor and a signature, so the scoring server takes the raw rows as dsba does.

@@ -122,7 +122,7 @@ def start_mlflow(
     workdir: Path, url: str, workers: int, extra_env: dict[str, str], bodies: list[bytes]
 ) -> tuple[subprocess.Popen, str]:
     """Save the MLflow baseline model, serve it from .mlflow/.venv at url; return it and a note."""
-    from dsba.params import validate_params
+    from dsba.model.params import validate_params
 
     if not (MLFLOW_VENV / "bin/mlflow").exists():
         where = MLFLOW_VENV.relative_to(ROOT)

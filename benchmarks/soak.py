@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from dsba.auth import hash_token, new_token  # noqa: E402
 from dsba.config import Settings  # noqa: E402
-from dsba.datasets import DatasetStore  # noqa: E402
-from dsba.ingestion import read_bytes  # noqa: E402
+from dsba.data.datasets import DatasetStore  # noqa: E402
+from dsba.data.ingestion import read_bytes  # noqa: E402
 from dsba.service import LocalService  # noqa: E402
 
 KILL_WINDOW = 1.0

@@ -8,7 +8,7 @@ same libraries and reads the same file, so the processes differ only in how they
 - xgboost: strings -> pandas categories, the same stratified train/test and validation splits,
   XGBClassifier(tree_method="hist", enable_categorical=True, same native parameters and
   threads).fit with early stopping on the validation part.
-- dsba: dsba.training.train_model on the raw frame (schema inference, feature preparation,
+- dsba: dsba.model.training.train_model on the raw frame (schema inference, feature preparation,
   splits, training, evaluation on the test part).
 - dsba+save: dsba.service.LocalService.train, which also writes the version to a registry.
 
@@ -71,8 +71,8 @@ def load(path: Path) -> tuple[pd.DataFrame, dict]:
     import sklearn.model_selection  # noqa: F401
     import xgboost  # noqa: F401
 
+    import dsba.model.training  # noqa: F401
     import dsba.service  # noqa: F401
-    import dsba.training  # noqa: F401
 
     frame = pd.read_parquet(path)
     return frame, {"loaded_mb": rss_mb()}
@@ -118,8 +118,8 @@ def run_xgboost(path: Path, threads: int) -> dict:
 
 
 def run_dsba(path: Path, threads: int) -> dict:
-    """Train with dsba.training.train_model on the raw frame."""
-    from dsba.training import train_model
+    """Train with dsba.model.training.train_model on the raw frame."""
+    from dsba.model.training import train_model
 
     frame, result = load(path)
     with stopwatch(result):
@@ -133,9 +133,9 @@ def run_dsba(path: Path, threads: int) -> dict:
 def run_service(path: Path, threads: int) -> dict:
     """Train and save a version with dsba.service.LocalService, as the CLI does."""
     from dsba.config import Settings
-    from dsba.ingestion import Dataset
+    from dsba.data.ingestion import Dataset
     from dsba.service import LocalService
-    from dsba.storage import sha256_file
+    from dsba.store.atomic import sha256_file
 
     frame, result = load(path)
     dataset = Dataset(frame, sha256_file(path), f"file:{path.name}", "parquet", path.stat().st_size)

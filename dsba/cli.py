@@ -13,9 +13,9 @@ import pandas as pd
 
 from dsba.cli_jobs import jobs
 from dsba.config import Settings
+from dsba.data.ingestion import read_source
 from dsba.errors import Conflict, DsbaError, InvalidInput, NotFound, StoreError
-from dsba.ingestion import read_source
-from dsba.params import parse_param_pairs
+from dsba.model.params import parse_param_pairs
 
 EXIT_CODES = {InvalidInput: 3, NotFound: 4, Conflict: 5, StoreError: 6}
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input

@@ -26,7 +26,7 @@ from dsba.errors import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dsba.prediction import Predictions
+    from dsba.model.prediction import Predictions
 
 ProgressCallback = Callable[[int, int], None]
 _DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -331,7 +331,7 @@ class Client:
         """Score a DataFrame; the result works like LocalService.predict_frame's."""
         import numpy as np
 
-        from dsba.prediction import Predictions
+        from dsba.model.prediction import Predictions
 
         if len(frame) == 0:
             meta = self.metadata(ref)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import DsbaError
-from dsba.jobs import (
+from dsba.jobs.job_store import (
     CANCELLED,
     CANCELLED_MESSAGE,
     FAILED,
@@ -24,7 +24,7 @@ from dsba.jobs import (
     utc_now,
 )
 from dsba.logs import configure_logging
-from dsba.registry import ModelRegistry
+from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 
 log = logging.getLogger("dsba.jobs")

@@ -7,16 +7,16 @@ from typing import Any
 import pandas as pd
 
 from dsba.config import Settings
-from dsba.datasets import DatasetStore
+from dsba.data.datasets import DatasetStore
+from dsba.data.ingestion import Dataset, read_source
+from dsba.data.schema import categorical_features
 from dsba.errors import Conflict, InvalidInput, NotFound
-from dsba.ingestion import Dataset, read_source
-from dsba.jobs import JobStore
-from dsba.pipeline import train_and_register
-from dsba.prediction import Predictions, predict_frame, predict_records
-from dsba.refs import parse_ref
-from dsba.registry import ModelRegistry
-from dsba.schema import categorical_features
-from dsba.training import ProgressCallback
+from dsba.jobs.job_store import JobStore
+from dsba.model.pipeline import train_and_register
+from dsba.model.prediction import Predictions, predict_frame, predict_records
+from dsba.model.training import ProgressCallback
+from dsba.registry.model_registry import ModelRegistry
+from dsba.registry.refs import parse_ref
 
 
 class LocalService:
@@ -60,7 +60,7 @@ class LocalService:
         path = datasets.folder / info["id"] / "data.parquet"
         if self.settings.dask_scheduler and path.stat().st_size >= self.settings.dask_min_bytes:
             # The one place dask is imported: never without a scheduler configured.
-            from dsba.dask_training import train_and_register_dask
+            from dsba.model.dask_training import train_and_register_dask
 
             return train_and_register_dask(
                 self.registry, info, path, name=name, settings=self.settings, **options

@@ -9,7 +9,7 @@ import palmerpenguins
 import pandas as pd
 
 from dsba.config import Settings
-from dsba.ingestion import read_bytes
+from dsba.data.ingestion import read_bytes
 from dsba.service import LocalService
 
 

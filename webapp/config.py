@@ -9,7 +9,7 @@ from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import InvalidInput
-from dsba.storage import atomic_write_bytes
+from dsba.store.atomic import atomic_write_bytes
 
 
 def _dev_secret_key(registry_dir: Path) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask, current_app
 
 from dsba.config import Settings
-from dsba.datasets import DatasetStore
-from dsba.jobs import JobStore
-from dsba.prediction import Predictions
+from dsba.data.datasets import DatasetStore
+from dsba.jobs.job_store import JobStore
+from dsba.model.prediction import Predictions
 from dsba.service import LocalService
 from webapp.observability import record_cache, record_prediction
 

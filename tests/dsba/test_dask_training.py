@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 from datagen import colour_logit
 
-from dsba import dask_training
 from dsba.config import Settings
-from dsba.dask_training import FIT, TEST, VALIDATION, connect, row_parts, train_model_dask
-from dsba.datasets import DatasetStore
+from dsba.data.datasets import DatasetStore
+from dsba.data.ingestion import Dataset
+from dsba.data.schema import infer_schema, prepare_features
 from dsba.errors import DsbaError, InvalidInput
-from dsba.ingestion import Dataset
-from dsba.registry import ModelRegistry
-from dsba.schema import infer_schema, prepare_features
+from dsba.model import dask_training
+from dsba.model.dask_training import FIT, TEST, VALIDATION, connect, row_parts, train_model_dask
+from dsba.model.training import train_model
+from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
-from dsba.training import train_model
 
 distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")

@@ -1,4 +1,4 @@
-"""dsba.dense_predict calls XGBoost's C predict function directly; it must answer exactly what
+"""dsba.model.dense_predict calls XGBoost's C predict function directly; it must answer exactly what
 Booster.inplace_predict answers, and hand anything else to it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import xgboost
 from sklearn.datasets import load_breast_cancer, load_iris
 
-from dsba import dense_predict
+from dsba.model import dense_predict
 
 
 @pytest.fixture(scope="module", params=["binary", "multiclass"])

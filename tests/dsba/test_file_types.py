@@ -13,7 +13,7 @@ import pytest
 from typed_files import LABEL_OF_CODE, codes_frame, decimal_comma_csv
 
 from dsba.config import Settings
-from dsba.ingestion import parse_bytes, read_bytes
+from dsba.data.ingestion import parse_bytes, read_bytes
 from dsba.service import LocalService
 
 

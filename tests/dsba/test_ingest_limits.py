@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dsba import sniff
 from dsba.config import Settings
+from dsba.data import sniff
+from dsba.data.ingestion import parse_bytes
+from dsba.data.limits import JSON_SLACK, Limits, check_json_containers
 from dsba.errors import InvalidInput, TooLarge
-from dsba.ingestion import parse_bytes
-from dsba.limits import JSON_SLACK, Limits, check_json_containers
 
 # Each took csv.Sniffer 30 s to 132 s on 64 KB (issue 11).
 WORST_CSV = [b',"' * 32768, b'"\n' * 32768, b'"' * 65536, b"a," + b'"' * 65536]
@@ -185,7 +185,7 @@ def test_json_with_more_objects_than_rows_is_refused_before_parsing(monkeypatch)
     def no_parse(*args, **kwargs):
         raise AssertionError("the JSON was parsed before its objects were counted")
 
-    monkeypatch.setattr("dsba.ingestion.json.loads", no_parse)
+    monkeypatch.setattr("dsba.data.ingestion.json.loads", no_parse)
     raw = b"[" + b",".join([b"{}"] * 3_300_000) + b"]"  # 9.9 MB, issue 11
     with pytest.raises(
         TooLarge,

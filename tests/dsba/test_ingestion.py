@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from dsba.config import Settings
+from dsba.data.ingestion import parse_bytes, read_path, read_source, read_upload, resolve_data_path
 from dsba.errors import Forbidden, InvalidInput, TooLarge
-from dsba.ingestion import parse_bytes, read_path, read_source, read_upload, resolve_data_path
 
 TABLE = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "é"], "c": [0.5, 1.5, None]})
 CSV = "a,b,c\n1,x,0.5\n2,y,1.5\n3,é,\n"

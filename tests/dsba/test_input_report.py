@@ -9,9 +9,9 @@ import pytest
 from passengers import FEATURES, KNOWN_WOMAN, MISSPELT_WOMAN, passengers
 
 from dsba.config import Settings
-from dsba.ingestion import read_bytes
-from dsba.prediction import UNSEEN_COLUMN, WARNINGS_COLUMN
-from dsba.schema import FeatureSchema
+from dsba.data.ingestion import read_bytes
+from dsba.data.schema import FeatureSchema
+from dsba.model.prediction import UNSEEN_COLUMN, WARNINGS_COLUMN
 from dsba.service import LocalService
 
 # Four of the six features have no usable value: the row is mostly guesswork.

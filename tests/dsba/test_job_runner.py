@@ -17,14 +17,14 @@ import pandas as pd
 import psutil
 import pytest
 
-import dsba.storage
+import dsba.store.atomic
 from dsba.config import Settings
-from dsba.datasets import DatasetStore
+from dsba.data.datasets import DatasetStore
+from dsba.data.ingestion import read_source
 from dsba.errors import Conflict
-from dsba.ingestion import read_source
 from dsba.jobrunner import JobReporter
-from dsba.jobs import ACTIVE, CANCELLED, FAILED, SUCCEEDED, JobStore, start_job
-from dsba.registry import ModelRegistry
+from dsba.jobs.job_store import ACTIVE, CANCELLED, FAILED, SUCCEEDED, JobStore, start_job
+from dsba.registry.model_registry import ModelRegistry
 
 # Boosting on pure noise with patient early stopping: minutes of rounds unless stopped.
 SLOW = {"n_estimators": 5000, "early_stopping_rounds": 1000, "max_depth": 8}
@@ -119,7 +119,7 @@ def test_the_heartbeat_outlives_a_failed_write(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied (injected)", str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(dsba.storage.os, "replace", replace_failing_once)
+    monkeypatch.setattr(dsba.store.atomic.os, "replace", replace_failing_once)
     reporter = JobReporter(store, job, Settings(registry_dir=tmp_path, job_heartbeat_seconds=0.05))
     reporter.start()
     before = store.get(job["id"])["heartbeat_at"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dsba.config import Settings
 from dsba.errors import Conflict
-from dsba.jobs import ACTIVE, FAILED, JobStore
+from dsba.jobs.job_store import ACTIVE, FAILED, JobStore
 
 
 def test_jobs_created_at_once_never_exceed_the_limit(tmp_path):

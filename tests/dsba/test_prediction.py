@@ -12,7 +12,7 @@ import pytest
 
 from dsba.config import Settings
 from dsba.errors import InvalidInput, TooLarge
-from dsba.prediction import LABEL_COLUMN, records_to_frame
+from dsba.model.prediction import LABEL_COLUMN, records_to_frame
 from dsba.service import LocalService
 
 COLORS = ["a", "b", "c", "d"]

@@ -23,8 +23,8 @@ import xgboost
 from sklearn.datasets import load_breast_cancer
 
 from dsba.errors import InvalidInput, NotFound, StoreError
-from dsba.refs import ModelRef, parse_ref, validate_name
-from dsba.registry import LoadedModel, ModelRegistry
+from dsba.registry.model_registry import LoadedModel, ModelRegistry
+from dsba.registry.refs import ModelRef, parse_ref, validate_name
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -375,7 +375,7 @@ KILL_CHILD = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     import numpy as np, xgboost
-    from dsba.registry import ModelRegistry
+    from dsba.registry.model_registry import ModelRegistry
 
     real_fsync = os.fsync
 
@@ -439,7 +439,7 @@ RACE_CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import numpy as np, xgboost
-    from dsba.registry import ModelRegistry
+    from dsba.registry.model_registry import ModelRegistry
 
     root, go, ready, writer = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
     rng = np.random.default_rng(int(writer))
@@ -552,7 +552,7 @@ def test_is_writable(tmp_path):
 
 
 def test_latest_seen_by_another_process_follows_saves_and_deletes(tmp_path, booster):
-    from dsba.registry import LATEST_TTL_SECONDS
+    from dsba.registry.model_registry import LATEST_TTL_SECONDS
 
     reader, writer = ModelRegistry(tmp_path / "store"), ModelRegistry(tmp_path / "store")
     writer.save_version("m", booster, {}, {})

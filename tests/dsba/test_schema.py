@@ -8,11 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dsba.errors import InvalidInput
-from dsba.ingestion import read_path
-from dsba.prediction import predict_frame
-from dsba.registry import ModelRegistry
-from dsba.schema import (
+from dsba.data.ingestion import read_path
+from dsba.data.schema import (
     BOOLEAN,
     CATEGORICAL,
     DATETIME,
@@ -22,7 +19,10 @@ from dsba.schema import (
     infer_schema,
     prepare_features,
 )
-from dsba.training import train_model
+from dsba.errors import InvalidInput
+from dsba.model.prediction import predict_frame
+from dsba.model.training import train_model
+from dsba.registry.model_registry import ModelRegistry
 
 N = 40
 

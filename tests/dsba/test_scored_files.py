@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from dsba.data.scored_files import KEEP_FILES, KEEP_SECONDS, ScoredFiles
 from dsba.errors import NotFound
-from dsba.scored_files import KEEP_FILES, KEEP_SECONDS, ScoredFiles
 
 
 def test_a_scored_file_is_read_back_by_its_token_from_another_instance(registry_dir):

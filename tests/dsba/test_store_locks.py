@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import xgboost
 
-from dsba.locks import LockLost, folder_lock
-from dsba.registry import ModelRegistry
+from dsba.registry.model_registry import ModelRegistry
+from dsba.store.locks import LockLost, folder_lock
 
 REPO = Path(__file__).resolve().parents[2]
 # One thread per library: the writers are forked, and forking is safe in a one-thread process.
@@ -43,8 +43,8 @@ WRITERS = textwrap.dedent(
     """
     import logging, os, random, sys, time
     from pathlib import Path
-    from dsba import aliases
-    from dsba.registry import ModelRegistry
+    from dsba.registry import aliases
+    from dsba.registry.model_registry import ModelRegistry
 
     def serve(commands, answers, jitter):
         breaks = []

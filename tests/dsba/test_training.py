@@ -9,10 +9,10 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
-from dsba import training
+from dsba.data.schema import encode_target, prepare_features
 from dsba.errors import InvalidInput
-from dsba.schema import encode_target, prepare_features
-from dsba.training import TrainingResult, train_model
+from dsba.model import training
+from dsba.model.training import TrainingResult, train_model
 
 PARAMS = {"n_estimators": 400, "early_stopping_rounds": 10}
 

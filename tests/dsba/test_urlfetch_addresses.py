@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dsba.config import Settings
+from dsba.data.urlfetch import check_url
 from dsba.errors import Forbidden
-from dsba.urlfetch import check_url
 
 REFUSED = {
     # From the issue: shared address space (Container Apps' own infrastructure sits there)...

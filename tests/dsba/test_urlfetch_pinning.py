@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dsba.config import Settings
-from dsba.urlfetch import fetch_url
+from dsba.data.urlfetch import fetch_url
 
 
 def _handler(host: str, status: int, hits: list[str]):

@@ -116,7 +116,7 @@ def openapi_operations(spec: dict) -> list[tuple[str, str]]:
 
 def test_every_api_operation_in_openapi_is_refused_without_credentials(secure_server, openapi):
     operations = openapi_operations(openapi)
-    # The document lists the whole API of DESIGN.md; an empty one would prove nothing.
+    # The document lists the whole API; an empty one would prove nothing.
     assert len(operations) >= 13, operations
     session = http()
     answered = {}

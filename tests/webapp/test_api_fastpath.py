@@ -1,5 +1,5 @@
 """/api/predict's records path builds XGBoost's matrix without pandas; it must agree with the
-pandas path (dsba.schema.prepare_features) on labels, probabilities, warnings and errors."""
+pandas path (dsba.data.schema.prepare_features) on labels, probabilities, warnings and errors."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from dsba.config import Settings
 from dsba.errors import InvalidInput
-from dsba.feature_plan import feature_plan
-from dsba.prediction import predict_frame, predict_records
+from dsba.model.feature_plan import feature_plan
+from dsba.model.prediction import predict_frame, predict_records
 from dsba.service import LocalService
 
 

@@ -17,7 +17,7 @@ import requests
 from datagen import colour_logit
 
 from dsba.config import Settings
-from dsba.registry import ModelRegistry
+from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 
 distributed = pytest.importorskip("distributed")
@@ -112,10 +112,10 @@ def test_without_a_scheduler_nothing_imports_dask(tmp_path):
     code = (
         "import json, sys\n"
         "import pandas as pd\n"
-        "import dsba, dsba.service, dsba.jobrunner, dsba.pipeline, webapp\n"
+        "import dsba, dsba.service, dsba.jobrunner, dsba.model.pipeline, webapp\n"
         "from dsba.config import Settings\n"
-        "from dsba.datasets import DatasetStore\n"
-        "from dsba.ingestion import Dataset\n"
+        "from dsba.data.datasets import DatasetStore\n"
+        "from dsba.data.ingestion import Dataset\n"
         "from dsba.service import LocalService\n"
         "from webapp import create_app\n"
         "create_app()\n"
@@ -138,4 +138,4 @@ def test_without_a_scheduler_nothing_imports_dask(tmp_path):
     loaded = set(report["modules"])
     assert report["ran_on"].startswith("local:")
     assert {"dsba.jobrunner", "dsba.service", "flask", "xgboost"} <= loaded
-    assert not {"dask", "distributed", "xgboost.dask", "dsba.dask_training"} & loaded
+    assert not {"dask", "distributed", "xgboost.dask", "dsba.model.dask_training"} & loaded

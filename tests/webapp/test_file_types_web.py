@@ -13,7 +13,7 @@ from typed_files import codes_frame, decimal_comma_csv
 
 from dsba.cli import main
 from dsba.config import Settings
-from dsba.ingestion import Dataset, read_bytes
+from dsba.data.ingestion import Dataset, read_bytes
 from dsba.service import LocalService
 from webapp import create_app
 

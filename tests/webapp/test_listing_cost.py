@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from dsba.config import Settings
-from dsba.datasets import DatasetStore
+from dsba.data.datasets import DatasetStore
+from dsba.data.ingestion import Dataset
 from dsba.errors import Conflict
-from dsba.ingestion import Dataset
-from dsba.jobs import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
-from dsba.storage import sha256_bytes
+from dsba.jobs.job_store import FAILED, RUNNING, SUCCEEDED, JobStore, utc_now
+from dsba.store.atomic import sha256_bytes
 from webapp import create_app
 
 JOBS = 1_000

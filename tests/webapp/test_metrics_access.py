@@ -8,11 +8,11 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import dsba.jobs
+import dsba.jobs.job_store
 from dsba.auth import hash_token
 from dsba.config import Settings
-from dsba.jobs import utc_now
-from dsba.storage import atomic_write_json
+from dsba.jobs.job_store import utc_now
+from dsba.store.atomic import atomic_write_json
 from webapp import create_app
 
 READER = "reader-token"
@@ -77,8 +77,10 @@ def test_job_counts_read_only_active_and_new_records(tmp_path, monkeypatch):
         _job(folder, "running")
     (folder / "not-a-job.json").write_text("{}")
     reads = []
-    original = dsba.jobs.read_json
-    monkeypatch.setattr(dsba.jobs, "read_json", lambda path: reads.append(path) or original(path))
+    original = dsba.jobs.job_store.read_json
+    monkeypatch.setattr(
+        dsba.jobs.job_store, "read_json", lambda path: reads.append(path) or original(path)
+    )
 
     assert _jobs_gauge(app) == {
         "queued": 0,

@@ -19,7 +19,7 @@ import requests
 import xgboost as xgb
 from datagen import penguins_model
 
-from dsba.registry import ModelRegistry
+from dsba.registry.model_registry import ModelRegistry
 
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from dsba.config import Settings
-from dsba.jobs import JobStore, utc_now
+from dsba.jobs.job_store import JobStore, utc_now
 from dsba.service import LocalService
 from webapp import create_app
 

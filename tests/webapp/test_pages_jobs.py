@@ -7,7 +7,7 @@ import re
 import pytest
 
 from dsba.config import Settings
-from dsba.jobs import JobStore, utc_now
+from dsba.jobs.job_store import JobStore, utc_now
 from webapp import create_app
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from dsba.ingestion import read_upload
+from dsba.data.ingestion import read_upload
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import (
     DatasetSchema,

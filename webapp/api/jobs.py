@@ -6,12 +6,12 @@ from typing import Any
 
 from flask.views import MethodView
 
+from dsba.data.ingestion import read_source
+from dsba.data.schema import MIN_ROWS_FOR_ID_CHECK
 from dsba.errors import InvalidInput
-from dsba.ingestion import read_source
-from dsba.jobs import start_job
-from dsba.params import validate_params
-from dsba.refs import validate_name
-from dsba.schema import MIN_ROWS_FOR_ID_CHECK
+from dsba.jobs.job_store import start_job
+from dsba.model.params import validate_params
+from dsba.registry.refs import validate_name
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state

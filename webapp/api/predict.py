@@ -13,9 +13,9 @@ from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import UnsupportedMediaType
 
+from dsba.data.ingestion import parse_bytes
+from dsba.data.limits import Limits, check_json_containers
 from dsba.errors import InvalidInput, TooLarge
-from dsba.ingestion import parse_bytes
-from dsba.limits import Limits, check_json_containers
 from webapp.api import fastjson
 from webapp.api.fastjson import Blueprint
 from webapp.api.mlflow import INVOCATIONS_BODY, records_from_mlflow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from dsba.jobs import STATES
-from dsba.refs import NAME_PATTERN
+from dsba.jobs.job_store import STATES
+from dsba.registry.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
 # flask-smorest's documented error body ({code, status, message, errors}) for alt_response.
@@ -120,7 +120,7 @@ class ModelSummarySchema(Schema):
 
 
 class MetadataSchema(Schema):
-    """Everything stored about one model version (see dsba.pipeline.build_metadata)."""
+    """Everything stored about one model version (see dsba.model.pipeline.build_metadata)."""
 
     name = fields.String(required=True)
     version = fields.Integer(required=True)
@@ -171,7 +171,7 @@ class PredictRequestSchema(Schema):
         validate=validate.Length(min=1, max=200),
         metadata={"description": "name, name:version or name@alias", "example": "penguins"},
     )
-    # Raw: the records are checked once, by dsba.prediction, where the model's schema is known.
+    # Raw: the records are checked once, by dsba.model.prediction, which knows the schema.
     records = fields.Raw(
         required=True,
         metadata={

@@ -17,10 +17,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from dsba.ingestion import FORMATS
-from dsba.params import PARAMS
-from dsba.refs import NAME_PATTERN
-from dsba.schema import BOOLEAN, CATEGORICAL, DATETIME
+from dsba.data.ingestion import FORMATS
+from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
+from dsba.model.params import PARAMS
+from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
 from webapp.state import state
 
@@ -103,7 +103,7 @@ class TrainForm(FlaskForm):
         return chosen
 
     def param_fields(self) -> list[Field]:
-        """The hyperparameter fields, in the order of dsba.params.PARAMS."""
+        """The hyperparameter fields, in the order of dsba.model.params.PARAMS."""
         return [self[f"param_{name}"] for name in PARAMS]
 
 

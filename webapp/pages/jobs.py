@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 
 from dsba.errors import Conflict
-from dsba.jobs import ACTIVE
-from dsba.refs import parse_ref
+from dsba.jobs.job_store import ACTIVE
+from dsba.registry.refs import parse_ref
 from webapp.pages import bp
 from webapp.pages.forms import CancelJobForm
 from webapp.state import state

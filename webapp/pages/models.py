@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from dsba.errors import DsbaError, InvalidInput, NotFound
-from dsba.refs import ModelRef
+from dsba.registry.refs import ModelRef
 from webapp.pages import bp
 from webapp.pages.charts import chart_data, heat_map
 from webapp.pages.forms import AliasForm, CanaryDecisionForm, CanaryForm, DeleteVersionForm

@@ -8,11 +8,11 @@ from typing import IO, Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
+from dsba.data.ingestion import parse_bytes
+from dsba.data.limits import Limits
+from dsba.data.schema import FeatureSchema
+from dsba.data.scored_files import ScoredFiles
 from dsba.errors import DsbaError, NotFound, TooLarge
-from dsba.ingestion import parse_bytes
-from dsba.limits import Limits
-from dsba.schema import FeatureSchema
-from dsba.scored_files import ScoredFiles
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref

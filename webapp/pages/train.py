@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
+from dsba.data.ingestion import read_source, read_upload
 from dsba.errors import DsbaError
-from dsba.ingestion import read_source, read_upload
 from webapp.api.jobs import submit_training
 from webapp.pages import bp
 from webapp.pages.formatting import model_name_from

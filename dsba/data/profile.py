@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from dsba.data.schema import NUMERIC, column_kind, to_python
 from dsba.errors import InvalidInput
-from dsba.schema import NUMERIC, column_kind, to_python
 
 PREVIEW_ROWS = 10
 TOP_VALUES = 5

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dsba.errors import NotFound
-from dsba.storage import atomic_write_bytes, atomic_write_json, read_store_json, sweep_stale
+from dsba.store.atomic import atomic_write_bytes, atomic_write_json, read_store_json, sweep_stale
 
 KEEP_SECONDS = 3600
 # At most this many files at once: an upload loop cannot fill the share.

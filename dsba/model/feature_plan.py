@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from dsba.data.input_report import InputReport
+from dsba.data.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema
 from dsba.errors import InvalidInput
-from dsba.input_report import InputReport
-from dsba.registry import LoadedModel
-from dsba.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema
+from dsba.registry.model_registry import LoadedModel
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

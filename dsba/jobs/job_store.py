@@ -16,9 +16,9 @@ from typing import Any
 
 from dsba.config import Settings
 from dsba.errors import Conflict, NotFound
-from dsba.jobfiles import ActiveMarkers, is_job_id, new_job_id, record_ids
-from dsba.params import validate_params
-from dsba.storage import atomic_write_json, read_json
+from dsba.jobs.job_files import ActiveMarkers, is_job_id, new_job_id, record_ids
+from dsba.model.params import validate_params
+from dsba.store.atomic import atomic_write_json, read_json
 
 log = logging.getLogger("dsba.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"

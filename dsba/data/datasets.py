@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from dsba.data.ingestion import Dataset
+from dsba.data.profile import profile_frame
 from dsba.errors import InvalidInput, NotFound, StoreError
-from dsba.ingestion import Dataset
-from dsba.profile import profile_frame
-from dsba.storage import atomic_write_json, read_json, remove_tree, staging_dir
+from dsba.store.atomic import atomic_write_json, read_json, remove_tree, staging_dir
 
 DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
 

@@ -5,7 +5,7 @@ set and the dataset is large enough. The workers read the Parquet file themselve
 must see the store at the same path as the job process (on Azure: the same File Share mounted
 at the same path) and run the same dsba, xgboost and pandas versions.
 
-Where it differs from dsba.training, and why:
+Where it differs from dsba.model.training, and why:
 - The schema is inferred on a seeded random sample of at most SCHEMA_SAMPLE_ROWS labelled
   rows (the whole data when smaller); category lists and classes are then recomputed on all
   rows, so every value seen in training has its code. Empty, constant and ID-like columns
@@ -34,14 +34,8 @@ import xgboost as xgb
 import xgboost.dask as dxgb
 
 from dsba.config import Settings
-from dsba.errors import DsbaError, InvalidInput
-from dsba.evaluation import evaluate
-from dsba.ingestion import Dataset
-from dsba.params import validate_params
-from dsba.pipeline import register_result
-from dsba.refs import validate_name
-from dsba.registry import ModelRegistry
-from dsba.schema import (
+from dsba.data.ingestion import Dataset
+from dsba.data.schema import (
     CATEGORICAL,
     Feature,
     FeatureSchema,
@@ -50,7 +44,13 @@ from dsba.schema import (
     infer_schema,
     prepare_features,
 )
-from dsba.training import ProgressCallback, TrainingResult, booster_params
+from dsba.errors import DsbaError, InvalidInput
+from dsba.model.evaluation import evaluate
+from dsba.model.params import validate_params
+from dsba.model.pipeline import register_result
+from dsba.model.training import ProgressCallback, TrainingResult, booster_params
+from dsba.registry.model_registry import ModelRegistry
+from dsba.registry.refs import validate_name
 
 SCHEMA_SAMPLE_ROWS = 200_000
 CONNECT_TIMEOUT = "20s"

@@ -12,10 +12,10 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
+from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
-from dsba.evaluation import evaluate
-from dsba.params import validate_params
-from dsba.schema import FeatureSchema, encode_target, infer_schema, prepare_features
+from dsba.model.evaluation import evaluate
+from dsba.model.params import validate_params
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]

@@ -20,8 +20,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dsba.config import Settings
+from dsba.data.sniff import SAMPLE_CHARS, sniff_delimiter
 from dsba.errors import InvalidInput, TooLarge
-from dsba.sniff import SAMPLE_CHARS, sniff_delimiter
 
 # A decoded table may take this many times its byte limit: a CSV spends as little as two
 # bytes ("1,") on a number that takes eight once parsed, so a table the byte limit allows

@@ -8,7 +8,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn import metrics
 
-from dsba.schema import FeatureSchema
+from dsba.data.schema import FeatureSchema
 
 MAX_CURVE_POINTS = 200
 

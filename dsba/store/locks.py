@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsba import storage
+from dsba.store import atomic
 
 # A lock held this long without a write was left by a killed process: alias writes take ms.
 STALE_LOCK_SECONDS = 30.0
@@ -75,7 +75,7 @@ class FolderLock:
     def write_json(self, target: Path, payload: Any) -> None:
         """Replace target with JSON atomically, or raise LockLost if the lock was broken."""
         try:
-            storage.atomic_write_json(target, payload, staging=self.baton)
+            atomic.atomic_write_json(target, payload, staging=self.baton)
         except FileNotFoundError as exc:
             if not self.baton.is_dir():
                 raise LockLost(f"{self.path.name} was broken as stale while held") from exc
@@ -100,7 +100,7 @@ def _take(path: Path, timeout: float) -> FolderLock:
     token = uuid.uuid4().hex
     spare = path.with_name(f"{path.name}.new")
     spare.mkdir(exist_ok=True)
-    storage.sweep_stale(spare)  # what takers killed while waiting left
+    atomic.sweep_stale(spare)  # what takers killed while waiting left
     staging = spare / token
     baton = staging / f"owner-{token}"
     baton.mkdir(parents=True)

@@ -15,12 +15,12 @@ import pandas as pd
 import pyarrow as pa
 
 from dsba.config import Settings
-from dsba.csvtypes import read_csv
+from dsba.data.csvtypes import read_csv
+from dsba.data.limits import Limits, check_csv_rows, check_json_containers, check_parquet
+from dsba.data.sniff import sniff_delimiter
+from dsba.data.urlfetch import fetch_url
 from dsba.errors import Forbidden, InvalidInput, TooLarge
-from dsba.limits import Limits, check_csv_rows, check_json_containers, check_parquet
-from dsba.sniff import sniff_delimiter
-from dsba.storage import sha256_bytes
-from dsba.urlfetch import fetch_url
+from dsba.store.atomic import sha256_bytes
 
 FORMATS = {
     ".csv": "csv",

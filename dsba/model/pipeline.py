@@ -11,10 +11,10 @@ import sklearn
 import xgboost as xgb
 
 from dsba.config import Settings
-from dsba.ingestion import Dataset
-from dsba.refs import validate_name
-from dsba.registry import ModelRegistry
-from dsba.training import ProgressCallback, TrainingResult, train_model
+from dsba.data.ingestion import Dataset
+from dsba.model.training import ProgressCallback, TrainingResult, train_model
+from dsba.registry.model_registry import ModelRegistry
+from dsba.registry.refs import validate_name
 
 
 def library_versions() -> dict[str, str]:

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dsba import storage
 from dsba.errors import Conflict, InvalidInput, NotFound, StoreError
-from dsba.locks import FolderLock, LockLost, folder_lock
-from dsba.refs import is_version_text, validate_version
+from dsba.registry.refs import is_version_text, validate_version
+from dsba.store import atomic
+from dsba.store.locks import FolderLock, LockLost, folder_lock
 
 ALIASES_FILE = "aliases.json"
-# Held (a folder, see dsba.locks) while aliases.json is read, changed and replaced, and
+# Held (a folder, see dsba.store.locks) while aliases.json is read, changed and replaced, and
 # while one of the model's versions is deleted.
 ALIASES_LOCK = "aliases.lock"
 
@@ -32,7 +32,7 @@ def read_aliases(model_dir: Path, name: str) -> dict[str, Target]:
     path = model_dir / ALIASES_FILE
     if not path.exists():
         return {}
-    aliases = storage.read_store_json(path, f"aliases of {name!r}")
+    aliases = atomic.read_store_json(path, f"aliases of {name!r}")
     if not isinstance(aliases, dict) or not all(
         isinstance(t, int) or (isinstance(t, dict) and all(is_version_text(v) for v in t))
         for t in aliases.values()

@@ -4,7 +4,7 @@ A version is written into a staging folder and renamed into place, so it is comp
 Version numbers are folder names; when a rename finds its target taken, another writer won that
 number and this writer moves on to the next one. Saving takes no lock and there is no database,
 so any number of processes and containers can share one root; alias changes and deletions hold
-the model's alias lock (a folder, see dsba.locks).
+the model's alias lock (a folder, see dsba.store.locks).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import xgboost
 
-from dsba import aliases, storage
 from dsba.errors import InvalidInput, NotFound, StoreError
-from dsba.refs import (
+from dsba.registry import aliases
+from dsba.registry.refs import (
     NAME_PATTERN,
     ModelRef,
     is_version_text,
@@ -36,7 +36,8 @@ from dsba.refs import (
     validate_name,
     validate_version,
 )
-from dsba.stamps import StampedMemo, stamp
+from dsba.store import atomic
+from dsba.store.stamps import StampedMemo, stamp
 
 MODEL_FILE = "model.ubj"
 SCHEMA_FILE = "schema.json"
@@ -154,13 +155,13 @@ class ModelRegistry:
             "name": name,
             "created_at": _now(),
             "artifacts": {
-                MODEL_FILE: storage.sha256_bytes(model_bytes),
-                SCHEMA_FILE: storage.sha256_bytes(schema_bytes),
+                MODEL_FILE: atomic.sha256_bytes(model_bytes),
+                SCHEMA_FILE: atomic.sha256_bytes(schema_bytes),
             },
         }
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
-        staging = storage.staging_dir(self.root)
+        staging = atomic.staging_dir(self.root)
         try:
             _write_file(staging / MODEL_FILE, model_bytes)
             _write_file(staging / SCHEMA_FILE, schema_bytes)
@@ -197,7 +198,7 @@ class ModelRegistry:
             if not versions:
                 continue
             try:
-                latest = storage.read_store_json(
+                latest = atomic.read_store_json(
                     self._model_dir(name) / str(versions[-1]) / METADATA_FILE, name
                 )
             except NotFound:
@@ -281,13 +282,13 @@ class ModelRegistry:
         """Return the metadata of the version a reference points at."""
         name, version = self.resolve(ref)
         path = self._model_dir(name) / str(version) / METADATA_FILE
-        return storage.read_store_json(path, f"metadata of {name}:{version}")
+        return atomic.read_store_json(path, f"metadata of {name}:{version}")
 
     def get_schema(self, ref: str) -> dict:
         """Return the schema of the version a reference points at."""
         name, version = self.resolve(ref)
         path = self._model_dir(name) / str(version) / SCHEMA_FILE
-        return storage.read_store_json(path, f"schema of {name}:{version}")
+        return atomic.read_store_json(path, f"schema of {name}:{version}")
 
     def load(self, ref: str) -> LoadedModel:
         """Return a verified, cached model for a reference."""
@@ -333,7 +334,7 @@ class ModelRegistry:
         if metadata.get("name") != name or metadata.get("version") != version:
             raise StoreError(f"model {label} holds metadata of another version")
         for filename, data in ((MODEL_FILE, model_bytes), (SCHEMA_FILE, schema_bytes)):
-            if artifacts.get(filename) != storage.sha256_bytes(data):
+            if artifacts.get(filename) != atomic.sha256_bytes(data):
                 raise StoreError(f"model {label} is corrupt: {filename} fails its sha256 check")
         booster = xgboost.Booster()
         try:

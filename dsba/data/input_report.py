@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsba.schema import CATEGORICAL, DATETIME, FeatureSchema, to_python
+from dsba.data.schema import CATEGORICAL, DATETIME, FeatureSchema, to_python
 
 EXAMPLES = 5
 SHOWN_ROWS = 10

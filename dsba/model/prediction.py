@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from dsba import dense_predict
-from dsba.errors import InvalidInput, TooLarge
-from dsba.feature_plan import FeaturePlan, feature_plan
-from dsba.input_report import InputReport
-from dsba.registry import LoadedModel
-from dsba.schema import (
+from dsba.data.input_report import InputReport
+from dsba.data.schema import (
     DATETIME,
     DATETIME_PARTS,
     FeatureSchema,
     prepare_features,
 )
+from dsba.errors import InvalidInput, TooLarge
+from dsba.model import dense_predict
+from dsba.model.feature_plan import FeaturePlan, feature_plan
+from dsba.registry.model_registry import LoadedModel
 
 LABEL_COLUMN = "prediction"
 UNSEEN_COLUMN = "unseen_features"

@@ -1,0 +1,1 @@
+"""Tables coming in: reading files and URLs, size limits, typing, profiles and feature schemas."""

@@ -1,0 +1,1 @@
+"""Models: parameters, training (local or on Dask), evaluation and prediction."""

@@ -1,0 +1,1 @@
+"""The model registry: names and references, immutable versions, aliases."""

@@ -1,0 +1,1 @@
+"""Files in the store: atomic writes, cross-host locks, memos of what was read."""

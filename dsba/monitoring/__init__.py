@@ -1,0 +1,1 @@
+"""Watching served models: prediction log, feedback, reference profiles, drift, performance."""

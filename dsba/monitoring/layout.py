@@ -1,0 +1,110 @@
+"""Where the prediction log and the feedback live in the store, and which files a reader takes.
+
+<root>/monitoring/<model>/<version>/log/<YYYY-MM-DD>/<writer>.parquet   logged predictions
+<root>/monitoring/<model>/feedback/<YYYY-MM-DD>/<writer>.parquet        ground-truth labels
+
+Each file has one writer (host, pid and a sequence number in its name) and lands by an atomic
+rename, so replicas on one share never write the same file. A finished day is compacted:
+the compacted file is written first (readers ignore it while the manifest does not name it),
+then manifest.json is replaced atomically, naming it and the small files it replaces (readers
+skip those from then on), then the small files are deleted. A reader that lists the folder
+at any moment of that sequence sees every row exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+MONITORING_DIR = "monitoring"
+LOG_DIR = "log"
+FEEDBACK_DIR = "feedback"
+MANIFEST = "manifest.json"
+COMPACT_PREFIX = "compact-"
+SUFFIX = ".parquet"
+
+# Columns of a log file. Features and probabilities get a prefix: a feature may be named
+# like any of the fixed columns.
+ID, TS, MODEL, VERSION, REQUEST_ID, SOURCE, PREDICTION = (
+    "id",
+    "ts",
+    "model",
+    "version",
+    "request_id",
+    "source",
+    "prediction",
+)
+FEATURE_PREFIX = "feature:"
+PROBA_PREFIX = "proba:"
+# Columns of a feedback file.
+LABEL, RECEIVED_AT = "label", "received_at"
+SOURCES = ("api", "invocations", "form", "batch", "cli")
+
+
+def model_dir(root: Path, name: str) -> Path:
+    """The monitoring folder of a model."""
+    return root / MONITORING_DIR / name
+
+
+def log_dir(root: Path, name: str, version: int) -> Path:
+    """The prediction log folder of one model version (one subfolder per UTC day)."""
+    return model_dir(root, name) / str(version) / LOG_DIR
+
+
+def feedback_dir(root: Path, name: str) -> Path:
+    """The feedback folder of a model (labels apply to ids of any of its versions)."""
+    return model_dir(root, name) / FEEDBACK_DIR
+
+
+def day_name(day: date) -> str:
+    """The folder name of a UTC day."""
+    return day.isoformat()
+
+
+def read_manifest(day_dir: Path) -> dict[str, list[str]]:
+    """The day's manifest: compacted files and the small files they replaced (empty if none)."""
+    try:
+        payload = json.loads((day_dir / MANIFEST).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {"compacted": [], "replaced": []}
+    return {key: list(payload.get(key, [])) for key in ("compacted", "replaced")}
+
+
+def live_files(day_dir: Path) -> list[Path]:
+    """The files of a day a reader takes: each logged row appears in exactly one of them."""
+    try:
+        names = sorted(p.name for p in day_dir.iterdir() if p.name.endswith(SUFFIX))
+    except FileNotFoundError:
+        return []
+    manifest = read_manifest(day_dir)
+    compacted, replaced = set(manifest["compacted"]), set(manifest["replaced"])
+    return [
+        day_dir / name
+        for name in names
+        if (name in compacted) or (not name.startswith(COMPACT_PREFIX) and name not in replaced)
+    ]
+
+
+def days_between(since: datetime, until: datetime) -> list[date]:
+    """The UTC days a window [since, until) touches."""
+    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def log_files(root: Path, name: str, version: int, since: datetime, until: datetime) -> list[Path]:
+    """The log files of a model version that may hold rows of the window [since, until)."""
+    folder = log_dir(root, name, version)
+    return [
+        path for day in days_between(since, until) for path in live_files(folder / day_name(day))
+    ]
+
+
+def feedback_files(root: Path, name: str) -> list[Path]:
+    """Every live feedback file of a model (labels may arrive days after the prediction)."""
+    folder = feedback_dir(root, name)
+    try:
+        days = sorted(p for p in folder.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return []
+    return [path for day in days for path in live_files(day)]

@@ -6,90 +6,39 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
 
 from dsba.cli_jobs import jobs
-from dsba.config import Settings
+from dsba.cli_models import metrics_line, models
+from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
 from dsba.data.ingestion import read_source
-from dsba.errors import Conflict, DsbaError, InvalidInput, NotFound, StoreError
 from dsba.model.params import parse_param_pairs
 
-EXIT_CODES = {InvalidInput: 3, NotFound: 4, Conflict: 5, StoreError: 6}
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
 (bad data, parameters or reference), 4 not found, 5 conflict, 6 store unreadable or corrupt.
 The registry is DSBA_REGISTRY_DIR (default ./models/registry); --remote uses a server instead."""
 
 
-def exit_code(error: DsbaError) -> int:
-    """The documented exit code for a domain error."""
-    for kind, code in EXIT_CODES.items():
-        if isinstance(error, kind):
-            return code
-    return 3
+@click.group(cls=DsbaGroup, epilog=EPILOG, params=shared_options(envvars=True))
+def main() -> None:
+    """Train, version and serve XGBoost classifiers on tabular data.
 
+    --json, --remote and --token go before or after the command name, alike; given at
+    both places, the one nearest the command wins (--json anywhere turns JSON on).
+    DSBA_REMOTE and DSBA_TOKEN stand for the ones before it.
 
-class Context:
-    """What every command needs: the service (local or remote) and the output mode."""
-
-    def __init__(self, remote: str | None, token: str | None, as_json: bool) -> None:
-        self.as_json = as_json
-        self.settings = Settings.from_env()
-        if remote:
-            from dsba.client import Client
-
-            self.service: Any = Client(remote, token=token)
-        else:
-            from dsba.service import LocalService
-
-            self.service = LocalService(self.settings)
-
-    def emit(self, payload: Any, text: str) -> None:
-        """Print JSON in --json mode, otherwise the human summary."""
-        click.echo(json.dumps(payload, indent=2, default=str) if self.as_json else text)
-
-
-class DsbaGroup(click.Group):
-    """A group that turns domain errors into one-line messages and documented exit codes."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DsbaError as error:
-            # Local use: the store is the user's own, so its OS error (paths and all) helps;
-            # the server keeps that detail out of its answers.
-            cause = error.__cause__
-            detail = (
-                f" ({cause})"
-                if isinstance(error, StoreError) and isinstance(cause, OSError)
-                else ""
-            )
-            click.echo(f"error: {error.message}{detail}", err=True)
-            ctx.exit(exit_code(error))
-
-
-@click.group(cls=DsbaGroup, epilog=EPILOG)
-@click.option("--remote", envvar="DSBA_REMOTE", help="Base URL of a dsba server to use.")
-@click.option("--token", envvar="DSBA_TOKEN", help="API token for --remote.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.pass_context
-def main(ctx: click.Context, remote: str | None, token: str | None, as_json: bool) -> None:
-    """Train, version and serve XGBoost classifiers on tabular data."""
-    ctx.obj = Context(remote, token, as_json)
+    \b
+    Examples:
+      dsba train penguins.csv --target species --name penguins
+      dsba models list --json
+      dsba models list --remote http://host:8000 --token $DSBA_TOKEN
+    """
 
 
 main.add_command(jobs)
-
-
-def _metrics_line(metrics: dict[str, Any]) -> str:
-    keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
-    parts = [f"{k}={metrics[k]:.4f}" for k in keys if isinstance(metrics.get(k), int | float)]
-    baseline = metrics.get("baseline_accuracy")
-    if baseline is not None:
-        parts.append(f"(majority baseline {baseline:.4f})")
-    return " ".join(parts)
+main.add_command(models)
 
 
 @main.command(epilog=EPILOG)
@@ -109,7 +58,13 @@ def train(
     test_size: float,
     seed: int,
 ) -> None:
-    """Train a classifier on DATA (path or URL) and store it as a new version."""
+    """Train a classifier on DATA (path or URL) and store it as a new version.
+
+    \b
+    Examples:
+      dsba train penguins.csv --target species --name penguins --param max_depth=4
+      dsba train penguins.csv --target species --name penguins --json
+    """
     with contextlib.ExitStack() as stack:
         bars: list = []
 
@@ -138,102 +93,8 @@ def train(
     obj.emit(
         meta,
         f"trained {meta['name']}:{meta['version']} in "
-        f"{meta.get('training_seconds', 0):.1f}s\n  {_metrics_line(meta['metrics'])}{dropped}",
+        f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}",
     )
-
-
-@main.group(cls=DsbaGroup)
-def models() -> None:
-    """List, show, delete and alias model versions."""
-
-
-@models.command("list")
-@click.pass_obj
-def models_list(obj: Context) -> None:
-    """List every model with its latest version and aliases."""
-    rows = obj.service.list_models()
-    lines = [
-        f"{m['name']:<24} v{m['latest_version']:<4} aliases={m.get('aliases') or {}} "
-        f"{_metrics_line(m.get('latest', {}).get('metrics', {}))}"
-        for m in rows
-    ]
-    obj.emit(rows, "\n".join(lines) or "no models yet")
-
-
-@models.command("show")
-@click.argument("ref")
-@click.pass_obj
-def models_show(obj: Context, ref: str) -> None:
-    """Show the metadata of REF (name, name:VERSION or name@ALIAS)."""
-    meta = obj.service.metadata(ref)
-    features = ", ".join(meta.get("features", []))
-    obj.emit(
-        meta,
-        f"{meta['name']}:{meta['version']} target={meta['target']} "
-        f"classes={meta['classes']}\n  {_metrics_line(meta['metrics'])}\n"
-        f"  features: {features}\n  trained {meta.get('trained_at')} "
-        f"on {meta['dataset']['source']} (sha256 {meta['dataset']['sha256'][:12]})",
-    )
-
-
-@models.command("delete")
-@click.argument("ref")
-@click.pass_obj
-def models_delete(obj: Context, ref: str) -> None:
-    """Delete the version REF (must be NAME:VERSION)."""
-    result = obj.service.delete(ref)
-    obj.emit(result, f"deleted {result['deleted']}")
-
-
-@models.command("alias")
-@click.argument("name")
-@click.argument("alias")
-@click.argument("version", type=int)
-@click.pass_obj
-def models_alias(obj: Context, name: str, alias: str, version: int) -> None:
-    """Point NAME@ALIAS at VERSION."""
-    result = obj.service.set_alias(name, alias, version)
-    obj.emit(result, f"{name}@{alias} -> {version}")
-
-
-def _parse_weights(pairs: tuple[str, ...]) -> dict[int, float]:
-    weights: dict[int, float] = {}
-    for pair in pairs:
-        version, sep, weight = pair.partition("=")
-        try:
-            weights[int(version)] = float(weight)
-        except ValueError as exc:
-            raise InvalidInput(f"split {pair!r} must look like VERSION=WEIGHT, e.g. 3=90") from exc
-        if not sep:
-            raise InvalidInput(f"split {pair!r} must look like VERSION=WEIGHT, e.g. 3=90")
-    return weights
-
-
-@models.command("split")
-@click.argument("name")
-@click.argument("alias")
-@click.argument("weights", nargs=-1, required=True, metavar="VERSION=WEIGHT...")
-@click.pass_obj
-def models_split(obj: Context, name: str, alias: str, weights: tuple[str, ...]) -> None:
-    """Route NAME@ALIAS to several versions by weight (canary), e.g. 3=90 4=10."""
-    result = obj.service.set_alias_split(name, alias, _parse_weights(weights))
-    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
-
-
-def _decision_command(decision: str, doc: str) -> None:
-    """Register `models promote` or `models rollback`: they differ only in the service call."""
-
-    @models.command(decision, help=doc)
-    @click.argument("name")
-    @click.argument("alias")
-    @click.pass_obj
-    def command(obj: Context, name: str, alias: str) -> None:
-        result = getattr(obj.service, decision)(name, alias)
-        obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
-
-
-_decision_command("promote", "Send all of NAME@ALIAS to the newest version of its split.")
-_decision_command("rollback", "Send all of NAME@ALIAS back to the oldest version of its split.")
 
 
 def write_table(frame: pd.DataFrame, out: str | None) -> None:
@@ -256,7 +117,13 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.option("-o", "--output", "out", help="Output file (.csv, .parquet, .jsonl); stdout if none.")
 @click.pass_obj
 def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
-    """Score every row of DATA with model REF; adds label, probability and flag columns."""
+    """Score every row of DATA with model REF; adds label, probability and flag columns.
+
+    \b
+    Examples:
+      dsba predict penguins@production new.csv -o scored.parquet
+      dsba predict penguins:2 new.csv --json
+    """
     pinned, text_columns = obj.service.text_features(ref)
     frame = read_source(data, obj.settings, text_columns=text_columns).frame
     result = obj.service.predict_frame(pinned, frame)
@@ -280,12 +147,17 @@ def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
         click.echo(f"wrote {len(scored)} rows scored by {result.model} to {out}", err=True)
 
 
-@main.command()
+@main.command(cls=LocalCommand)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the web app and API with gunicorn."""
+    """Run the web app and API with gunicorn.
+
+    \b
+    Example:
+      dsba serve --port 8000 --workers 4
+    """
     import os
 
     root = Path(__file__).resolve().parent.parent
@@ -296,7 +168,12 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @main.group(cls=DsbaGroup)
 def token() -> None:
-    """Make API tokens for DSBA_API_TOKENS."""
+    """Make API tokens for DSBA_API_TOKENS.
+
+    \b
+    Example:
+      dsba token create alice --role writer
+    """
 
 
 @token.command("create")
@@ -306,7 +183,12 @@ def token() -> None:
 )
 @click.pass_obj
 def token_create(obj: Context, name: str, role: str) -> None:
-    """Print a new token for NAME and the entry to add to DSBA_API_TOKENS."""
+    """Print a new token for NAME and the entry to add to DSBA_API_TOKENS.
+
+    \b
+    Example:
+      dsba token create alice --role writer --json
+    """
     from dsba.auth import hash_token, new_token
 
     secret = new_token()

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from dsba.cli_options import Context, DsbaGroup
+
 
 def job_line(job: dict[str, Any]) -> str:
     """One job as a line: id, state, model or error, progress."""
@@ -20,15 +22,25 @@ def job_line(job: dict[str, Any]) -> str:
     ).rstrip()
 
 
-@click.group()
+@click.group(cls=DsbaGroup)
 def jobs() -> None:
-    """List training jobs and cancel them."""
+    """List training jobs and cancel them.
+
+    \b
+    Example:
+      dsba jobs list --json
+    """
 
 
 @jobs.command("list")
 @click.pass_obj
-def jobs_list(obj: Any) -> None:
-    """List recent training jobs, newest first."""
+def jobs_list(obj: Context) -> None:
+    """List recent training jobs, newest first.
+
+    \b
+    Example:
+      dsba jobs list --remote http://host:8000 --token $DSBA_TOKEN
+    """
     rows = obj.service.jobs()
     obj.emit(rows, "\n".join(job_line(job) for job in rows) or "no jobs yet")
 
@@ -36,7 +48,12 @@ def jobs_list(obj: Any) -> None:
 @jobs.command("cancel")
 @click.argument("job_id")
 @click.pass_obj
-def jobs_cancel(obj: Any, job_id: str) -> None:
-    """Cancel the queued or running job JOB_ID: it stops and registers no model."""
+def jobs_cancel(obj: Context, job_id: str) -> None:
+    """Cancel the queued or running job JOB_ID: it stops and registers no model.
+
+    \b
+    Example:
+      dsba jobs cancel 019ac2d4e5f67a3c9b1d0e8f2a4b6c8d
+    """
     job = obj.service.cancel_job(job_id)
     obj.emit(job, job_line(job))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
-from dsba.cli import EPILOG, EXIT_CODES
+from dsba.cli import EPILOG, main
+from dsba.cli_options import EXIT_CODES, LocalCommand
 from dsba.errors import InvalidInput, NotFound
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -321,3 +325,109 @@ def test_unknown_models_and_bad_references(
     assert result.exit_code == code
     assert message in error_line(result.stderr)
     assert snapshot(penguins_registry) == before
+
+
+SHARED = {"remote", "token", "as_json"}
+
+
+def command_tree(command: click.Command = main, path: tuple[str, ...] = ("dsba",)):
+    """Yield (words that call it, command) for main and every command and group under it."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from command_tree(sub, (*path, name))
+
+
+def parse_example(line: str) -> None:
+    """Parse an example line against the command tree; a usage error fails the test."""
+    words = shlex.split(line)[1:]
+    command, name = main, "dsba"
+    while isinstance(command, click.Group):
+        name = words.pop(0)
+        command = command.commands[name]
+    command.make_context(name, words)
+
+
+def test_every_help_shows_examples_that_parse():
+    tree = dict(command_tree())
+    assert {("dsba", "models", "promote"), ("dsba", "jobs", "cancel"), ("dsba", "serve")} <= set(
+        tree
+    )
+    for path in tree:
+        shown = CliRunner().invoke(main, [*path[1:], "--help"])
+        assert shown.exit_code == 0, shown.output
+        _, example, after = shown.stdout.partition("Example")
+        assert example, f"{' '.join(path)} --help shows no example"
+        # Unwrapped (\b): each example is one whole line, and one calls this very command.
+        lines = [line.strip() for line in after.splitlines() if line.strip().startswith("dsba ")]
+        assert any(line.startswith(" ".join(path) + " ") for line in lines), path
+        for line in lines:
+            parse_example(line)
+
+
+def test_every_command_but_serve_takes_json_remote_and_token_after_its_name():
+    for path, command in command_tree():
+        names = {param.name for param in command.params}
+        expected = set() if isinstance(command, LocalCommand) else SHARED
+        assert names & SHARED == expected, path
+    assert [path for path, c in command_tree() if isinstance(c, LocalCommand)] == [
+        ("dsba", "serve")
+    ]
+    refused = CliRunner().invoke(main, ["serve", "--json"])
+    assert refused.exit_code == 2 and "No such option '--json'" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["models", "list"],
+        ["models", "show", "penguins:1"],
+        ["jobs", "list"],
+        ["predict", "penguins:1", "{csv}"],
+        ["models", "show", "nope"],
+    ],
+)
+def test_json_after_the_command_prints_what_json_before_it_prints(
+    command, penguins_trained, penguins_csv, cli
+):
+    registry = penguins_trained[0]
+    args = [word.format(csv=penguins_csv) for word in command]
+    before = cli(registry, "--json", *args)
+    after = cli(registry, *args, "--json")
+    between = cli(registry, args[0], "--json", *args[1:])
+    assert before.exit_code == after.exit_code == between.exit_code
+    assert before.stdout == after.stdout == between.stdout
+    assert before.stderr == after.stderr == between.stderr
+    if before.exit_code == 0:
+        json.loads(after.stdout)
+        assert after.stdout != cli(registry, *args).stdout, "JSON, not the text summary"
+
+
+def test_train_takes_json_after_the_command(penguins_registry, penguins_csv, cli):
+    args = ["train", str(penguins_csv), "--target", "species", "--name", "penguins"]
+    args += ["--param", "n_estimators=20"]
+    before = cli(penguins_registry, "--json", *args)
+    after = cli(penguins_registry, *args, "--json")
+    assert before.exit_code == after.exit_code == 0, after.stderr
+    first, second = json.loads(before.stdout), json.loads(after.stdout)
+    assert (first["version"], second["version"]) == (2, 3)
+    assert first["metrics"] == second["metrics"] and first["features"] == second["features"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "list", "--remote", "http://127.0.0.1:2"],
+        ["--remote", "http://127.0.0.1:1", "models", "list", "--remote", "http://127.0.0.1:2"],
+        ["--remote", "http://127.0.0.1:1", "models", "--remote", "http://127.0.0.1:2", "list"],
+        ["--remote", "http://127.0.0.1:2", "models", "list"],
+    ],
+)
+def test_the_remote_nearest_the_command_wins(args):
+    # Nothing listens on these ports: the error names the server the command used.
+    env = {"DSBA_REMOTE": "http://127.0.0.1:3"}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code != 0
+    assert "cannot reach http://127.0.0.1:2:" in error_line(result.stderr)
+    from_env = CliRunner().invoke(main, ["models", "list", "--json"], env=env)
+    assert "cannot reach http://127.0.0.1:3:" in error_line(from_env.stderr)

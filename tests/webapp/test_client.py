@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import palmerpenguins
 import pandas as pd
@@ -188,6 +189,37 @@ def test_the_cli_works_remotely(live_server, trained, penguins_csv, tmp_path):
     assert missing.exit_code == 4 and "error: model 'nope' not found" in missing.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["models", "list"],
+        ["models", "show", "penguins:1"],
+        ["jobs", "list"],
+        ["predict", "penguins:1", "{csv}"],
+    ],
+)
+def test_remote_and_json_after_the_command_print_what_they_print_before_it(
+    command, live_server, trained, penguins_csv
+):
+    args = [word.format(csv=penguins_csv) for word in command]
+    before = run_cli("--remote", live_server.url, "--json", *args)
+    after = run_cli(*args, "--remote", live_server.url, "--json")
+    assert before.exit_code == after.exit_code == 0, after.stderr
+    assert before.stdout == after.stdout and before.stderr == after.stderr
+    assert json.loads(after.stdout)
+
+
+def test_train_takes_remote_and_json_after_the_command(live_server, trained, penguins_csv):
+    args = ["train", str(penguins_csv), "--target", "species", "--name", "after"]
+    args += ["--param", "n_estimators=20"]
+    after = run_cli(*args, "--remote", live_server.url, "--json")
+    before = run_cli("--json", "--remote", live_server.url, *args)
+    assert before.exit_code == after.exit_code == 0, after.stderr
+    first, second = json.loads(after.stdout), json.loads(before.stdout)
+    assert (first["name"], first["version"], second["version"]) == ("after", 1, 2)
+    assert first["metrics"] == second["metrics"]
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -206,3 +238,18 @@ def test_tokens_are_sent_and_refusals_are_clear(start_gunicorn):
     assert Client(server.url, token="writer-token").list_models() == []
     refused = run_cli("--remote", server.url, "models", "list")
     assert refused.exit_code != 0 and "--token" in refused.stderr
+
+    # --token after the command, the nearest one winning; DSBA_TOKEN stands for it.
+    before = run_cli("--remote", server.url, "--token", "reader-token", "--json", "models", "list")
+    after = run_cli("models", "list", "--remote", server.url, "--token", "reader-token", "--json")
+    assert before.exit_code == after.exit_code == 0, after.stderr
+    assert before.stdout == after.stdout == "[]\n"
+    remote = ("--remote", server.url)
+    nearest = run_cli("--token", "wrong", "jobs", "list", *remote, "--token", "reader-token")
+    assert (nearest.exit_code, nearest.stdout) == (0, "no jobs yet\n")
+    farther = run_cli("--token", "reader-token", "jobs", "list", *remote, "--token", "wrong")
+    assert farther.exit_code != 0 and "invalid" in farther.stderr
+    from_env = CliRunner().invoke(
+        main, ["models", "list", *remote, "--json"], env={"DSBA_TOKEN": "reader-token"}
+    )
+    assert (from_env.exit_code, from_env.stdout) == (0, "[]\n")

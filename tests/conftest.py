@@ -179,7 +179,14 @@ def dask_cluster():
     """Run a Dask scheduler and two single-threaded worker processes on 127.0.0.1."""
     import distributed  # only the Dask tests pay for the import
 
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as running:
+    # The scheduler's HTTP server takes port 8787 unless told otherwise, even without a
+    # dashboard; a parallel test run holding it would fail this one. Any free port will do.
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
+    with cluster as running:
         yield running

@@ -254,12 +254,18 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.argument("ref")
 @click.argument("data")
 @click.option("-o", "--output", "out", help="Output file (.csv, .parquet, .jsonl); stdout if none.")
+@click.option(
+    "--log", "log_rows", is_flag=True, help="Record the rows in the model's prediction log (ids)."
+)
 @click.pass_obj
-def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
+def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) -> None:
     """Score every row of DATA with model REF; adds label, probability and flag columns."""
     pinned, text_columns = obj.service.text_features(ref)
     frame = read_source(data, obj.settings, text_columns=text_columns).frame
-    result = obj.service.predict_frame(pinned, frame)
+    if log_rows:
+        result = _predict_logged(obj, pinned, frame)
+    else:
+        result = obj.service.predict_frame(pinned, frame)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     scored = result.to_frame(frame, flags=True)
@@ -278,6 +284,29 @@ def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
     write_table(scored, out)
     if out:
         click.echo(f"wrote {len(scored)} rows scored by {result.model} to {out}", err=True)
+
+
+def _predict_logged(obj: Context, pinned: str, frame: pd.DataFrame) -> Any:
+    """Score frame locally and write its rows to the prediction log before returning."""
+    from dsba.monitoring.prediction_log import PredictionLog
+    from dsba.service import LocalService
+
+    if not isinstance(obj.service, LocalService):
+        raise InvalidInput("--log scores locally; a server logs what it scores by itself")
+    # Asked for explicitly: every row is logged, whatever the server's sampling.
+    prediction_log = PredictionLog(
+        obj.settings.registry_dir,
+        keep_days=obj.settings.prediction_log_days,
+        max_buffered_rows=max(len(frame), 1),
+    )
+    service = LocalService(obj.settings, obj.service.registry, prediction_log)
+    result = service.predict_frame(pinned, frame, source="cli")
+    prediction_log.close()
+    if prediction_log.dropped:
+        # An id names a logged row: rows that are not in the log get none.
+        click.echo("warning: the prediction log could not be written; no ids given", err=True)
+        result.ids = None
+    return result
 
 
 @main.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,7 +60,9 @@ def _merge(
         if not pending:
             return
         if writer is None:
-            written.append(f"{layout.COMPACT_PREFIX}{uuid.uuid4().hex}{layout.SUFFIX}")
+            # Named by time, so a folder listed in name order reads rows in logged order.
+            stamp = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+            written.append(f"{layout.COMPACT_PREFIX}{stamp}{layout.SUFFIX}")
             writer = pq.ParquetWriter(lock.baton / written[-1], schema)
         writer.write_table(pa.Table.from_batches(pending, schema))
         pending.clear()

@@ -72,12 +72,20 @@ def read_manifest(day_dir: Path) -> dict[str, list[str]]:
 
 
 def live_files(day_dir: Path) -> list[Path]:
-    """The files of a day a reader takes: each logged row appears in exactly one of them."""
-    try:
-        names = sorted(p.name for p in day_dir.iterdir() if p.name.endswith(SUFFIX))
-    except FileNotFoundError:
-        return []
-    manifest = read_manifest(day_dir)
+    """The files of a day a reader takes: each logged row appears in exactly one of them.
+
+    The listing must match the manifest: one read before it and one after must agree (else a
+    compaction landed in between: list again). Files may still vanish before they are opened
+    (the replaced ones of a compaction that follows): a reader retries on FileNotFoundError.
+    """
+    while True:
+        manifest = read_manifest(day_dir)
+        try:
+            names = sorted(p.name for p in day_dir.iterdir() if p.name.endswith(SUFFIX))
+        except FileNotFoundError:
+            return []
+        if read_manifest(day_dir) == manifest:
+            break
     compacted, replaced = set(manifest["compacted"]), set(manifest["replaced"])
     return [
         day_dir / name

@@ -36,6 +36,7 @@ class Context:
 
     def __init__(self, remote: str | None, token: str | None, as_json: bool) -> None:
         self.as_json = as_json
+        self.remote = bool(remote)
         self.settings = Settings.from_env()
         if remote:
             from dsba.client import Client
@@ -260,6 +261,8 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.pass_obj
 def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) -> None:
     """Score every row of DATA with model REF; adds label, probability and flag columns."""
+    if log_rows and obj.remote:
+        raise InvalidInput("--log scores locally; a server logs what it scores by itself")
     pinned, text_columns = obj.service.text_features(ref)
     frame = read_source(data, obj.settings, text_columns=text_columns).frame
     if log_rows:
@@ -291,8 +294,6 @@ def _predict_logged(obj: Context, pinned: str, frame: pd.DataFrame) -> Any:
     from dsba.monitoring.prediction_log import PredictionLog
     from dsba.service import LocalService
 
-    if not isinstance(obj.service, LocalService):
-        raise InvalidInput("--log scores locally; a server logs what it scores by itself")
     # Asked for explicitly: every row is logged, whatever the server's sampling.
     prediction_log = PredictionLog(
         obj.settings.registry_dir,

@@ -4,7 +4,9 @@ record() only stamps ids and appends references to a bounded buffer; a daemon th
 converts and writes the buffer about every second (one Parquet file per model version and
 UTC day, see layout.py), then compacts the finished days of the versions it wrote to and
 deletes expired ones, once a day per version. A write that fails (full or read-only store)
-drops its rows: they are counted and warned about, never raised to the caller.
+drops its rows: they are counted and warned about, never raised to the caller; until a
+probe file lands again, later rows are dropped on arrival and get no id (an id names a
+logged row, so only the rows of about one second before the failure carry ids in vain).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dsba.monitoring import compaction, layout
 from dsba.monitoring.ids import new_ids
 from dsba.monitoring.log_files import write_table
 from dsba.monitoring.log_table import Pending, build_table
+from dsba.store.atomic import atomic_write_bytes
 
 FLUSH_SECONDS = 1.0
 MAX_BUFFERED_ROWS = 100_000
@@ -65,6 +68,8 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._warned_at = -WARN_EVERY_SECONDS
+        # The store refused a write: rows are dropped at once, without ids, until it takes one.
+        self._failing = False
 
     def record(
         self, model: Any, source: str, request_id: str | None, inputs: Any, predictions: Any
@@ -72,6 +77,9 @@ class PredictionLog:
         """Queue a scored request; return its rows' ids, or None when it is not logged."""
         count = len(predictions.labels)
         if count == 0 or (self.sample < 1.0 and random.random() >= self.sample):
+            return None
+        if self._failing:
+            self._drop(count, "the store refuses the prediction log's files")
             return None
         at = time.time()
         with self._lock:
@@ -111,6 +119,8 @@ class PredictionLog:
     def flush(self) -> None:
         """Write every buffered row now (the writer thread calls this about every second)."""
         with self._flushing:
+            if self._failing:
+                self._failing = not self._store_writable()
             with self._lock:
                 pending, self._pending, self._rows = self._pending, [], 0
             groups: dict[tuple[str, int, date], list[Pending]] = {}
@@ -128,12 +138,24 @@ class PredictionLog:
             folder.mkdir(parents=True, exist_ok=True)
             write_table(folder, table)
         except Exception as exc:  # noqa: BLE001 - a log failure must never stop the writer
+            self._failing = isinstance(exc, OSError)
             self._drop(sum(len(b.ids) for b in batches), f"a log write failed: {exc!r}")
             return
         into_day = time.time() - datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
         if key not in self._maintained and into_day >= FINISHED_AFTER_SECONDS:
             self._maintained.add(key)
             self.maintain(name, version, day)
+
+    def _store_writable(self) -> bool:
+        """Whether the store takes a file again (a probe, written and deleted)."""
+        probe = self.root / layout.MONITORING_DIR / f".probe-{os.getpid()}-{id(self)}"
+        try:
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(probe, b"")
+            probe.unlink()
+        except OSError:
+            return False
+        return True
 
     def maintain(self, name: str, version: int, today: date) -> None:
         """Compact the finished days of a version's log; delete expired days of the model."""

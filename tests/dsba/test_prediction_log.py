@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from passengers import passengers
+from readonly import make_read_only, make_writable
 
 from dsba.config import Settings
 from dsba.monitoring import layout
@@ -203,27 +204,6 @@ def test_a_full_buffer_drops_and_counts_rows_instead_of_growing(penguins_registr
     assert read_log(penguins_registry, "penguins")["id"].tolist() == kept.ids
 
 
-def make_read_only(folder: Path) -> None:
-    """Make folder refuse new files, even to root (which chmod alone does not stop)."""
-    folder.chmod(0o555)
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", str(folder)], check=False, capture_output=True)
-    probe = folder / "probe"
-    try:
-        probe.mkdir()
-    except OSError:
-        return
-    probe.rmdir()
-    pytest.skip("cannot make a folder read-only here")
-
-
-def make_writable(folder: Path) -> None:
-    """Undo make_read_only."""
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(folder)], check=False, capture_output=True)
-    folder.chmod(0o755)
-
-
 def test_a_read_only_store_drops_counts_and_warns_once_then_recovers(penguins_registry, caplog):
     monitoring = penguins_registry / layout.MONITORING_DIR
     monitoring.mkdir()
@@ -232,15 +212,19 @@ def test_a_read_only_store_drops_counts_and_warns_once_then_recovers(penguins_re
     make_read_only(monitoring)
     try:
         with caplog.at_level(logging.WARNING, logger="dsba.monitoring.prediction_log"):
+            results = []
             for _ in range(3):
-                result = service.predict_records("penguins", [PENGUIN], source="api")
+                results.append(service.predict_records("penguins", [PENGUIN], source="api"))
                 prediction_log.flush()
     finally:
         make_writable(monitoring)
+    prediction_log.flush()  # the writer finds the store writable again
     later = service.predict_records("penguins", [{**PENGUIN, "island": "Dream"}], source="api")
     prediction_log.close()
 
-    assert result.labels and prediction_log.dropped == 3 and drops == [1, 1, 1]
+    assert all(r.labels for r in results) and prediction_log.dropped == 3 and drops == [1, 1, 1]
+    # Once a write failed, rows are dropped on arrival: no id for a row that is not logged.
+    assert results[0].ids is not None and [r.ids for r in results[1:]] == [None, None]
     warnings = [r for r in caplog.records if r.getMessage() == "prediction log rows dropped"]
     assert len(warnings) == 1  # rate-limited, not one per failed write
     assert read_log(penguins_registry, "penguins")["id"].tolist() == later.ids

@@ -21,12 +21,14 @@ _TIME_DIGITS, _NODE_DIGITS = 10, 12
 _DECODE = {char: value for value, char in enumerate(ALPHABET)}
 
 
+# Every pair of digits (10 bits) at once: an id is made on the request thread.
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
+
+
 def _base32(number: int, digits: int) -> str:
-    chars = []
-    for _ in range(digits):
-        number, digit = divmod(number, 32)
-        chars.append(ALPHABET[digit])
-    return "".join(reversed(chars))
+    """number in base 32, digits long (an even count)."""
+    pairs = [_PAIRS[(number >> shift) & 1023] for shift in range(10 * (digits // 2 - 1), -1, -10)]
+    return "".join(pairs)
 
 
 class _Node:
@@ -39,6 +41,7 @@ class _Node:
         self.node = _base32(secrets.randbits(60), _NODE_DIGITS)
         self.counter = 0
         self.lock = threading.Lock()
+        self.head = (-1, "")  # the last millisecond and its id head, reused within it
 
 
 _STATE = _Node()
@@ -47,10 +50,16 @@ os.register_at_fork(after_in_child=_STATE.reset)
 
 def new_ids(count: int, at: float) -> list[str]:
     """Return count fresh ids stamped with the time at (seconds since the epoch)."""
-    head = _base32(int(at * 1000), _TIME_DIGITS) + _STATE.node
+    millis = int(at * 1000)
+    last, head = _STATE.head
+    if millis != last:
+        head = _base32(millis, _TIME_DIGITS) + _STATE.node
+        _STATE.head = (millis, head)
     with _STATE.lock:  # one slice of the counter per call, even with threads
         first = _STATE.counter
         _STATE.counter += count
+    if count == 1:
+        return [f"{head}{first & 0xFFFFFFFF:08x}"]
     return [f"{head}{n & 0xFFFFFFFF:08x}" for n in range(first, first + count)]
 
 

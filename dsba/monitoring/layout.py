@@ -9,6 +9,12 @@ the compacted file is written first (readers ignore it while the manifest does n
 then manifest.json is replaced atomically, naming it and the small files it replaces (readers
 skip those from then on), then the small files are deleted. A reader that lists the folder
 at any moment of that sequence sees every row exactly once.
+
+Column types: id, model, request_id, source, prediction (the label as text) and feedback's
+label are strings; ts and received_at are timestamp[us, UTC]; version is int32. A feature
+column holds the value the model read, typed by the feature's kind: numeric float64 (null
+when missing), boolean float64 0/1, categorical the value's text (an unseen category keeps
+its text), datetime timestamp[us, UTC]. proba:<class> columns are float64.
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ import re
 import secrets
 import socket
 import threading
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsba.monitoring import layout
-from dsba.store.atomic import atomic_write_bytes
 
 
 class _Writer:
@@ -38,11 +38,16 @@ _WRITER = _Writer()
 os.register_at_fork(after_in_child=_WRITER.reset)
 
 
-def write_table(day_dir: os.PathLike, table: pa.Table) -> str:
+def write_table(day_dir: Path, table: pa.Table) -> str:
     """Write table as a new file of day_dir by an atomic rename; return its name."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
     name = _WRITER.next_name()
     # The temporary name does not end in .parquet: readers never see a file half written.
-    atomic_write_bytes(day_dir / name, sink.getvalue().to_pybytes())
+    # No fsync: a rename survives a killed process, and the log is not worth a disk flush
+    # per worker and second (a power cut may lose the last seconds, as it may anyway).
+    tmp = day_dir / f".{name}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.rename(tmp, day_dir / name)
+    finally:
+        tmp.unlink(missing_ok=True)
     return name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -71,11 +72,22 @@ def arrow_schema(schema: dict[str, Any]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _values(batch: Pending, name: str) -> list[Any]:
-    inputs = batch.inputs
-    if isinstance(inputs, pd.DataFrame):
-        return inputs[name].tolist() if name in inputs.columns else [None] * len(inputs)
-    return [record.get(name) for record in inputs]
+def _feature_values(batches: list[Pending], names: list[str]) -> dict[str, list[Any]]:
+    """Each feature's raw values over every row of batches, in row order."""
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    pairs = list(values.items())
+    for batch in batches:
+        inputs = batch.inputs
+        if isinstance(inputs, pd.DataFrame):
+            for name, column in pairs:
+                given = name in inputs.columns
+                column.extend(inputs[name].tolist() if given else [None] * len(inputs))
+            continue
+        for record in inputs:  # the common case: a request of a few JSON records
+            get = record.get
+            for name, column in pairs:
+                column.append(get(name))
+    return values
 
 
 def _boolean(value: Any) -> float | None:
@@ -106,21 +118,29 @@ def _column(feature: dict[str, Any], values: list[Any]) -> pa.Array:
 def build_table(batches: list[Pending]) -> pa.Table:
     """One table of every row of batches (all of one model version)."""
     first = batches[0]
-    schema = arrow_schema(first.schema)
     sizes = [len(b.ids) for b in batches]
-    micros = np.repeat([int(b.at * 1_000_000) for b in batches], sizes)
+    rows = sum(sizes)
+    micros = np.repeat(np.array([int(b.at * 1_000_000) for b in batches], np.int64), sizes)
     columns: list[pa.Array] = [
-        pa.array([i for b in batches for i in b.ids], pa.string()),
+        pa.array(list(chain.from_iterable(b.ids for b in batches)), pa.string()),
         pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        pa.array([first.name] * len(micros), pa.string()),
-        pa.array([first.version] * len(micros), pa.int32()),
-        pa.array([b.request_id for b in batches for _ in b.ids], pa.string()),
-        pa.array([b.source for b in batches for _ in b.ids], pa.string()),
+        pa.array([first.name] * rows, pa.string()),
+        pa.array(np.full(rows, first.version, np.int32)),
+        pa.array(_repeat([b.request_id for b in batches], sizes), pa.string()),
+        pa.array(_repeat([b.source for b in batches], sizes), pa.string()),
     ]
-    for feature in first.schema["features"]:
-        values = [v for b in batches for v in _values(b, feature["name"])]
-        columns.append(_column(feature, values))
-    columns.append(pa.array([str(label) for b in batches for label in b.labels], pa.string()))
+    features = first.schema["features"]
+    raw = _feature_values(batches, [f["name"] for f in features])
+    columns += [_column(feature, raw[feature["name"]]) for feature in features]
+    labels = chain.from_iterable(b.labels for b in batches)
+    columns.append(pa.array([str(label) for label in labels], pa.string()))
     proba = np.vstack([b.probabilities for b in batches]).astype(np.float64)
     columns += [pa.array(proba[:, i]) for i in range(proba.shape[1])]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(columns, schema=arrow_schema(first.schema))
+
+
+def _repeat(values: list[Any], sizes: list[int]) -> list[Any]:
+    """Each value repeated its batch's number of rows."""
+    if all(size == 1 for size in sizes):
+        return values
+    return [value for value, size in zip(values, sizes, strict=True) for _ in range(size)]

@@ -60,7 +60,9 @@ def _versions(root: Path, name: str) -> list[int]:
 def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
     con = duckdb.connect()
     try:
+        # Bounded: a request's ids against a few days of files, on a web worker.
         con.execute("SET threads TO 1")
+        con.execute("SET memory_limit = '256MB'")
         con.register("wanted", wanted)
         query = "SELECT DISTINCT id FROM read_parquet($files) WHERE id IN (SELECT id FROM wanted)"
         rows = con.execute(query, {"files": [str(f) for f in files]}).fetchall()

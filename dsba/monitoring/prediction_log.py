@@ -66,6 +66,7 @@ class PredictionLog:
         self._pending: list[Pending] = []
         self._rows = 0
         self._thread: threading.Thread | None = None
+        self._maintenance: list[threading.Thread] = []
         self._stop = threading.Event()
         self._warned_at = -WARN_EVERY_SECONDS
         # The store refused a write: rows are dropped at once, without ids, until it takes one.
@@ -144,7 +145,13 @@ class PredictionLog:
         into_day = time.time() - datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
         if key not in self._maintained and into_day >= FINISHED_AFTER_SECONDS:
             self._maintained.add(key)
-            self.maintain(name, version, day)
+            # Aside, so that compacting a big day never holds up the next flushes; a process
+            # that exits midway leaves the work to the next (the manifest protocol allows it).
+            worker = threading.Thread(
+                target=self.maintain, args=(name, version, day), name="log-compaction", daemon=True
+            )
+            self._maintenance.append(worker)
+            worker.start()
 
     def _store_writable(self) -> bool:
         """Whether the store takes a file again (a probe, written and deleted)."""
@@ -177,13 +184,16 @@ class PredictionLog:
                 extra={"reason": reason, "dropped_total": self.dropped},
             )
 
-    def close(self) -> None:
-        """Stop the writer thread and write what is buffered (a clean shutdown)."""
+    def close(self, maintenance_timeout: float = 10.0) -> None:
+        """Stop the writer thread, write what is buffered, give compactions a moment."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
         self.flush()
+        deadline = time.monotonic() + maintenance_timeout
+        for worker in self._maintenance:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def close_all() -> None:

@@ -18,6 +18,7 @@ from passengers import passengers
 from readonly import make_read_only, make_writable
 
 from dsba.config import Settings
+from dsba.errors import InvalidInput
 from dsba.monitoring import layout
 from dsba.monitoring.ids import ID_LENGTH, ID_PATTERN, id_time, new_ids
 from dsba.monitoring.prediction_log import PredictionLog
@@ -250,3 +251,64 @@ def test_rows_buffered_at_a_normal_exit_are_written(penguins_registry):
     )
 
     assert read_log(penguins_registry, "penguins")["id"].tolist() == done.stdout.split()
+
+
+def test_a_forked_child_logs_its_own_rows_with_its_own_writer(penguins_registry):
+    # What gunicorn does with preload_app: the log is made, and used, before the fork.
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from dsba.config import Settings
+        from dsba.monitoring.prediction_log import PredictionLog
+        from dsba.service import LocalService
+        root = Path({str(penguins_registry)!r})
+        row = {PENGUIN!r}
+        log = PredictionLog(root, flush_seconds=3600)
+        service = LocalService(Settings(registry_dir=root), prediction_log=log)
+        parent = service.predict_records("penguins", [row] * 2, source="api").ids
+        read, write = os.pipe()
+        if os.fork() == 0:
+            child = service.predict_records("penguins", [row] * 3, source="api").ids
+            log.close()
+            os.write(write, " ".join(child).encode())
+            os._exit(0)
+        os.wait()
+        log.close()
+        print(" ".join(parent), "|", os.read(read, 1 << 16).decode())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    parent, child = (part.split() for part in done.stdout.split("|"))
+    files = sorted(layout.log_dir(penguins_registry, "penguins", 1).glob("*/*.parquet"))
+    per_file = {f.name: pq.read_table(f)["id"].to_pylist() for f in files}
+
+    assert sorted(per_file.values()) == sorted([parent, child])  # the parent's rows once
+    assert len({name.rsplit("-", 1)[0] for name in per_file}) == 2  # two writers
+    assert {i[10:22] for i in parent}.isdisjoint(i[10:22] for i in child)  # two id nodes
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DSBA_PREDICTION_LOG", "maybe"),
+        ("DSBA_PREDICTION_LOG_SAMPLE", "1.5"),
+        ("DSBA_PREDICTION_LOG_SAMPLE", "-0.1"),
+        ("DSBA_PREDICTION_LOG_DAYS", "0"),
+    ],
+)
+def test_bad_prediction_log_settings_are_refused(name, value):
+    with pytest.raises(InvalidInput, match=name):
+        Settings.from_env({name: value})
+
+
+def test_prediction_log_settings_default_to_on_everything_for_90_days():
+    settings = Settings.from_env({})
+    off = Settings.from_env({"DSBA_PREDICTION_LOG": "off", "DSBA_PREDICTION_LOG_SAMPLE": "0.25"})
+
+    assert (settings.prediction_log, settings.prediction_log_sample) == (True, 1.0)
+    assert settings.prediction_log_days == 90
+    assert (off.prediction_log, off.prediction_log_sample) == (False, 0.25)

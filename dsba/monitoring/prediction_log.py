@@ -30,6 +30,8 @@ from dsba.monitoring.log_table import Pending, build_table
 from dsba.store.atomic import atomic_write_bytes
 
 FLUSH_SECONDS = 1.0
+# A writer thread with nothing to write this long ends; the next record() starts another.
+IDLE_SECONDS = 60.0
 MAX_BUFFERED_ROWS = 100_000
 WARN_EVERY_SECONDS = 60.0
 # A day is compacted once it has been over this long: other workers' last rows of it are in.
@@ -79,14 +81,16 @@ class PredictionLog:
         count = len(predictions.labels)
         if count == 0 or (self.sample < 1.0 and random.random() >= self.sample):
             return None
-        if self._failing:
-            self._drop(count, "the store refuses the prediction log's files")
-            return None
         at = time.time()
         with self._lock:
-            full = self._rows + count > self.max_buffered_rows
-            if not full:
-                ids = new_ids(count, at)
+            if self._thread is None:
+                self._start()
+            if self._failing:
+                refused = "the store refuses the prediction log's files"
+            elif self._rows + count > self.max_buffered_rows:
+                refused = "the prediction log's buffer is full"
+            else:
+                refused, ids = "", new_ids(count, at)
                 self._pending.append(
                     Pending(
                         model.name,
@@ -102,10 +106,8 @@ class PredictionLog:
                     )
                 )
                 self._rows += count
-                if self._thread is None:
-                    self._start()
-        if full:
-            self._drop(count, "the prediction log's buffer is full")
+        if refused:
+            self._drop(count, refused)
             return None
         return ids
 
@@ -114,11 +116,18 @@ class PredictionLog:
         self._thread.start()
 
     def _run(self) -> None:
+        idle = 0.0
         while not self._stop.wait(self.flush_seconds):
-            self.flush()
+            busy = self.flush() or self._failing
+            idle = 0.0 if busy else idle + self.flush_seconds
+            if idle >= IDLE_SECONDS:
+                with self._lock:  # a record() arriving now sees no thread and starts one
+                    if not self._pending:
+                        self._thread = None
+                        return
 
-    def flush(self) -> None:
-        """Write every buffered row now (the writer thread calls this about every second)."""
+    def flush(self) -> int:
+        """Write every buffered row now; the rows taken (the writer does this every second)."""
         with self._flushing:
             if self._failing:
                 self._failing = not self._store_writable()
@@ -130,6 +139,7 @@ class PredictionLog:
                 groups.setdefault((item.name, item.version, day), []).append(item)
             for key, batches in groups.items():
                 self._write(key, batches)
+        return len(pending)
 
     def _write(self, key: tuple[str, int, date], batches: list[Pending]) -> None:
         name, version, day = key

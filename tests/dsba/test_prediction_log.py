@@ -20,6 +20,7 @@ from readonly import make_read_only, make_writable
 from dsba.config import Settings
 from dsba.errors import InvalidInput
 from dsba.monitoring import layout
+from dsba.monitoring import prediction_log as prediction_log_module
 from dsba.monitoring.ids import ID_LENGTH, ID_PATTERN, id_time, new_ids
 from dsba.monitoring.prediction_log import PredictionLog
 from dsba.service import LocalService
@@ -312,3 +313,19 @@ def test_prediction_log_settings_default_to_on_everything_for_90_days():
     assert (settings.prediction_log, settings.prediction_log_sample) == (True, 1.0)
     assert settings.prediction_log_days == 90
     assert (off.prediction_log, off.prediction_log_sample) == (False, 0.25)
+
+
+def test_an_idle_writer_thread_ends_and_the_next_request_starts_another(
+    penguins_registry, monkeypatch
+):
+    monkeypatch.setattr(prediction_log_module, "IDLE_SECONDS", 0.2)
+    service, prediction_log = _service(penguins_registry, flush_seconds=0.05)
+    first = service.predict_records("penguins", [PENGUIN], source="api")
+    writer = prediction_log._thread
+    writer.join(timeout=30)  # it ends by itself once idle
+
+    assert not writer.is_alive() and prediction_log._thread is None
+    second = service.predict_records("penguins", [PENGUIN], source="api")
+    assert prediction_log._thread is not None
+    prediction_log.close()
+    assert read_log(penguins_registry, "penguins")["id"].tolist() == first.ids + second.ids

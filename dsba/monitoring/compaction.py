@@ -168,3 +168,15 @@ def drop_expired(root: Path, name: str, today: date, keep_days: int) -> int:
                     remove_tree(path, root)
                     removed += 1
     return removed
+
+
+def maintain(root: Path, name: str, version: int, today: date, keep_days: int) -> None:
+    """Compact a version's finished log days, delete the model's expired days; never raise.
+
+    The writer calls this once a day per version; a reader may too, before reading.
+    """
+    try:
+        compact_finished(layout.log_dir(root, name, version), today)
+        drop_expired(root, name, today, keep_days)
+    except Exception as exc:  # noqa: BLE001 - maintenance is retried by the next process
+        log.warning("prediction log maintenance failed", extra={"error": repr(exc)})

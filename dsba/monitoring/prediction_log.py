@@ -158,7 +158,10 @@ class PredictionLog:
             # Aside, so that compacting a big day never holds up the next flushes; a process
             # that exits midway leaves the work to the next (the manifest protocol allows it).
             worker = threading.Thread(
-                target=self.maintain, args=(name, version, day), name="log-compaction", daemon=True
+                target=compaction.maintain,
+                args=(self.root, name, version, day, self.keep_days),
+                name="log-compaction",
+                daemon=True,
             )
             self._maintenance.append(worker)
             worker.start()
@@ -173,14 +176,6 @@ class PredictionLog:
         except OSError:
             return False
         return True
-
-    def maintain(self, name: str, version: int, today: date) -> None:
-        """Compact the finished days of a version's log; delete expired days of the model."""
-        try:
-            compaction.compact_finished(layout.log_dir(self.root, name, version), today)
-            compaction.drop_expired(self.root, name, today, self.keep_days)
-        except Exception as exc:  # noqa: BLE001 - maintenance is retried by the next process
-            log.warning("prediction log maintenance failed", extra={"error": repr(exc)})
 
     def _drop(self, count: int, reason: str) -> None:
         self.dropped += count

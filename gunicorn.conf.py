@@ -38,6 +38,13 @@ def on_starting(server):
     os.makedirs(folder, exist_ok=True)
 
 
+def worker_exit(server, worker):
+    """Write the worker's buffered prediction log rows before it goes (a clean shutdown)."""
+    from dsba.monitoring.prediction_log import close_all
+
+    close_all()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges."""
     multiprocess.mark_process_dead(worker.pid)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -14,6 +15,7 @@ from dsba.cli_jobs import jobs
 from dsba.cli_models import metrics_line, models
 from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
 from dsba.data.ingestion import read_source
+from dsba.errors import InvalidInput
 from dsba.model.params import parse_param_pairs
 
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
@@ -115,18 +117,27 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.argument("ref")
 @click.argument("data")
 @click.option("-o", "--output", "out", help="Output file (.csv, .parquet, .jsonl); stdout if none.")
+@click.option(
+    "--log", "log_rows", is_flag=True, help="Record the rows in the model's prediction log (ids)."
+)
 @click.pass_obj
-def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
+def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) -> None:
     """Score every row of DATA with model REF; adds label, probability and flag columns.
 
     \b
     Examples:
       dsba predict penguins@production new.csv -o scored.parquet
       dsba predict penguins:2 new.csv --json
+      dsba predict penguins new.csv --log -o scored.csv
     """
+    if log_rows and obj.remote:
+        raise InvalidInput("--log scores locally; a server logs what it scores by itself")
     pinned, text_columns = obj.service.text_features(ref)
     frame = read_source(data, obj.settings, text_columns=text_columns).frame
-    result = obj.service.predict_frame(pinned, frame)
+    if log_rows:
+        result = _predict_logged(obj, pinned, frame)
+    else:
+        result = obj.service.predict_frame(pinned, frame)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     scored = result.to_frame(frame, flags=True)
@@ -145,6 +156,27 @@ def predict(obj: Context, ref: str, data: str, out: str | None) -> None:
     write_table(scored, out)
     if out:
         click.echo(f"wrote {len(scored)} rows scored by {result.model} to {out}", err=True)
+
+
+def _predict_logged(obj: Context, pinned: str, frame: pd.DataFrame) -> Any:
+    """Score frame locally and write its rows to the prediction log before returning."""
+    from dsba.monitoring.prediction_log import PredictionLog
+    from dsba.service import LocalService
+
+    # Asked for explicitly: every row is logged, whatever the server's sampling.
+    prediction_log = PredictionLog(
+        obj.settings.registry_dir,
+        keep_days=obj.settings.prediction_log_days,
+        max_buffered_rows=max(len(frame), 1),
+    )
+    service = LocalService(obj.settings, obj.service.registry, prediction_log)
+    result = service.predict_frame(pinned, frame, source="cli")
+    prediction_log.close()
+    if prediction_log.dropped:
+        # An id names a logged row: rows that are not in the log get none.
+        click.echo("warning: the prediction log could not be written; no ids given", err=True)
+        result.ids = None
+    return result
 
 
 @main.command(cls=LocalCommand)

@@ -362,4 +362,6 @@ class Client:
             answer["warnings"],
             contributions,
             flags=flags,
+            # The server's prediction log ids, when it logged the rows (all or none of a call).
+            ids=[row["id"] for row in rows] if all("id" in row for row in rows) else None,
         )

@@ -33,6 +33,31 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise InvalidInput(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise InvalidInput(f"{name} must be on or off, got {raw!r}")
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise InvalidInput(f"{name} must be 1 or more, got {value}")
+    return value
+
+
+def _fraction(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{name} must be between 0 and 1, got {value:g}")
+    return value
+
+
 def _hops(env: dict[str, str]) -> int:
     hops = _int(env, "DSBA_PROXY_HOPS", 0)
     if hops < 0:
@@ -81,6 +106,12 @@ class Settings:
     # client is the peer address; 1 behind Caddy in ACI, 2 in Container Apps).
     proxy_hops: int = 0
     log_json: bool = True
+    # The server logs every scored row (the CLI only with `dsba predict --log`).
+    prediction_log: bool = True
+    # Share of scoring requests logged (a request's rows are logged together or not at all).
+    prediction_log_sample: float = 1.0
+    # Days of prediction log and feedback kept; older day folders are deleted.
+    prediction_log_days: int = 90
 
     @property
     def data_root(self) -> Path:
@@ -126,6 +157,11 @@ class Settings:
             ),
             proxy_hops=_hops(env),
             log_json=env.get("DSBA_LOG_FORMAT", "json").strip().lower() != "text",
+            prediction_log=_switch(env, "DSBA_PREDICTION_LOG", cls.prediction_log),
+            prediction_log_sample=_fraction(
+                env, "DSBA_PREDICTION_LOG_SAMPLE", cls.prediction_log_sample
+            ),
+            prediction_log_days=_positive(env, "DSBA_PREDICTION_LOG_DAYS", cls.prediction_log_days),
         )
 
     @classmethod

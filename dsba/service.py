@@ -15,18 +15,26 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
-from dsba.registry.model_registry import ModelRegistry
+from dsba.monitoring.prediction_log import PredictionLog
+from dsba.registry.model_registry import LoadedModel, ModelRegistry
 from dsba.registry.refs import parse_ref
 
 
 class LocalService:
     """Train, list, inspect, alias, delete and predict against a local or mounted store."""
 
-    def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry | None = None,
+        prediction_log: PredictionLog | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry or ModelRegistry(
             settings.registry_dir, cache_size=settings.model_cache_size
         )
+        # Rows scored with a source (the front end) go to this log; none: nothing is logged.
+        self.prediction_log = prediction_log
 
     def train(
         self,
@@ -125,18 +133,49 @@ class LocalService:
         # Categories are matched as text: read as a number, "007" would be the unseen 7.
         return model.ref, categorical_features(model.schema)
 
-    def predict_frame(self, ref: str, frame: pd.DataFrame, **options: Any) -> Predictions:
-        """Score a frame with the referenced model."""
+    def predict_frame(
+        self,
+        ref: str,
+        frame: pd.DataFrame,
+        *,
+        source: str | None = None,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> Predictions:
+        """Score a frame with the referenced model; log the rows when a source is given."""
         model = self.registry.load(ref)
-        return predict_frame(model, frame, threads=self.settings.predict_threads, **options)
+        result = predict_frame(model, frame, threads=self.settings.predict_threads, **options)
+        return self._log(model, source, request_id, frame, result)
 
-    def predict_records(self, ref: str, records: Any, **options: Any) -> Predictions:
-        """Score JSON records with the referenced model."""
+    def predict_records(
+        self,
+        ref: str,
+        records: Any,
+        *,
+        source: str | None = None,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> Predictions:
+        """Score JSON records with the referenced model; log the rows when a source is given."""
         model = self.registry.load(ref)
-        return predict_records(
+        result = predict_records(
             model,
             records,
             max_rows=self.settings.max_batch_rows,
             threads=self.settings.predict_threads,
             **options,
         )
+        return self._log(model, source, request_id, records, result)
+
+    def _log(
+        self,
+        model: LoadedModel,
+        source: str | None,
+        request_id: str | None,
+        inputs: Any,
+        result: Predictions,
+    ) -> Predictions:
+        """Send scored rows to the prediction log; the ids land on the result."""
+        if self.prediction_log is not None and source is not None:
+            result.ids = self.prediction_log.record(model, source, request_id, inputs, result)
+        return result

@@ -35,6 +35,9 @@ LATENCY = Histogram(
 PREDICTIONS = Counter("dsba_predictions", "Prediction requests", ["model"])
 PREDICTED_ROWS = Counter("dsba_predicted_rows", "Rows scored", ["model"])
 MODEL_CACHE = Counter("dsba_model_cache", "Model cache lookups", ["result"])
+LOG_DROPPED = Counter(
+    "dsba_prediction_log_dropped", "Prediction log rows dropped (store full or read-only)"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -88,6 +91,11 @@ def record_prediction(model_ref: str, rows: int) -> None:
     _child(PREDICTIONS, name).inc()
     _child(PREDICTED_ROWS, name).inc(rows)
     g.model_ref = model_ref
+
+
+def record_log_drop(rows: int) -> None:
+    """Count prediction log rows that could not be written (called off the request thread)."""
+    LOG_DROPPED.inc(rows)
 
 
 def record_cache(hit: bool) -> None:

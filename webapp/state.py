@@ -11,15 +11,28 @@ from dsba.config import Settings
 from dsba.data.datasets import DatasetStore
 from dsba.jobs.job_store import JobStore
 from dsba.model.prediction import Predictions
+from dsba.monitoring.prediction_log import PredictionLog
 from dsba.service import LocalService
-from webapp.observability import record_cache, record_prediction
+from webapp.observability import record_cache, record_log_drop, record_prediction
+
+
+def server_prediction_log(settings: Settings) -> PredictionLog | None:
+    """The server's prediction log (DSBA_PREDICTION_LOG), its drops counted for /metrics."""
+    if not settings.prediction_log:
+        return None
+    return PredictionLog(
+        settings.registry_dir,
+        sample=settings.prediction_log_sample,
+        keep_days=settings.prediction_log_days,
+        on_drop=record_log_drop,
+    )
 
 
 class ObservedService(LocalService):
     """LocalService that counts predictions and model cache use for /metrics."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+        super().__init__(settings, prediction_log=server_prediction_log(settings))
         self.registry.on_cache = record_cache
 
     def predict_frame(self, ref: str, frame: Any, **options: Any) -> Predictions:

@@ -17,8 +17,8 @@ NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 # pandas 3.1 deprecated .dt.dayofweek; stored models keep the part's name, only the accessor moves.
 _PART_ACCESSORS = {"dayofweek": "day_of_week"}
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
+TRUE_TEXT = {"true", "t", "yes", "y", "1"}
+FALSE_TEXT = {"false", "f", "no", "n", "0"}
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
 # A target with more distinct values than this is treated as continuous, not classes.
 MAX_CLASSES = 50
@@ -100,7 +100,9 @@ def _looks_boolean(series: pd.Series) -> bool:
         return True
     if pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values):
         lowered = set(values.astype(str).str.strip().str.lower().unique())
-        return lowered <= (_TRUE | _FALSE) and len(lowered) == 2 and not lowered <= {"0", "1"}
+        return (
+            lowered <= (TRUE_TEXT | FALSE_TEXT) and len(lowered) == 2 and not lowered <= {"0", "1"}
+        )
     return False
 
 
@@ -277,8 +279,8 @@ def _as_boolean(name: str, series: pd.Series) -> pd.Series:
         return series.astype(np.float32)
     text = series.astype(str).str.strip().str.lower()
     result = pd.Series(np.nan, index=series.index, dtype=np.float32)
-    result[text.isin(_TRUE)] = 1.0
-    result[text.isin(_FALSE)] = 0.0
+    result[text.isin(TRUE_TEXT)] = 1.0
+    result[text.isin(FALSE_TEXT)] = 0.0
     bad = result.isna() & series.notna()
     if bad.any():
         rows = _row_list(bad)
@@ -289,7 +291,7 @@ def _as_boolean(name: str, series: pd.Series) -> pd.Series:
     return result
 
 
-def _category_text(series: pd.Series, categories: list[Any]) -> pd.Series:
+def category_text(series: pd.Series, categories: list[Any]) -> pd.Series:
     """Each value as the text of a category; missing values stay missing."""
     text = series.astype(str).where(series.notna())
     if not pd.api.types.is_float_dtype(series):
@@ -306,7 +308,7 @@ def _category_text(series: pd.Series, categories: list[Any]) -> pd.Series:
 
 def _as_category(feature: Feature, series: pd.Series, warnings_out: list[str]) -> pd.Series:
     categories = feature.categories or []
-    text = _category_text(series, categories)
+    text = category_text(series, categories)
     unseen = text.notna() & ~text.isin(categories)
     if unseen.any():
         values = sorted(set(text[unseen].head(1000)))[:5]

@@ -22,6 +22,8 @@ from dsba.model.feature_plan import FeaturePlan, feature_plan
 from dsba.registry.model_registry import LoadedModel
 
 LABEL_COLUMN = "prediction"
+# The prediction id of a logged row; a file that has its own "id" column gets "prediction_id".
+ID_COLUMN, ID_COLUMN_TAKEN = "id", "prediction_id"
 UNSEEN_COLUMN = "unseen_features"
 WARNINGS_COLUMN = "warnings"
 
@@ -40,19 +42,23 @@ class Predictions:
     # Extra keys of flagged rows in records(); only they get any, so clean answers keep
     # their shape. Filled from the report here, from the server's answer by the client.
     flags: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # One prediction id per row when the rows went to the prediction log, else None.
+    ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.report is not None and not self.flags:
             self.flags = self.report.row_flags()
 
     def records(self) -> list[dict[str, Any]]:
-        """One {label, probabilities: {class: p}} dict per row, JSON-ready."""
+        """One {id?, label, probabilities: {class: p}} dict per row, JSON-ready (id if logged)."""
         names = [str(c) for c in self.classes]
         rounded = np.round(self.probabilities.astype(np.float64), 6).tolist()
         rows = [
             {"label": label, "probabilities": dict(zip(names, p, strict=True))}
             for label, p in zip(self.labels, rounded, strict=True)
         ]
+        if self.ids is not None:
+            rows = [{"id": i, **row} for i, row in zip(self.ids, rows, strict=True)]
         if self.contributions is not None:
             for row, explained in zip(rows, self.contributions, strict=True):
                 row["contributions"] = explained
@@ -63,9 +69,13 @@ class Predictions:
     def to_frame(self, frame: pd.DataFrame, *, flags: bool = False) -> pd.DataFrame:
         """Return frame with the label column and one probability column per class added.
 
-        With flags, two more: the count of unseen values per row and a note on the row.
+        With flags, two more: the count of unseen values per row and a note on the row. Rows
+        that went to the prediction log get their id in a first column.
         """
         result = frame.copy()
+        if self.ids is not None:
+            taken = ID_COLUMN in result.columns
+            result.insert(0, ID_COLUMN_TAKEN if taken else ID_COLUMN, self.ids)
         result[LABEL_COLUMN] = self.labels
         for i, name in enumerate(self.classes):
             result[f"probability_{name}"] = self.probabilities[:, i].round(6)

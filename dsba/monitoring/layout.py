@@ -9,6 +9,12 @@ the compacted file is written first (readers ignore it while the manifest does n
 then manifest.json is replaced atomically, naming it and the small files it replaces (readers
 skip those from then on), then the small files are deleted. A reader that lists the folder
 at any moment of that sequence sees every row exactly once.
+
+Column types: id, model, request_id, source, prediction (the label as text) and feedback's
+label are strings; ts and received_at are timestamp[us, UTC]; version is int32. A feature
+column holds the value the model read, typed by the feature's kind: numeric float64 (null
+when missing), boolean float64 0/1, categorical the value's text (an unseen category keeps
+its text), datetime timestamp[us, UTC]. proba:<class> columns are float64.
 """
 
 from __future__ import annotations
@@ -72,12 +78,20 @@ def read_manifest(day_dir: Path) -> dict[str, list[str]]:
 
 
 def live_files(day_dir: Path) -> list[Path]:
-    """The files of a day a reader takes: each logged row appears in exactly one of them."""
-    try:
-        names = sorted(p.name for p in day_dir.iterdir() if p.name.endswith(SUFFIX))
-    except FileNotFoundError:
-        return []
-    manifest = read_manifest(day_dir)
+    """The files of a day a reader takes: each logged row appears in exactly one of them.
+
+    The listing must match the manifest: one read before it and one after must agree (else a
+    compaction landed in between: list again). Files may still vanish before they are opened
+    (the replaced ones of a compaction that follows): a reader retries on FileNotFoundError.
+    """
+    while True:
+        manifest = read_manifest(day_dir)
+        try:
+            names = sorted(p.name for p in day_dir.iterdir() if p.name.endswith(SUFFIX))
+        except FileNotFoundError:
+            return []
+        if read_manifest(day_dir) == manifest:
+            break
     compacted, replaced = set(manifest["compacted"]), set(manifest["replaced"])
     return [
         day_dir / name

@@ -78,7 +78,7 @@ def test_predict_records_and_frames(client, trained, penguins):
     answer = client.predict("penguins", records)
     assert answer["model"] == "penguins:1" and len(answer["predictions"]) == 40
     from_frame = client.predict("penguins", features)
-    assert from_frame["predictions"] == answer["predictions"]
+    assert _without_ids(from_frame["predictions"]) == _without_ids(answer["predictions"])
 
     result = client.predict_frame("penguins", features)
 
@@ -87,8 +87,11 @@ def test_predict_records_and_frames(client, trained, penguins):
     assert answer["predictions"][3]["unreliable"] is True
     assert result.labels == [p["label"] for p in answer["predictions"]]
     assert set(result.labels) <= SPECIES
-    assert result.records() == answer["predictions"]
+    assert _without_ids(result.records()) == _without_ids(answer["predictions"])
+    # Each call's rows went to the server's prediction log under ids of their own.
+    assert len(set(result.ids) | {p["id"] for p in answer["predictions"]}) == 80
     scored = result.to_frame(features)
+    assert scored["id"].tolist() == result.ids
     assert list(scored.columns[-4:]) == [
         "prediction",
         "probability_Adelie",
@@ -96,6 +99,11 @@ def test_predict_records_and_frames(client, trained, penguins):
         "probability_Gentoo",
     ]
     assert (scored["prediction"] == penguins["species"].head(40)).mean() >= 0.9
+
+
+def _without_ids(predictions: list[dict]) -> list[dict]:
+    """Predictions without their log ids (which differ from call to call)."""
+    return [{k: v for k, v in p.items() if k != "id"} for p in predictions]
 
 
 def test_alias_and_delete(client, trained, penguins_csv):

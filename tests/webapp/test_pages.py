@@ -425,6 +425,7 @@ def test_a_file_is_scored_and_sent_back(client, penguins):
     scored = pd.read_csv(io.BytesIO(response.data))
     assert len(scored) == len(penguins)
     assert list(scored.columns) == [
+        "id",  # the prediction id of each row, which went to the prediction log
         *penguins.columns,
         "prediction",
         "probability_Adelie",

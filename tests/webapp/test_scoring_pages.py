@@ -196,7 +196,7 @@ def test_the_api_flags_rows_and_keeps_its_shape(client):
     body = response.json
     assert PredictResponseSchema().validate(body) == {}
     clean, misspelt, mostly = body["predictions"]
-    assert set(clean) == {"label", "probabilities"}
+    assert set(clean) == {"id", "label", "probabilities"}  # id: the row was logged
     assert misspelt["unseen"] == {"pclass": "first", "sex": "Female"}
     assert "unreliable" not in misspelt
     assert mostly["unreliable"] is True

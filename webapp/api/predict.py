@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from flask.views import MethodView
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -62,7 +62,11 @@ class Predict(MethodView):
     def post(self, body):
         """Predict labels and class probabilities for records."""
         result = state().service.predict_records(
-            body["model"], body["records"], contributions=body["contributions"]
+            body["model"],
+            body["records"],
+            contributions=body["contributions"],
+            source="api",
+            request_id=g.get("request_id"),
         )
         return json_response(
             {"model": result.model, "predictions": result.records(), "warnings": result.warnings}
@@ -102,7 +106,9 @@ class Invocations(MethodView):
                 text_columns=text_columns,
                 limits=Limits.batch(app_state.settings),
             )
-            result = app_state.service.predict_frame(pinned, frame)
+            result = app_state.service.predict_frame(
+                pinned, frame, source="invocations", request_id=g.get("request_id")
+            )
             return json_response({"predictions": result.labels})
         payload = request.get_json(silent=True)
         if payload is None:
@@ -110,5 +116,7 @@ class Invocations(MethodView):
         records = records_from_mlflow(payload, app_state.settings.max_batch_rows)
         if not records:
             return json_response({"predictions": []})
-        result = app_state.service.predict_records(pinned, records)
+        result = app_state.service.predict_records(
+            pinned, records, source="invocations", request_id=g.get("request_id")
+        )
         return json_response({"predictions": result.labels})

@@ -187,8 +187,15 @@ class PredictRequestSchema(Schema):
 
 
 class PredictionSchema(Schema):
-    """One row's label and per-class probabilities."""
+    """One row's id, label and per-class probabilities."""
 
+    id = fields.String(
+        metadata={
+            "description": "the row's prediction id, the key POST /api/feedback takes; only on "
+            "rows that went to the prediction log (DSBA_PREDICTION_LOG, _SAMPLE)",
+            "example": "01hf7yat00jhbs076n2s2n0000002a",
+        }
+    )
     label = fields.Raw(required=True)
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
     contributions = fields.Dict(keys=fields.String(), values=fields.Float())

@@ -6,7 +6,7 @@ import io
 from collections import Counter
 from typing import IO, Any
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, g, redirect, render_template, request, url_for
 
 from dsba.data.ingestion import parse_bytes
 from dsba.data.limits import Limits
@@ -55,7 +55,9 @@ def predict(name: str):
     if form.validate_on_submit():
         record = form.record()
         try:
-            scored = service.predict_records(ref, [record], contributions=True)
+            scored = service.predict_records(
+                ref, [record], contributions=True, source="form", request_id=g.get("request_id")
+            )
         except DsbaError as error:
             flash(f"The row could not be scored: {error.message}", "danger")
         else:
@@ -85,7 +87,9 @@ def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[
         raise TooLarge(f"the file is larger than the limit of {limits.bytes:,} bytes")
     pinned, text_columns = app_state.service.text_features(ref)
     frame, _ = parse_bytes(raw, filename=filename, text_columns=text_columns, limits=limits)
-    scored = app_state.service.predict_frame(pinned, frame)
+    scored = app_state.service.predict_frame(
+        pinned, frame, source="batch", request_id=g.get("request_id")
+    )
     buffer = io.StringIO()
     scored.to_frame(frame, flags=True).to_csv(buffer, index=False)
     counts = Counter(map(str, scored.labels))

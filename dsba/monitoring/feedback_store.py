@@ -1,0 +1,156 @@
+"""Ground truth for logged predictions: labels by prediction id, checked against the log.
+
+record_feedback answers {"accepted", "unmatched", "invalid"}; every item lands in exactly one
+of them. An id the model's log does not hold (any version, within retention) is unmatched;
+a label that the version which made the prediction does not know is invalid (labels are
+compared as text, like the log's prediction column). Accepted labels are stored, one file
+per request, under layout.feedback_dir; a repeated id keeps the last label: within a
+request the last item wins, across requests a reader takes the latest received_at.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsba.errors import InvalidInput, TooLarge
+from dsba.monitoring import compaction, layout
+from dsba.monitoring.ids import id_time
+from dsba.monitoring.log_files import write_table
+
+MAX_ITEMS = 10_000
+_ATTEMPTS = 3  # a compaction may delete a small file between the listing and the read
+_compacted: set[tuple[Path, date]] = set()
+
+
+def label_text(label: Any) -> str:
+    """A label as the log writes a prediction (2.0 is the class 2)."""
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label)
+
+
+def _problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "each item must be an object with 'id' and 'label'"
+    if not isinstance(item.get("id"), str) or not item["id"]:
+        return "'id' must be a prediction id (text)"
+    label = item.get("label")
+    if label is None:
+        return "'label' is missing"
+    if not isinstance(label, str | int | float | bool):
+        return "'label' must be a single value"
+    return None
+
+
+def _versions(root: Path, name: str) -> list[int]:
+    try:
+        entries = list(layout.model_dir(root, name).iterdir())
+    except FileNotFoundError:
+        return []
+    return sorted(int(p.name) for p in entries if p.name.isdigit())
+
+
+def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
+    con = duckdb.connect()
+    try:
+        # Bounded: a request's ids against a few days of files, on a web worker.
+        con.execute("SET threads TO 1")
+        con.execute("SET memory_limit = '256MB'")
+        con.register("wanted", wanted)
+        query = "SELECT DISTINCT id FROM read_parquet($files) WHERE id IN (SELECT id FROM wanted)"
+        rows = con.execute(query, {"files": [str(f) for f in files]}).fetchall()
+    finally:
+        con.close()
+    return {row[0] for row in rows}
+
+
+def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, list[str]]]:
+    """Map each logged id to the version that made it and that version's classes (as text)."""
+    days = sorted({t.date() for i in ids if (t := id_time(i)) is not None})
+    wanted = pa.table({layout.ID: pa.array(sorted(set(ids)), pa.string())})
+    found: dict[str, tuple[int, list[str]]] = {}
+    for version in _versions(root, name):
+        folder = layout.log_dir(root, name, version)
+        for attempt in range(_ATTEMPTS):
+            files = [f for day in days for f in layout.live_files(folder / layout.day_name(day))]
+            if not files:
+                break
+            try:
+                matched = _match_version(files, wanted)
+            except duckdb.IOException:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
+                continue
+            names = pq.read_schema(files[0]).names if matched else []
+            classes = [
+                n[len(layout.PROBA_PREFIX) :] for n in names if n.startswith(layout.PROBA_PREFIX)
+            ]
+            found.update((i, (version, classes)) for i in matched)
+            break
+    return found
+
+
+def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
+    """Store ground-truth labels for logged predictions of a model; count what was not taken."""
+    if not isinstance(items, list):
+        raise InvalidInput(
+            "feedback must be a list of {id, label} objects", {"feedback": "invalid"}
+        )
+    if len(items) > MAX_ITEMS:
+        raise TooLarge(f"{len(items):,} feedback items exceed the limit of {MAX_ITEMS:,}")
+    invalid: list[dict[str, Any]] = []
+    checked: list[tuple[int, str, str]] = []
+    for index, item in enumerate(items):
+        problem = _problem(item)
+        if problem is None:
+            checked.append((index, item["id"], label_text(item["label"])))
+        else:
+            given = item.get("id") if isinstance(item, dict) else None
+            invalid.append(
+                {"index": index, "id": given if isinstance(given, str) else None, "reason": problem}
+            )
+    found = match_ids(root, name, [i for _, i, _ in checked]) if checked else {}
+    labels: dict[str, str] = {}
+    unmatched = accepted = 0
+    for index, prediction_id, label in checked:
+        if prediction_id not in found:
+            unmatched += 1
+            continue
+        version, classes = found[prediction_id]
+        if label not in classes:
+            reason = f"label {label!r} is not a class of {name}:{version} ({', '.join(classes)})"
+            invalid.append({"index": index, "id": prediction_id, "reason": reason})
+            continue
+        accepted += 1
+        labels.pop(prediction_id, None)  # the last label wins, and keeps its place
+        labels[prediction_id] = label
+    if labels:
+        _store(root, name, labels)
+    invalid.sort(key=lambda entry: entry["index"])
+    return {"accepted": accepted, "unmatched": unmatched, "invalid": invalid}
+
+
+def _store(root: Path, name: str, labels: dict[str, str]) -> None:
+    now = datetime.now(UTC)
+    table = pa.table(
+        {
+            layout.ID: pa.array(list(labels), pa.string()),
+            layout.LABEL: pa.array(list(labels.values()), pa.string()),
+            layout.RECEIVED_AT: pa.array([now] * len(labels), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    folder = layout.feedback_dir(root, name)
+    day_dir = folder / layout.day_name(now.date())
+    day_dir.mkdir(parents=True, exist_ok=True)
+    write_table(day_dir, table)
+    if (folder, now.date()) not in _compacted:  # once a day per process and model
+        _compacted.add((folder, now.date()))
+        compaction.compact_finished(folder, now.date())

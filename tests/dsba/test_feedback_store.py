@@ -1,0 +1,124 @@
+"""Feedback: labels for logged predictions, matched against the log with DuckDB."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dsba.config import Settings
+from dsba.errors import InvalidInput, TooLarge
+from dsba.monitoring import layout
+from dsba.monitoring.feedback_store import MAX_ITEMS, record_feedback
+from dsba.monitoring.ids import new_ids
+from dsba.monitoring.prediction_log import PredictionLog
+from dsba.service import LocalService
+
+PENGUIN = {"island": "Biscoe", "bill_length_mm": 45.1, "bill_depth_mm": 14.5}
+PENGUIN |= {"flipper_length_mm": 215.0, "body_mass_g": 5000.0, "sex": "female", "year": 2008}
+
+
+def _logged_ids(root, rows: int = 4) -> list[str]:
+    log = PredictionLog(root)
+    service = LocalService(Settings(registry_dir=root), prediction_log=log)
+    ids = service.predict_records("penguins", [PENGUIN] * rows, source="api").ids
+    log.close()
+    return ids
+
+
+def read_feedback(root) -> pd.DataFrame:
+    """Every stored label, latest received_at per id (how a reader takes them)."""
+    files = [str(f) for f in layout.feedback_files(root, "penguins")]
+    return duckdb.sql(
+        "SELECT id, arg_max(label, received_at) AS label, count(*) AS n "
+        f"FROM read_parquet({json.dumps(files)}) GROUP BY id ORDER BY id"
+    ).df()
+
+
+def test_feedback_counts_accepted_unmatched_and_invalid_items(penguins_registry):
+    ids = _logged_ids(penguins_registry)
+    [stranger] = new_ids(1, 1_700_000_000.0)  # well formed, never logged
+    items = [
+        {"id": ids[0], "label": "Adelie"},
+        {"id": ids[1], "label": "Gentoo"},
+        {"id": ids[1], "label": "Chinstrap"},  # a correction in the same request: last wins
+        {"id": stranger, "label": "Adelie"},
+        {"id": "no-such-id", "label": "Adelie"},
+        {"id": ids[2], "label": "Dodo"},
+        {"id": ids[3]},
+        "Adelie",
+        {"id": ids[3], "label": ["Adelie"]},
+    ]
+
+    answer = record_feedback(penguins_registry, "penguins", items)
+
+    assert answer["accepted"] == 3 and answer["unmatched"] == 2
+    assert [(e["index"], e["id"]) for e in answer["invalid"]] == [
+        (5, ids[2]),
+        (6, ids[3]),
+        (7, None),
+        (8, ids[3]),
+    ]
+    assert "'Dodo' is not a class of penguins:1" in answer["invalid"][0]["reason"]
+    assert "Adelie, Chinstrap, Gentoo" in answer["invalid"][0]["reason"]
+    stored = read_feedback(penguins_registry)
+    assert stored[["id", "label"]].values.tolist() == sorted(
+        [[ids[0], "Adelie"], [ids[1], "Chinstrap"]]
+    )
+    assert stored["n"].tolist() == [1, 1]  # one row per id in a request
+
+
+def test_a_later_request_overrides_an_earlier_label(penguins_registry):
+    ids = _logged_ids(penguins_registry, rows=2)
+    first = record_feedback(
+        penguins_registry, "penguins", [{"id": i, "label": "Adelie"} for i in ids]
+    )
+    second = record_feedback(penguins_registry, "penguins", [{"id": ids[0], "label": "Gentoo"}])
+
+    assert first["accepted"] == 2 and second["accepted"] == 1
+    stored = read_feedback(penguins_registry).set_index("id")
+    assert stored.loc[ids[0], "label"] == "Gentoo" and stored.loc[ids[1], "label"] == "Adelie"
+    assert len(layout.feedback_files(penguins_registry, "penguins")) == 2
+
+
+def test_labels_are_matched_as_text_like_the_logged_prediction(tmp_path, penguins_csv):
+    root = tmp_path / "registry"
+    service = LocalService(Settings(registry_dir=root, train_threads=1))
+    service.train(str(penguins_csv), target="year", name="years", params={"n_estimators": 5})
+    log = PredictionLog(root)
+    row = {k: v for k, v in PENGUIN.items() if k != "year"} | {"species": "Adelie"}
+    logged = LocalService(service.settings, prediction_log=log)
+    ids = logged.predict_records("years", [row] * 4, source="api").ids
+    log.close()
+    labels = [2008, "2008", 2009.0, 2010]
+
+    answer = record_feedback(root, "years", [{"id": i, "label": x} for i, x in zip(ids, labels)])
+
+    assert answer["accepted"] == 3
+    assert [e["index"] for e in answer["invalid"]] == [3]
+    assert "'2010' is not a class of years:1 (2007, 2008, 2009)" in answer["invalid"][0]["reason"]
+
+
+def test_an_id_past_retention_or_of_another_model_is_unmatched(penguins_registry):
+    ids = _logged_ids(penguins_registry, rows=1)
+
+    assert record_feedback(penguins_registry, "other", [{"id": ids[0], "label": "Adelie"}]) == {
+        "accepted": 0,
+        "unmatched": 1,
+        "invalid": [],
+    }
+    for day_dir in layout.log_dir(penguins_registry, "penguins", 1).iterdir():
+        day_dir.rename(day_dir.with_name("2000-01-01"))  # its rows are no longer under their day
+    answer = record_feedback(penguins_registry, "penguins", [{"id": ids[0], "label": "Adelie"}])
+    assert answer["unmatched"] == 1
+
+
+def test_too_many_items_or_no_list_is_refused(penguins_registry):
+    with pytest.raises(TooLarge):
+        record_feedback(
+            penguins_registry, "penguins", [{"id": "x", "label": "y"}] * (MAX_ITEMS + 1)
+        )
+    with pytest.raises(InvalidInput):
+        record_feedback(penguins_registry, "penguins", {"id": "x", "label": "y"})

@@ -81,6 +81,14 @@ class Settings:
     # client is the peer address; 1 behind Caddy in ACI, 2 in Container Apps).
     proxy_hops: int = 0
     log_json: bool = True
+    # Monitoring: a drift score counts above this (or above the window's noise, if higher).
+    drift_threshold: float = 0.1
+    # Windows with fewer rows are reported as too small to judge.
+    drift_min_rows: int = 100
+    # Missing-rate rise, out-of-range and unseen shares above this are data-quality warnings.
+    quality_threshold: float = 0.05
+    # Above this expected calibration error (test part), the estimated accuracy is flagged.
+    calibration_max_ece: float = 0.05
 
     @property
     def data_root(self) -> Path:
@@ -126,6 +134,10 @@ class Settings:
             ),
             proxy_hops=_hops(env),
             log_json=env.get("DSBA_LOG_FORMAT", "json").strip().lower() != "text",
+            drift_threshold=_float(env, "DSBA_DRIFT_THRESHOLD", cls.drift_threshold),
+            drift_min_rows=_int(env, "DSBA_DRIFT_MIN_ROWS", cls.drift_min_rows),
+            quality_threshold=_float(env, "DSBA_QUALITY_THRESHOLD", cls.quality_threshold),
+            calibration_max_ece=_float(env, "DSBA_CALIBRATION_MAX_ECE", cls.calibration_max_ece),
         )
 
     @classmethod

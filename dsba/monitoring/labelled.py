@@ -75,7 +75,7 @@ def export(
     bound = {**params, "limit": int(limit)}
     if feedback:
         bound["feedback"] = [str(p) for p in feedback]
-    table = con.execute(query, bound).fetch_arrow_table()
+    table = con.execute(query, bound).to_arrow_table()
     return encode(table, fmt)
 
 

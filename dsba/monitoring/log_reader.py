@@ -67,11 +67,6 @@ def numeric_expr(column: str, types: dict[str, str]) -> str:
     return f"CAST({ident(column)} AS DOUBLE)"
 
 
-def _floats(values: Sequence[float]) -> str:
-    # repr of a Python float reads back as the same double: bounds stay exact.
-    return "[" + ", ".join(repr(float(v)) for v in values) + "]::DOUBLE[]"
-
-
 def summary(
     con: duckdb.DuckDBPyConnection,
     params: dict[str, Any],
@@ -81,20 +76,22 @@ def summary(
 ) -> dict[str, Any]:
     """Rows, numeric bin counts and ranges, missing counts, classes and probability histograms."""
     parts = ["count(*)", f"histogram({ident(layout.PREDICTION)})"]
-    for name, profile in numeric.items():
+    # Bounds go in as bound parameters: a decimal literal may parse to a neighbouring double.
+    bound: dict[str, Any] = {**params, "proba_bounds": PROBA_BOUNDS}
+    for i, (name, profile) in enumerate(numeric.items()):
         x = numeric_expr(layout.FEATURE_PREFIX + name, types)
-        bounds = profile["boundaries"]
-        low, high = repr(float(profile["min"])), repr(float(profile["max"]))
+        bound.update({f"b{i}": profile["boundaries"], f"lo{i}": profile["min"]})
+        bound[f"hi{i}"] = profile["max"]
         parts += [
             f"count(*) FILTER (WHERE {x} IS NULL OR isnan({x}))",
-            f"histogram({x}, {_floats(bounds)}) FILTER (WHERE NOT isnan({x}))",
-            f"avg({x}) FILTER (WHERE {x} < {low})",
-            f"avg({x}) FILTER (WHERE {x} > {high} AND NOT isnan({x}))",
+            f"histogram({x}, $b{i}::DOUBLE[]) FILTER (WHERE NOT isnan({x}))",
+            f"avg({x}) FILTER (WHERE {x} < $lo{i}::DOUBLE)",
+            f"avg({x}) FILTER (WHERE {x} > $hi{i}::DOUBLE AND NOT isnan({x}))",
         ]
     for label in classes:
         p = numeric_expr(layout.PROBA_PREFIX + label, types)
-        parts.append(f"histogram({p}, {_floats(PROBA_BOUNDS)})")
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {source()}", params).fetchone()  # noqa: S608 (identifiers escaped, values bound)
+        parts.append(f"histogram({p}, $proba_bounds::DOUBLE[])")
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {source()}", bound).fetchone()  # noqa: S608 (identifiers escaped, values bound)
     assert row is not None
     result: dict[str, Any] = {"rows": int(row[0]), "predictions": dict(row[1] or {})}
     features, at = {}, 2
@@ -116,6 +113,8 @@ def _bin_list(histogram: dict | None, bounds: Sequence[float]) -> list[int]:
     histogram = histogram or {}
     counts = [int(histogram.get(float(b), 0)) for b in bounds]
     above = sum(int(n) for key, n in histogram.items() if key == float("inf"))
+    if sum(counts) + above != sum(int(n) for n in histogram.values()):
+        raise ValueError("histogram bounds came back changed")  # would lose rows silently
     return [*counts, above]
 
 

@@ -10,6 +10,7 @@ reference's and the window's sizes): on a small window noise alone reaches 0.1.
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -19,6 +20,8 @@ NULL_DRAWS = 200
 NULL_QUANTILE = 99
 SEED = 20240613
 PSI_FLOOR = 1e-4
+# Tail bins outside the training range, in reference spreads (std) beyond min and max.
+TAILS = (0.5, 1, 2, 4, 8, 16, 32, 64)
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -81,30 +84,59 @@ def null_bound(method: str, shares, positions, n_ref: int, n: int, scale: float 
     return _null_bound(method, key, spots, int(n_ref), size_bucket(n)) / scale
 
 
-def numeric_drift(reference: dict, current: dict, threshold: float) -> dict:
-    """Score one numeric feature: reference profile against the window's bin counts."""
-    counts = np.asarray(current["counts"], dtype=float)  # below, bins..., above
-    n = int(counts.sum())
-    ref = np.asarray([0.0, *reference["shares"], 0.0])
-    bounds = reference["boundaries"]
-    below = current.get("below_mean") or reference["min"]
-    above = current.get("above_mean") or reference["max"]
-    positions = np.asarray([min(below, reference["min"]), *bounds[1:], max(above, bounds[-1])])
-    scale = reference["std"] if reference.get("std") else 1.0
-    score = float(wasserstein(positions, ref, counts, scale)) if n else 0.0
-    bound = null_bound("wasserstein", reference["shares"], bounds[1:], reference["count"], n)
+def _spread(profile: dict) -> float:
+    std = profile.get("std") or 0.0
+    return std if std > 0 else (profile["max"] - profile["min"]) or 1.0
+
+
+def extended_bounds(profile: dict) -> list[float]:
+    """Histogram bounds for a window: -inf (missing), tails outside the range, the bins.
+
+    Values outside the training range fall in tail bins 0.5 to 64 spreads wide, so the
+    distance knows how far out they are without a second pass over the data.
+    """
+    s = _spread(profile)
+    low = [profile["min"] - m * s for m in reversed(TAILS)]
+    high = [profile["max"] + m * s for m in TAILS]
+    return [-math.inf, *low, *profile["boundaries"], *high]
+
+
+def _positions(bounds: list[float]) -> np.ndarray:
+    """Where each bucket's mass sits: tail buckets mid-way, bins at their upper bound."""
+    tails = len(TAILS)
+    low, inner, high = bounds[1 : tails + 1], bounds[tails + 1 : -tails], bounds[-tails:]
+    edges_low = [*low, inner[0]]
+    below = [low[0], *((a + b) / 2 for a, b in itertools.pairwise(edges_low))]
+    edges_high = [inner[-1], *high]
+    above = [*((a + b) / 2 for a, b in itertools.pairwise(edges_high)), high[-1]]
+    return np.asarray([*below, *inner[1:], *above])
+
+
+def numeric_drift(profile: dict, counts: list[int], threshold: float) -> dict:
+    """Score one numeric feature: its reference profile against the window's bucket counts."""
+    bounds = extended_bounds(profile)
+    cur = np.asarray(counts, dtype=float)  # far below, tails..., bins..., tails..., overflow
+    tails = len(TAILS) + 1
+    n = int(cur.sum())
+    ref = np.asarray([0.0] * tails + list(profile["shares"]) + [0.0] * tails)
+    scale = _spread(profile)
+    score = float(wasserstein(_positions(bounds), ref, cur, scale)) if n else 0.0
+    inner = profile["boundaries"][1:]
+    bound = null_bound("wasserstein", profile["shares"], inner, profile["count"], n)
     limit = max(threshold, bound / scale)
+    outside = float(cur[:tails].sum() + cur[-tails:].sum())
+    shown_cur = [cur[:tails].sum(), *cur[tails:-tails], cur[-tails:].sum()]
     return {
         "method": "wasserstein_normed",
         "score": score,
         "threshold": limit,
         "drifted": bool(n and score > limit),
-        "psi": psi(ref, counts) if n else 0.0,
-        "out_of_range_rate": float((counts[0] + counts[-1]) / n) if n else 0.0,
+        "psi": psi(ref, cur) if n else 0.0,
+        "out_of_range_rate": outside / n if n else 0.0,
         "histogram": {
-            "bins": [f"<{reference['min']:.4g}", *(f"<={b:.4g}" for b in bounds[1:]), "above"],
-            "reference": ref.tolist(),
-            "current": (counts / n).tolist() if n else [0.0] * len(counts),
+            "bins": ["below", *(f"<={b:.4g}" for b in inner), "above"],
+            "reference": [0.0, *profile["shares"], 0.0],
+            "current": (np.asarray(shown_cur) / n).tolist() if n else [0.0] * (len(inner) + 2),
         },
     }
 

@@ -67,40 +67,55 @@ def numeric_expr(column: str, types: dict[str, str]) -> str:
     return f"CAST({ident(column)} AS DOUBLE)"
 
 
+def top_bin(types: dict[str, str], classes: list[str]) -> str:
+    """The reliability bin (0..9) of a row's top probability."""
+    probas = [numeric_expr(layout.PROBA_PREFIX + c, types) for c in classes]
+    top = f"greatest({', '.join(probas)})" if len(probas) > 1 else probas[0]
+    return f"least(greatest(TRY_CAST(floor({top} * 10) AS INTEGER), 0), 9)"
+
+
 def summary(
     con: duckdb.DuckDBPyConnection,
     params: dict[str, Any],
     types: dict[str, str],
-    numeric: dict[str, dict[str, Any]],
+    numeric: dict[str, list[float]],
     classes: list[str],
 ) -> dict[str, Any]:
-    """Rows, numeric bin counts and ranges, missing counts, classes and probability histograms."""
-    parts = ["count(*)", f"histogram({ident(layout.PREDICTION)})"]
+    """One scan: rows, classes, feature bins, probabilities, rows per hour, top bins per day.
+
+    Each numeric feature is one histogram over its bounds; the first bound is -inf, whose
+    bucket DuckDB also fills with NaN: missing values are NULLs plus that bucket.
+    """
+    ts = f"epoch_us({ident(layout.TS)})"
+    parts = [
+        "count(*)",
+        f"histogram({ident(layout.PREDICTION)})",
+        f"histogram({ts} // {HOUR_US})",
+        f"histogram({ts} // {DAY_US} * 10 + {top_bin(types, classes)})",
+    ]
     # Bounds go in as bound parameters: a decimal literal may parse to a neighbouring double.
     bound: dict[str, Any] = {**params, "proba_bounds": PROBA_BOUNDS}
-    for i, (name, profile) in enumerate(numeric.items()):
+    for i, (name, bounds) in enumerate(numeric.items()):
         x = numeric_expr(layout.FEATURE_PREFIX + name, types)
-        bound.update({f"b{i}": profile["boundaries"], f"lo{i}": profile["min"]})
-        bound[f"hi{i}"] = profile["max"]
-        parts += [
-            f"count(*) FILTER (WHERE {x} IS NULL OR isnan({x}))",
-            f"histogram({x}, $b{i}::DOUBLE[]) FILTER (WHERE NOT isnan({x}))",
-            f"avg({x}) FILTER (WHERE {x} < $lo{i}::DOUBLE)",
-            f"avg({x}) FILTER (WHERE {x} > $hi{i}::DOUBLE AND NOT isnan({x}))",
-        ]
+        bound[f"b{i}"] = bounds
+        parts.append(f"histogram({x}, $b{i}::DOUBLE[])")
     for label in classes:
         p = numeric_expr(layout.PROBA_PREFIX + label, types)
         parts.append(f"histogram({p}, $proba_bounds::DOUBLE[])")
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {source()}", bound).fetchone()  # noqa: S608 (identifiers escaped, values bound)
+    query = f"SELECT {', '.join(parts)} FROM {source()}"  # noqa: S608 (identifiers escaped, values bound)
+    row = con.execute(query, bound).fetchone()
     assert row is not None
-    result: dict[str, Any] = {"rows": int(row[0]), "predictions": dict(row[1] or {})}
-    features, at = {}, 2
-    for name, profile in numeric.items():
-        missing, hist, below, above = row[at : at + 4]
-        at += 4
-        counts = _bin_list(hist, profile["boundaries"])
-        features[name] = {"missing": int(missing), "counts": counts}
-        features[name].update(below_mean=below, above_mean=above)
+    rows = int(row[0])
+    result: dict[str, Any] = {"rows": rows, "predictions": dict(row[1] or {})}
+    result["hours"] = sorted((int(h) * HOUR_US, int(n)) for h, n in (row[2] or {}).items())
+    result["top_bins"] = sorted(
+        (int(k) // 10 * DAY_US, int(k) % 10, int(n)) for k, n in (row[3] or {}).items()
+    )
+    features, at = {}, 4
+    for name, bounds in numeric.items():
+        counts = _bin_list(row[at], bounds)
+        at += 1
+        features[name] = {"missing": rows - sum(counts) + counts[0], "counts": counts[1:]}
     result["numeric"] = features
     result["proba"] = {
         label: _bin_list(row[at + i], PROBA_BOUNDS)[:-1] for i, label in enumerate(classes)
@@ -147,26 +162,3 @@ def categories(
         else:
             result["unseen"], result["unseen_distinct"] = int(n), int(distinct)
     return result
-
-
-def volume(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[tuple[int, int]]:
-    """(hour as epoch microseconds, rows) for every hour of the window that has rows."""
-    query = (
-        f"SELECT epoch_us({ident(layout.TS)}) // {HOUR_US} * {HOUR_US} AS hour, count(*) "  # noqa: S608 (identifiers escaped, values bound)
-        f"FROM {source()} GROUP BY 1 ORDER BY 1"
-    )
-    return [(int(h), int(n)) for h, n in con.execute(query, params).fetchall()]
-
-
-def confidence_by_day(
-    con: duckdb.DuckDBPyConnection, params: dict[str, Any], types: dict[str, str], classes: list
-) -> list[tuple[int, int, int]]:
-    """(day as epoch microseconds, reliability bin of the top probability, rows)."""
-    probas = ", ".join(numeric_expr(layout.PROBA_PREFIX + c, types) for c in classes)
-    top = f"greatest({probas})" if len(classes) > 1 else probas
-    query = (
-        f"SELECT epoch_us({ident(layout.TS)}) // {DAY_US} * {DAY_US} AS day, "  # noqa: S608 (identifiers escaped, values bound)
-        f"least(greatest(CAST(floor({top} * 10) AS INTEGER), 0), 9) AS bin, count(*) "
-        f"FROM {source()} WHERE {top} IS NOT NULL GROUP BY ALL ORDER BY 1, 2"
-    )
-    return [(int(d), int(b), int(n)) for d, b, n in con.execute(query, params).fetchall()]

@@ -50,7 +50,7 @@ def _feature(profile: dict, raw: dict, rows: int, settings: Settings) -> dict[st
     if profile["kind"] == "categorical":
         scored = drift.categorical_drift(profile, raw, settings.drift_threshold)
     else:
-        scored = drift.numeric_drift(profile, raw, settings.drift_threshold)
+        scored = drift.numeric_drift(profile, raw["counts"], settings.drift_threshold)
     current_missing = missing / rows if rows else 0.0
     entry = {
         "name": profile["name"],
@@ -138,16 +138,15 @@ def _compute(root, model, reference, since, until, settings, classes) -> dict[st
         params = log_reader.window_params(files, since, until)
         types = log_reader.column_types(con, files)
         numeric = {
-            p["name"]: p
+            p["name"]: drift.extended_bounds(p)
             for p in (reference or {}).get("features", [])
             if p["kind"] != "categorical" and p.get("boundaries")
         }
         summary = log_reader.summary(con, params, types, numeric, classes)
         report["rows"] = summary["rows"]
-        hours = log_reader.volume(con, params)
         report["volume"] = [
             {"period": datetime.fromtimestamp(h / 1e6, UTC).isoformat(), "rows": n}
-            for h, n in hours
+            for h, n in summary["hours"]
         ]
         live = labelled.live_counts(con, params, feedback, types, classes)
         report["live"] = performance.live_metrics(live, classes) if live else None
@@ -158,8 +157,8 @@ def _compute(root, model, reference, since, until, settings, classes) -> dict[st
             }
             features, moved = _drift_part(con, params, types, reference, summary, settings, known)
             report["features"], report["prediction_drift"] = features, moved
-            by_day = log_reader.confidence_by_day(con, params, types, classes)
-            report["estimated"] = performance.estimated_accuracy(by_day, reference["calibration"])
+            calibration = reference["calibration"]
+            report["estimated"] = performance.estimated_accuracy(summary["top_bins"], calibration)
     finally:
         con.close()
     return report

@@ -15,8 +15,9 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
+from dsba.monitoring.labelled import export_predictions
 from dsba.monitoring.reference import REFERENCE_FILE
-from dsba.monitoring.report import export_predictions, monitoring_report
+from dsba.monitoring.report import monitoring_report
 from dsba.registry.model_registry import ModelRegistry
 from dsba.registry.refs import parse_ref
 

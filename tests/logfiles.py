@@ -23,15 +23,21 @@ from dsba.registry.model_registry import LoadedModel
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
 
-def feature_column(kind: str, series: pd.Series) -> pa.Array:
-    """A feature as the log stores it: float64, text, or (datetimes) UTC timestamps."""
+def feature_column(kind: str, series: pd.Series, *, typed: bool = False) -> pa.Array:
+    """A feature as the log stores it: float64, text, or (datetimes) UTC timestamps.
+
+    typed: booleans as Arrow booleans and missing numbers as NaN, the writer's other options.
+    """
+    if kind == "boolean" and typed:
+        values = numeric_values(kind, series)
+        return pa.array([None if np.isnan(v) else bool(v) for v in values], pa.bool_())
     if kind == "categorical":
         text = [None if pd.isna(v) else str(v) for v in series.tolist()]
         return pa.array(text, pa.string())
     if kind == "datetime":
         parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
         return pa.array(parsed, TS_TYPE)
-    return pa.array(numeric_values(kind, series), pa.float64(), from_pandas=True)
+    return pa.array(numeric_values(kind, series), pa.float64(), from_pandas=not typed)
 
 
 def log_rows(
@@ -43,6 +49,7 @@ def log_rows(
     step: timedelta = timedelta(seconds=1),
     source: str = "api",
     writer: str | None = None,
+    typed: bool = False,
 ) -> pd.DataFrame:
     """Score frame with model and log each row at start + i * step; return ids and labels."""
     predictions = predict_frame(model, frame)
@@ -59,7 +66,9 @@ def log_rows(
     }
     for feature in model.schema["features"]:
         series = frame[feature["name"]].reset_index(drop=True)
-        columns[layout.FEATURE_PREFIX + feature["name"]] = feature_column(feature["kind"], series)
+        columns[layout.FEATURE_PREFIX + feature["name"]] = feature_column(
+            feature["kind"], series, typed=typed
+        )
     labels = [str(label) for label in predictions.labels]
     columns[layout.PREDICTION] = pa.array(labels, pa.string())
     for i, label in enumerate(predictions.classes):

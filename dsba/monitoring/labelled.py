@@ -13,10 +13,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from dsba.monitoring import layout
+from dsba.errors import InvalidInput
+from dsba.monitoring import layout, log_reader
 from dsba.monitoring.log_reader import DAY_US, ident, numeric_expr, source
+from dsba.monitoring.window import window
+from dsba.registry.model_registry import LoadedModel
 
 EXPORT_FORMATS = ("json", "csv", "parquet")
+MAX_EXPORT_ROWS = 1_000_000
+# Files of a day may be compacted while they are read: list them again and retry.
+ATTEMPTS = 3
 PROBA_FLOOR = 1e-15
 
 
@@ -105,3 +111,29 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def export_predictions(
+    root: Path, model: LoadedModel, *, since: Any, until: Any, limit: int, fmt: str
+) -> bytes | list[dict[str, Any]]:
+    """Logged rows of [since, until), oldest first, labels joined: records, CSV or Parquet."""
+    start, end = window(since, until)
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_EXPORT_ROWS:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_EXPORT_ROWS}")
+    for attempt in range(ATTEMPTS):
+        files = layout.log_files(root, model.name, model.version, start, end)
+        if not files:
+            return encode(empty_table(), fmt)
+        con = log_reader.connect()
+        try:
+            params = log_reader.window_params(files, start, end)
+            feedback = layout.feedback_files(root, model.name)
+            return export(con, params, feedback, limit, fmt)
+        except duckdb.IOException:
+            if attempt == ATTEMPTS - 1:
+                raise
+        finally:
+            con.close()
+    raise AssertionError("unreachable")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,38 +10,14 @@ import duckdb
 import numpy as np
 
 from dsba.config import Settings
-from dsba.errors import InvalidInput
 from dsba.monitoring import drift, labelled, layout, log_reader, performance
 from dsba.monitoring.reference import json_ready
+from dsba.monitoring.window import window
 from dsba.registry.model_registry import LoadedModel
 
-DEFAULT_WINDOW = timedelta(hours=24)
 # A drifted feature below this share of the model's gain is a warning, not drift.
 MIN_IMPORTANCE = 0.05
-# Files of a day may be compacted while a report reads them: list again and retry.
-ATTEMPTS = 3
-MAX_EXPORT_ROWS = 1_000_000
-
-
-def parse_time(value: datetime | str | None, name: str) -> datetime | None:
-    """A window bound as an aware UTC datetime (naive and date-only text are taken as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(f"{name} must be an ISO 8601 time, got {value!r}") from exc
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def window(since: Any, until: Any) -> tuple[datetime, datetime]:
-    """[since, until): default the last 24 hours up to now."""
-    end = parse_time(until, "until") or datetime.now(UTC)
-    start = parse_time(since, "since") or end - DEFAULT_WINDOW
-    if start >= end:
-        raise InvalidInput("since must be before until", {"since": str(since), "until": str(until)})
-    return start, end
+ATTEMPTS = labelled.ATTEMPTS
 
 
 def _feature(profile: dict, raw: dict, rows: int, settings: Settings) -> dict[str, Any]:
@@ -218,29 +194,3 @@ def monitoring_report(
         },
         digits=6,
     )
-
-
-def export_predictions(
-    root: Path, model: LoadedModel, *, since: Any, until: Any, limit: int, fmt: str
-) -> bytes | list[dict[str, Any]]:
-    """Logged rows of [since, until), oldest first, labels joined: records, CSV or Parquet."""
-    start, end = window(since, until)
-    if fmt not in labelled.EXPORT_FORMATS:
-        raise InvalidInput(f"format must be one of {', '.join(labelled.EXPORT_FORMATS)}")
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_EXPORT_ROWS:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_EXPORT_ROWS}")
-    for attempt in range(ATTEMPTS):
-        files = layout.log_files(root, model.name, model.version, start, end)
-        if not files:
-            return labelled.encode(labelled.empty_table(), fmt)
-        con = log_reader.connect()
-        try:
-            params = log_reader.window_params(files, start, end)
-            feedback = layout.feedback_files(root, model.name)
-            return labelled.export(con, params, feedback, limit, fmt)
-        except duckdb.IOException:
-            if attempt == ATTEMPTS - 1:
-                raise
-        finally:
-            con.close()
-    raise AssertionError("unreachable")

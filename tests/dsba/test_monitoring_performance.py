@@ -150,3 +150,22 @@ def test_a_version_without_reference_says_so(tmp_path: Path, penguins_frame) -> 
     assert report["volume"] == [{"period": START.isoformat(), "rows": 20}]
     assert "no reference profile" in report["notes"][0]
     assert report["performance"]["estimated"] is None
+
+
+def test_a_file_compacted_away_between_listing_and_reading_is_read_again(
+    scored, monkeypatch
+) -> None:
+    service, logged = scored
+    listed = layout.log_files
+    calls = []
+
+    def first_listing_is_stale(*args):
+        calls.append(args)
+        files = listed(*args)
+        # The first listing still names a small file a compaction has since deleted.
+        return [*files, files[0].with_name("gone-1-0.parquet")] if len(calls) == 1 else files
+
+    monkeypatch.setattr(layout, "log_files", first_listing_is_stale)
+    report = service.monitoring("synth", since=SINCE, until=UNTIL)
+    assert report["window"]["rows"] == len(logged)
+    assert len(calls) == 2

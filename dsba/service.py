@@ -144,6 +144,11 @@ class LocalService:
             **options,
         )
 
+    def reference(self, ref: str) -> dict[str, Any] | None:
+        """The reference profile of the referenced version (None if trained before profiles)."""
+        model = self.registry.load(ref)
+        return self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+
     def monitoring(self, ref: str, since: Any = None, until: Any = None) -> dict[str, Any]:
         """The monitoring report of the referenced version over [since, until) (default 24 h)."""
         model = self.registry.load(ref)

@@ -63,3 +63,33 @@ def test_boolean_and_datetime_features_are_profiled_and_read(
         assert by_name["observed"]["out_of_range_rate"] == 0.0
         assert not by_name["observed"]["drifted"]
     assert plain["features"] == typed["features"]
+
+
+def test_the_reference_profile_describes_the_training_and_test_parts(
+    tmp_path: Path, penguins_with_kinds
+) -> None:
+    service, _ = trained(tmp_path, penguins_with_kinds, "species", "profiled")
+    metadata = service.metadata("profiled")
+    reference = service.reference("profiled")
+    train_rows = metadata["dataset"]["rows"]["train"] + metadata["dataset"]["rows"]["validation"]
+    profiles = {p["name"]: p for p in reference["features"]}
+    assert list(profiles) == metadata["features"]
+    for profile in profiles.values():
+        assert profile["rows"] == train_rows
+        assert 0 <= profile["missing_rate"] < 0.1
+        if profile["kind"] == "categorical":
+            assert sum(profile["shares"]) + profile["other_share"] == pytest.approx(1)
+        else:
+            bounds = profile["boundaries"]
+            assert bounds[0] < profile["min"] <= bounds[1]
+            assert bounds == sorted(set(bounds)) and bounds[-1] == profile["max"]
+            assert sum(profile["shares"]) == pytest.approx(1)
+            assert len(profile["shares"]) == len(bounds) - 1 <= 20
+    assert profiles["heavy"]["boundaries"][1:] == [0.0, 1.0]  # a bin per value
+    assert profiles["island"]["categories"][0] == "Biscoe"
+    assert sum(p["importance"] for p in profiles.values()) == pytest.approx(1, abs=1e-3)
+    test_rows = metadata["dataset"]["rows"]["test"]
+    assert sum(reference["calibration"]["count"]) == test_rows == reference["metrics"]["rows"]
+    assert reference["metrics"]["accuracy"] == pytest.approx(metadata["metrics"]["accuracy"])
+    assert reference["prediction"]["rows"] == test_rows + train_rows
+    assert sum(reference["prediction"]["class_shares"]) == pytest.approx(1)

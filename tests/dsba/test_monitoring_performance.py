@@ -66,7 +66,8 @@ def test_cbpe_estimate_lands_within_003_of_the_realised_accuracy(scored) -> None
 def test_reader_bins_match_the_reference_binning_exactly(scored) -> None:
     service, logged = scored
     root = service.settings.registry_dir
-    reference = service.registry.read_artifact("synth", 1, REFERENCE_FILE)
+    reference = service.reference("synth")
+    assert reference == service.registry.read_artifact("synth", 1, REFERENCE_FILE)
     files = layout.log_files(root, "synth", 1, SINCE, UNTIL)
     values = pa.concat_tables([pq.read_table(f) for f in files])
     report = service.monitoring("synth", since=SINCE, until=UNTIL)
@@ -141,7 +142,7 @@ def test_a_version_without_reference_says_so(tmp_path: Path, penguins_frame) -> 
         "old", result.booster, result.schema.to_dict(), {"metrics": result.evaluation["metrics"]}
     )
     model = service.registry.load("old")
-    assert service.registry.read_artifact("old", 1, REFERENCE_FILE) is None
+    assert service.reference("old") is None
     assert service.monitoring("old")["status"] == "no_data"
     log_rows(tmp_path, model, penguins_frame.head(20), START)
     report = service.monitoring("old", since=SINCE, until=UNTIL)

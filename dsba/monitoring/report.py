@@ -39,11 +39,13 @@ def _feature(profile: dict, raw: dict, rows: int, settings: Settings) -> dict[st
         "histogram": scored["histogram"],
     }
     limit = settings.quality_threshold
+    outside_by_chance = 2 / (profile.get("count", 0) + 1)
     entry["quality_issues"] = [
         issue
         for issue, bad in (
             ("missing_rate", current_missing - profile["missing_rate"] > limit),
-            ("out_of_range", (entry["out_of_range_rate"] or 0.0) > limit),
+            # Of n training values, a new one falls outside their range with chance 2/(n+1).
+            ("out_of_range", (entry["out_of_range_rate"] or 0.0) > limit + outside_by_chance),
             ("unseen", (entry["unseen_rate"] or 0.0) > limit),
         )
         if bad

@@ -126,8 +126,9 @@ def prediction_profile(
     n = max(len(predicted), 1)
     both = predicted if train_predicted is None else np.concatenate([predicted, train_predicted])
     shares = np.bincount(both, minlength=len(labels)) / max(len(both), 1)
+    # Right-closed bins (0, 0.1], ..., (0.9, 1], as DuckDB counts the served rows.
     histograms = {
-        label: (np.histogram(proba[:, i], bins=PROBA_EDGES)[0] / n).tolist()
+        label: (bin_counts(proba[:, i], PROBA_EDGES[1:])[:-1] / n).tolist()
         for i, label in enumerate(labels)
     }
     every = list(range(len(labels)))

@@ -61,6 +61,10 @@ def test_cbpe_estimate_lands_within_003_of_the_realised_accuracy(scored) -> None
     # Held-out rows of the training population: nothing drifts.
     assert report["status"] == "ok"
     assert not any(f["drifted"] for f in report["features"])
+    histogram = report["prediction_drift"]["proba_histograms"]["yes"]
+    assert sum(histogram["current"]) == pytest.approx(1) == sum(histogram["reference"])
+    reference, current = np.asarray(histogram["reference"]), np.asarray(histogram["current"])
+    assert np.abs(reference - current).max() < 0.05
 
 
 def test_reader_bins_match_the_reference_binning_exactly(scored) -> None:

@@ -137,28 +137,47 @@ def categories(
     con: duckdb.DuckDBPyConnection,
     params: dict[str, Any],
     types: dict[str, str],
-    name: str,
-    known: list[str],
-) -> dict[str, Any]:
-    """Counts of each known category, missing, and unseen values (rows and distinct values)."""
-    column = layout.FEATURE_PREFIX + name
-    if column not in types:
-        return {"missing": None, "counts": {}, "unseen": 0, "unseen_distinct": 0}
-    text = f"CAST({ident(column)} AS VARCHAR)"
+    known: dict[str, list[str]],
+) -> dict[str, dict[str, Any]]:
+    """Per categorical feature: counts of known categories, missing, unseen (rows, distinct).
+
+    One scan groups every column (grouping sets); the join to the known categories stays in
+    DuckDB, so a flood of distinct unseen values never reaches Python.
+    """
+    empty = {"missing": None, "counts": {}, "unseen": 0, "unseen_distinct": 0}
+    present = [name for name in known if layout.FEATURE_PREFIX + name in types]
+    results: dict[str, dict[str, Any]] = {name: dict(empty, counts={}) for name in known}
+    if not present:
+        return results
+    columns = [
+        f"CAST({ident(layout.FEATURE_PREFIX + n)} AS VARCHAR) AS c{i}"
+        for i, n in enumerate(present)
+    ]
+    names = [f"c{i}" for i in range(len(present))]
+    flags = ", ".join(f"grouping({c}) AS g{i}" for i, c in enumerate(names))
+    sets = ", ".join(f"({c})" for c in names)
+    pick = "SELECT {i} AS f, c{i} AS v, n FROM g WHERE g{i} = 0"  # noqa: S608 (names made here)
+    long = " UNION ALL ".join(pick.format(i=i) for i in range(len(names)))
     query = f"""
-        WITH counts AS (SELECT {text} AS v, count(*) AS n FROM {source()} GROUP BY 1),
-             known AS (SELECT unnest($known) AS v)
-        SELECT c.v IS NULL AS missing, k.v IS NOT NULL AS seen,
-               CASE WHEN k.v IS NULL THEN NULL ELSE c.v END AS value, sum(c.n), count(*)
-        FROM counts c LEFT JOIN known k ON c.v = k.v GROUP BY ALL
+        WITH g AS (SELECT {", ".join(names)}, {flags}, count(*) AS n
+                   FROM (SELECT {", ".join(columns)} FROM {source()})
+                   GROUP BY GROUPING SETS ({sets})),
+             long AS ({long}),
+             known AS (SELECT unnest($known_f) AS f, unnest($known_v) AS v)
+        SELECT l.f, l.v IS NULL AS missing, k.v IS NOT NULL AS seen,
+               CASE WHEN k.v IS NULL THEN NULL ELSE l.v END AS value, sum(l.n), count(*)
+        FROM long l LEFT JOIN known k ON l.f = k.f AND l.v = k.v GROUP BY ALL
     """  # noqa: S608 (identifiers escaped, values bound)
-    rows = con.execute(query, {**params, "known": known}).fetchall()
-    result: dict[str, Any] = {"missing": 0, "counts": {}, "unseen": 0, "unseen_distinct": 0}
-    for missing, seen, value, n, distinct in rows:
+    pairs = [(i, v) for i, name in enumerate(present) for v in known[name]]
+    bound = {**params, "known_f": [i for i, _ in pairs], "known_v": [v for _, v in pairs]}
+    for name in present:
+        results[name]["missing"] = 0
+    for f, missing, seen, value, n, distinct in con.execute(query, bound).fetchall():
+        result = results[present[f]]
         if missing:
             result["missing"] = int(n)
         elif seen:
             result["counts"][value] = int(n)
         else:
             result["unseen"], result["unseen_distinct"] = int(n), int(distinct)
-    return result
+    return results

@@ -62,10 +62,15 @@ def _drift_part(con, params, types, reference, summary, settings, known) -> tupl
     """The feature table and the prediction drift."""
     rows = summary["rows"]
     features = []
+    categorical = {
+        p["name"]: known.get(p["name"]) or p["categories"]
+        for p in reference["features"]
+        if p["kind"] == "categorical"
+    }
+    counted = log_reader.categories(con, params, types, categorical)
     for profile in reference["features"]:
         if profile["kind"] == "categorical":
-            categories = known.get(profile["name"]) or profile["categories"]
-            raw = log_reader.categories(con, params, types, profile["name"], categories)
+            raw = counted[profile["name"]]
         elif profile.get("boundaries"):
             raw = summary["numeric"][profile["name"]]
         else:

@@ -112,6 +112,14 @@ class Settings:
     prediction_log_sample: float = 1.0
     # Days of prediction log and feedback kept; older day folders are deleted.
     prediction_log_days: int = 90
+    # Monitoring: a drift score counts above this (or above the window's noise, if higher).
+    drift_threshold: float = 0.1
+    # Windows with fewer rows are reported as too small to judge.
+    drift_min_rows: int = 100
+    # Missing-rate rise, out-of-range and unseen shares above this are data-quality warnings.
+    quality_threshold: float = 0.05
+    # Above this expected calibration error (test part), the estimated accuracy is flagged.
+    calibration_max_ece: float = 0.05
 
     @property
     def data_root(self) -> Path:
@@ -162,6 +170,10 @@ class Settings:
                 env, "DSBA_PREDICTION_LOG_SAMPLE", cls.prediction_log_sample
             ),
             prediction_log_days=_positive(env, "DSBA_PREDICTION_LOG_DAYS", cls.prediction_log_days),
+            drift_threshold=_float(env, "DSBA_DRIFT_THRESHOLD", cls.drift_threshold),
+            drift_min_rows=_int(env, "DSBA_DRIFT_MIN_ROWS", cls.drift_min_rows),
+            quality_threshold=_float(env, "DSBA_QUALITY_THRESHOLD", cls.quality_threshold),
+            calibration_max_ece=_float(env, "DSBA_CALIBRATION_MAX_ECE", cls.calibration_max_ece),
         )
 
     @classmethod

@@ -15,7 +15,10 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
+from dsba.monitoring.labelled import export_predictions
 from dsba.monitoring.prediction_log import PredictionLog
+from dsba.monitoring.reference import REFERENCE_FILE
+from dsba.monitoring.report import monitoring_report
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
 from dsba.registry.refs import parse_ref
 
@@ -179,3 +182,35 @@ class LocalService:
         if self.prediction_log is not None and source is not None:
             result.ids = self.prediction_log.record(model, source, request_id, inputs, result)
         return result
+
+    def reference(self, ref: str) -> dict[str, Any] | None:
+        """The reference profile of the referenced version (None if trained before profiles)."""
+        model = self.registry.load(ref)
+        return self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+
+    def monitoring(self, ref: str, since: Any = None, until: Any = None) -> dict[str, Any]:
+        """The monitoring report of the referenced version over [since, until) (default 24 h)."""
+        model = self.registry.load(ref)
+        reference = self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+        return monitoring_report(
+            self.settings.registry_dir,
+            model,
+            reference,
+            since=since,
+            until=until,
+            settings=self.settings,
+        )
+
+    def predictions(
+        self,
+        ref: str,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 1000,
+        format: str = "json",
+    ) -> bytes | list[dict[str, Any]]:
+        """The version's logged predictions in [since, until), feedback labels joined."""
+        model = self.registry.load(ref)
+        return export_predictions(
+            self.settings.registry_dir, model, since=since, until=until, limit=limit, fmt=format
+        )

@@ -49,10 +49,14 @@ from dsba.model.evaluation import evaluate
 from dsba.model.params import validate_params
 from dsba.model.pipeline import register_result
 from dsba.model.training import ProgressCallback, TrainingResult, booster_params
+from dsba.monitoring.reference import build_reference
 from dsba.registry.model_registry import ModelRegistry
 from dsba.registry.refs import validate_name
 
 SCHEMA_SAMPLE_ROWS = 200_000
+# The reference profile monitoring compares against is taken on a seeded sample of the
+# training rows (fit and validation parts) of at most this many rows.
+REFERENCE_SAMPLE_ROWS = 100_000
 CONNECT_TIMEOUT = "20s"
 TEST, VALIDATION, FIT = 0, 1, 2
 # Reserved columns of the prepared partitions, beside the model columns.
@@ -80,6 +84,32 @@ def _prepare_partition(
     x[LABEL] = encode_target(schema, labelled[schema.target])
     x[PART] = row_parts(labelled, seed, test_size, validation)
     return x
+
+
+def _train_rows(
+    part: pd.DataFrame, target: str, *, seed: int, test_size: float, validation: float
+) -> pd.DataFrame:
+    """A partition's labelled rows outside the test part, as read (for the reference)."""
+    labelled = part[part[target].notna()]
+    return labelled[row_parts(labelled, seed, test_size, validation) != TEST]
+
+
+def reference_dask(
+    ddf: dd.DataFrame,
+    schema: FeatureSchema,
+    evaluation: dict[str, Any],
+    test: tuple[np.ndarray, np.ndarray],
+    train_rows: int,
+    **split: Any,
+) -> dict[str, Any]:
+    """The version's reference profile: features on a sample of the training rows."""
+    rows = ddf.map_partitions(_train_rows, schema.target, **split, meta=ddf._meta)
+    if train_rows > REFERENCE_SAMPLE_ROWS:
+        rows = rows.sample(frac=REFERENCE_SAMPLE_ROWS / train_rows, random_state=split["seed"])
+    sample = rows.compute().reset_index(drop=True)
+    importance = {item["feature"]: item["gain"] for item in evaluation["feature_importance"]}
+    features = [(f.name, f.kind) for f in schema.features]
+    return build_reference(features, sample, *test, schema.classes, importance)
 
 
 def infer_schema_dask(
@@ -274,6 +304,9 @@ def train_model_dask(
         evaluation = evaluate(
             booster, schema, y_test, proba, int(train_counts.idxmax()), output["history"]
         )
+        split = {"seed": seed, "test_size": test_size, "validation": checked["validation_fraction"]}
+        train_rows = int(per_part.get(FIT, 0) + per_part.get(VALIDATION, 0))
+        reference = reference_dask(ddf, schema, evaluation, (y_test, proba), train_rows, **split)
         rows = {
             "total": len(ddf),
             "labelled": int(per_part.sum()),
@@ -296,6 +329,7 @@ def train_model_dask(
         rows=rows,
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
+        reference=reference,
     )
     return result, where
 

@@ -13,6 +13,7 @@ import xgboost as xgb
 from dsba.config import Settings
 from dsba.data.ingestion import Dataset
 from dsba.model.training import ProgressCallback, TrainingResult, train_model
+from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.registry.model_registry import ModelRegistry
 from dsba.registry.refs import validate_name
 
@@ -107,5 +108,8 @@ def register_result(
     """Save a training result as the next version of name; return the stored metadata."""
     metadata = build_metadata(result, dataset, test_size=test_size, seed=seed, ran_on=ran_on)
     metadata.update(extra or {})
-    version = registry.save_version(name, result.booster, result.schema.to_dict(), metadata)
+    artifacts = {REFERENCE_FILE: result.reference} if result.reference else None
+    version = registry.save_version(
+        name, result.booster, result.schema.to_dict(), metadata, artifacts=artifacts
+    )
     return registry.get_metadata(f"{name}:{version}")

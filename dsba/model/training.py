@@ -16,12 +16,16 @@ from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare
 from dsba.errors import InvalidInput
 from dsba.model.evaluation import evaluate
 from dsba.model.params import validate_params
+from dsba.monitoring.reference import build_reference
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]
 # Past this many fit rows the train learning curve is read on a seeded sample of them:
 # scoring every fit row each round cost ~20% of training time on 144,000 rows.
 TRAIN_CURVE_ROWS = 10_000
+# The reference's predicted class shares also count this many training rows: a small test
+# part alone makes a prediction-drift bound too wide to ever fire on a small window.
+REFERENCE_TRAIN_ROWS = 100_000
 
 
 @dataclass
@@ -35,6 +39,8 @@ class TrainingResult:
     rows: dict[str, int]
     best_iteration: int
     duration_seconds: float
+    # What monitoring compares served rows against (None: not computed, e.g. on Dask).
+    reference: dict[str, Any] | None = None
 
 
 class _Progress(xgb.callback.TrainingCallback):
@@ -100,7 +106,8 @@ def train_model(
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     checked = validate_params(params)
     schema = infer_schema(frame, target, max_categories=max_categories)
-    labelled = frame[frame[target].notna()]
+    # A positional index, so the training part's raw rows can be picked for the reference.
+    labelled = frame[frame[target].notna()].reset_index(drop=True)
     y = encode_target(schema, labelled[target])
     x, _ = prepare_features(schema, labelled)
     x_train, x_test, y_train, y_test = _split(x, y, test_size, seed, "train/test")
@@ -134,6 +141,16 @@ def train_model(
     proba = _probabilities(booster, x_test, len(schema.classes))
     majority = int(np.bincount(y_train).argmax())
     evaluation = evaluate(booster, schema, y_test, proba, majority, evals_result)
+    importance = {item["feature"]: item["gain"] for item in evaluation["feature_importance"]}
+    reference = build_reference(
+        [(f.name, f.kind) for f in schema.features],
+        labelled.iloc[x_train.index.to_numpy()],
+        y_test,
+        proba,
+        schema.classes,
+        importance,
+        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed),
+    )
     return TrainingResult(
         booster=booster,
         schema=schema,
@@ -148,7 +165,15 @@ def train_model(
         },
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
+        reference=reference,
     )
+
+
+def _predicted_sample(booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int):
+    """Predicted classes of (a seeded sample of) the training part, for the reference."""
+    if len(x) > REFERENCE_TRAIN_ROWS:
+        x = x.iloc[np.random.default_rng(seed).choice(len(x), REFERENCE_TRAIN_ROWS, replace=False)]
+    return _probabilities(booster, x, n_classes).argmax(axis=1)
 
 
 def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int) -> np.ndarray:

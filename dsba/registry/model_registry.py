@@ -46,6 +46,7 @@ METADATA_FILE = "metadata.json"
 # rename can land on it and the number is never issued again.
 TOMBSTONE_FILE = "deleted.json"
 _MAX_ATTEMPTS = 1000
+_ARTIFACT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\.json")
 LATEST_TTL_SECONDS = 1.0
 
 
@@ -83,6 +84,14 @@ def _write_file(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _artifact_name(filename: str) -> str:
+    """An extra artifact's file name: plain, JSON, and not one the registry writes itself."""
+    reserved = {MODEL_FILE, SCHEMA_FILE, METADATA_FILE, TOMBSTONE_FILE}
+    if not _ARTIFACT_NAME.fullmatch(filename) or filename in reserved:
+        raise ValueError(f"not a valid artifact file name: {filename!r}")
+    return filename
 
 
 def _fsync_dir(path: Path) -> None:
@@ -143,28 +152,35 @@ class ModelRegistry:
         return path
 
     def save_version(
-        self, name: str, booster: xgboost.Booster, schema: dict, metadata: dict
+        self,
+        name: str,
+        booster: xgboost.Booster,
+        schema: dict,
+        metadata: dict,
+        artifacts: dict[str, dict] | None = None,
     ) -> int:
-        """Store a new immutable version of a model and return its number."""
+        """Store a new immutable version (with extra JSON artifacts) and return its number."""
         validate_name(name)
+        extra = {
+            _artifact_name(filename): _json_bytes(payload, filename)
+            for filename, payload in (artifacts or {}).items()
+        }
         schema_bytes = _json_bytes(schema, "schema")
         _json_bytes(metadata, "metadata")
         model_bytes = bytes(booster.save_raw("ubj"))
+        files = {MODEL_FILE: model_bytes, SCHEMA_FILE: schema_bytes, **extra}
         record = {
             **metadata,
             "name": name,
             "created_at": _now(),
-            "artifacts": {
-                MODEL_FILE: atomic.sha256_bytes(model_bytes),
-                SCHEMA_FILE: atomic.sha256_bytes(schema_bytes),
-            },
+            "artifacts": {filename: atomic.sha256_bytes(data) for filename, data in files.items()},
         }
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
         staging = atomic.staging_dir(self.root)
         try:
-            _write_file(staging / MODEL_FILE, model_bytes)
-            _write_file(staging / SCHEMA_FILE, schema_bytes)
+            for filename, data in files.items():
+                _write_file(staging / filename, data)
             version = max(self._entries(name), default=0) + 1
             for _ in range(_MAX_ATTEMPTS):
                 record["version"] = version
@@ -342,6 +358,21 @@ class ModelRegistry:
         except xgboost.core.XGBoostError as exc:
             raise StoreError(f"model {label} cannot be loaded by XGBoost") from exc
         return LoadedModel(name, version, booster, schema, metadata)
+
+    def read_artifact(self, name: str, version: int, filename: str) -> dict | None:
+        """An extra JSON artifact of a version, checked against its sha256; None if it has none."""
+        metadata = self.get_metadata(f"{name}:{version}")
+        expected = metadata.get("artifacts", {}).get(_artifact_name(filename))
+        if expected is None:
+            return None
+        label = f"{name}:{version}"
+        try:
+            data = (self._require_version(name, version) / filename).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"model {label} is incomplete: {filename} is unreadable") from exc
+        if atomic.sha256_bytes(data) != expected:
+            raise StoreError(f"model {label} is corrupt: {filename} fails its sha256 check")
+        return json.loads(data)
 
     def delete_version(self, name: str, version: int) -> None:
         """Delete a version at once, drop it from aliases, and never reissue its number."""

@@ -178,6 +178,22 @@ def test_multiclass_real_data_with_missing_values(client, tmp_path, penguins_fra
     assert (on_dask == local.booster.inplace_predict(x).argmax(axis=1)).mean() > 0.95
 
 
+def test_dask_training_profiles_a_sample_of_its_training_rows_for_monitoring(
+    client, tmp_path, penguins_frame
+):
+    path = parquet(penguins_frame, tmp_path / "penguins.parquet")
+    result, _ = train_model_dask(client, path, "species", params=FAST, seed=42)
+    profiles = {p["name"]: p for p in result.reference["features"]}
+    assert set(profiles) == {f.name for f in result.schema.features}
+    train = result.rows["train"] + result.rows["validation"]
+    assert profiles["island"]["rows"] == train
+    assert sorted(profiles["island"]["categories"]) == ["Biscoe", "Dream", "Torgersen"]
+    assert profiles["bill_length_mm"]["min"] >= penguins_frame["bill_length_mm"].min()
+    assert result.reference["prediction"]["rows"] == result.rows["test"]
+    expected = result.evaluation["metrics"]["accuracy"]
+    assert result.reference["metrics"]["accuracy"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_service_routes_a_large_enough_stored_dataset_to_the_cluster(dask_cluster, tmp_path):
     registry_dir = tmp_path / "registry"
     frame = colour_logit(3000)

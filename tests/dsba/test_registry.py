@@ -621,3 +621,28 @@ def test_a_lock_left_by_a_killed_process_is_broken_once_stale(tmp_path, booster)
     os.utime(lock, (old, old))
     registry.set_alias("m", "production", 1)
     assert registry.get_aliases("m") == {"production": 1} and not lock.exists()
+
+
+def test_extra_json_artifacts_are_stored_with_their_sha256(registry, booster):
+    profile = {"format": 1, "features": [{"name": "a", "shares": [0.25, 0.75]}]}
+    version = registry.save_version(
+        "m", booster, {"features": ["a"]}, {}, artifacts={"reference.json": profile}
+    )
+    folder = registry.root / "models" / "m" / str(version)
+    data = (folder / "reference.json").read_bytes()
+    metadata = registry.get_metadata("m")
+    assert metadata["artifacts"]["reference.json"] == hashlib.sha256(data).hexdigest()
+    assert registry.read_artifact("m", version, "reference.json") == profile
+    assert registry.read_artifact("m", version, "other.json") is None
+    (folder / "reference.json").write_bytes(data.replace(b"0.25", b"0.35"))
+    with pytest.raises(StoreError, match="reference.json fails its sha256 check"):
+        registry.read_artifact("m", version, "reference.json")
+
+
+@pytest.mark.parametrize("filename", ["schema.json", "../x.json", "model.ubj", "a/b.json", "x"])
+def test_extra_artifacts_cannot_take_a_registry_file_or_leave_the_folder(
+    registry, booster, filename
+):
+    with pytest.raises(ValueError, match="not a valid artifact file name"):
+        registry.save_version("m", booster, {}, {}, artifacts={filename: {}})
+    assert registry.list_models() == []

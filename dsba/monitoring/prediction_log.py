@@ -174,11 +174,12 @@ class PredictionLog:
                 name="log-compaction",
                 daemon=True,
             )
-            self._maintenance.append(worker)
+            self._maintenance = [t for t in self._maintenance if t.is_alive()] + [worker]
             worker.start()
 
     def _drop(self, count: int, reason: str) -> None:
-        self.dropped += count
+        with self._lock:  # request threads and the writer both drop
+            self.dropped += count
         if self.on_drop is not None:
             self.on_drop(count)
         now = time.monotonic()

@@ -51,3 +51,15 @@ def write_table(day_dir: Path, table: pa.Table) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return name
+
+
+def store_writable(root: Path) -> bool:
+    """Whether the store takes a file in its monitoring folder (a probe, written, deleted)."""
+    probe = root / layout.MONITORING_DIR / f".probe-{_WRITER.prefix}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True

@@ -21,13 +21,15 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsba.monitoring import compaction, layout
 from dsba.monitoring.ids import new_ids
-from dsba.monitoring.log_files import write_table
+from dsba.monitoring.log_files import store_writable, write_table
 from dsba.monitoring.log_table import Pending, build_table
-from dsba.store.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:  # the log reads a loaded model's name, version and schema, nothing more
+    from dsba.registry.model_registry import LoadedModel
 
 FLUSH_SECONDS = 1.0
 # A writer thread with nothing to write this long ends; the next record() starts another.
@@ -75,9 +77,18 @@ class PredictionLog:
         self._failing = False
 
     def record(
-        self, model: Any, source: str, request_id: str | None, inputs: Any, predictions: Any
+        self,
+        model: LoadedModel,
+        source: str,
+        request_id: str | None,
+        inputs: Any,
+        predictions: Any,
     ) -> list[str] | None:
-        """Queue a scored request; return its rows' ids, or None when it is not logged."""
+        """Queue a scored request; return its rows' ids, or None when it is not logged.
+
+        inputs are the records or the frame scored, predictions the Predictions made of them
+        (labels and probabilities); neither is copied, so the caller must not change them.
+        """
         count = len(predictions.labels)
         if count == 0 or (self.sample < 1.0 and random.random() >= self.sample):
             return None
@@ -130,7 +141,7 @@ class PredictionLog:
         """Write every buffered row now; the rows taken (the writer does this every second)."""
         with self._flushing:
             if self._failing:
-                self._failing = not self._store_writable()
+                self._failing = not store_writable(self.root)
             with self._lock:
                 pending, self._pending, self._rows = self._pending, [], 0
             groups: dict[tuple[str, int, date], list[Pending]] = {}
@@ -163,22 +174,12 @@ class PredictionLog:
                 name="log-compaction",
                 daemon=True,
             )
-            self._maintenance.append(worker)
+            self._maintenance = [t for t in self._maintenance if t.is_alive()] + [worker]
             worker.start()
 
-    def _store_writable(self) -> bool:
-        """Whether the store takes a file again (a probe, written and deleted)."""
-        probe = self.root / layout.MONITORING_DIR / f".probe-{os.getpid()}-{id(self)}"
-        try:
-            probe.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(probe, b"")
-            probe.unlink()
-        except OSError:
-            return False
-        return True
-
     def _drop(self, count: int, reason: str) -> None:
-        self.dropped += count
+        with self._lock:  # request threads and the writer both drop
+            self.dropped += count
         if self.on_drop is not None:
             self.on_drop(count)
         now = time.monotonic()

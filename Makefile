@@ -68,6 +68,7 @@ bench: $(STAMP) bench-deps bench-mlflow-deps
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/dask_train.py
+	$(BIN)/python benchmarks/monitoring.py
 
 clean:
 	rm -rf $(VENV) .mlflow .pytest_cache .ruff_cache

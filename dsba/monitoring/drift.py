@@ -77,7 +77,9 @@ def _null_bound(
     return float(np.percentile(scores, NULL_QUANTILE))
 
 
-def null_bound(method: str, shares, positions, n_ref: int, n: int, scale: float = 1.0) -> float:
+def null_bound(
+    method: str, shares: list[float], positions: list[float], n_ref: int, n: int, scale: float = 1.0
+) -> float:
     """The score two samples of the reference distribution (n_ref and n rows) stay under."""
     if n <= 0 or not len(shares) or sum(shares) <= 0:
         return 0.0

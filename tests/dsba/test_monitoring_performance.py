@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory):
 def test_cbpe_estimate_lands_within_003_of_the_realised_accuracy(scored) -> None:
     service, logged = scored
     report = service.monitoring("synth", since=SINCE, until=UNTIL)
+    assert json.loads(json.dumps(report, allow_nan=False)) == report  # plain JSON, no NaN
     realised = float(np.mean(logged["prediction"] == logged["truth"]))
     estimated = report["performance"]["estimated"]
     assert estimated["rows"] == len(logged)
@@ -151,6 +153,7 @@ def test_a_version_without_reference_says_so(tmp_path: Path, penguins_frame) -> 
     log_rows(tmp_path, model, penguins_frame.head(20), START)
     report = service.monitoring("old", since=SINCE, until=UNTIL)
     assert report["status"] == "no_reference"
+    assert json.loads(json.dumps(report, allow_nan=False)) == report
     assert report["window"]["rows"] == 20
     assert report["volume"] == [{"period": START.isoformat(), "rows": 20}]
     assert "no reference profile" in report["notes"][0]

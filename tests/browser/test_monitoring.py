@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def held_out(live_server) -> pd.DataFrame:
     service = LocalService(Settings(registry_dir=live_server.registry_dir, train_threads=1))
     dataset = Dataset(train.reset_index(drop=True), "0" * 64, "penguins.csv", "csv", 1)
     service.train(dataset, target="species", name="penguins", params={"n_estimators": 30})
-    return frame.drop(index=train.index).drop(columns="species")
+    return frame.drop(index=train.index)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -61,8 +62,10 @@ def _open_when_logged(page: Page, url: str, rows: int) -> None:
     expect(page.get_by_test_id("window-rows")).to_contain_text(f"{rows} predictions")
 
 
-def test_a_tripled_feature_is_the_first_drifted_row(live_server, page, screenshot, held_out):
-    shifted = held_out.copy()
+def test_a_tripled_feature_is_the_first_drifted_row(
+    live_server, page, screenshot, held_out, tmp_path
+):
+    shifted = held_out.drop(columns="species")
     shifted[SHIFTED] = shifted[SHIFTED] * 3
     with requests.Session() as http:
         http.trust_env = False
@@ -91,6 +94,17 @@ def test_a_tripled_feature_is_the_first_drifted_row(live_server, page, screensho
     page.get_by_test_id("drift-row").nth(1).get_by_role("button", name="histogram").click()
     page.wait_for_function(
         CANVAS_DRAWN, arg=page.locator("canvas[data-histogram='1']").element_handle()
+    )
+    # True labels sent back through the form give the live accuracy beside the estimate.
+    labels = tmp_path / "labels.csv"
+    ids = [p["id"] for p in answer.json()["predictions"]]
+    pd.DataFrame({"id": ids, "label": held_out["species"]}).to_csv(labels, index=False)
+    page.get_by_test_id("feedback-form").locator("input[type=file]").set_input_files(str(labels))
+    page.get_by_test_id("feedback-submit").click()
+    expect(page.get_by_test_id("feedback-accepted")).to_have_text(str(len(ids)))
+    expect(page.get_by_test_id("live-accuracy")).to_have_text(re.compile(r"^[01]\.\d{3}$"))
+    page.wait_for_function(
+        CANVAS_DRAWN, arg=page.locator("canvas[data-histogram='0']").element_handle()
     )
     path = screenshot(page, "monitoring")
     LEAD_COPY.parent.mkdir(parents=True, exist_ok=True)

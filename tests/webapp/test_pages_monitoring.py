@@ -179,6 +179,13 @@ def test_a_bad_window_gets_a_400_page(client, query, message):
     assert message in _text(response)
 
 
+def test_unknown_query_keys_are_ignored(client):
+    response = client.get("/models/penguins/monitoring?name=other&last=7d&x=1")
+
+    assert response.status_code == 200
+    assert 'action="/models/penguins/monitoring?last=7d"' in _text(response)
+
+
 def test_a_malformed_version_or_unknown_model_is_404(client):
     assert client.get("/models/penguins/monitoring?version=x").status_code == 404
     assert client.get("/models/nobody/monitoring").status_code == 404

@@ -18,6 +18,7 @@ from webapp.pages.monitoring_view import (
     BANNERS,
     PRESET_NAMES,
     chart_data,
+    page_query,
     picker_value,
     share,
     window_arguments,
@@ -98,6 +99,7 @@ def _page(name: str, form: FeedbackForm, status: int = 200):
         charts=chart_data(report),
         share=share,
         form=form,
+        query=page_query(request.args),
         result=session.pop(RESULT_KEY, None) if request.method == "GET" else None,
     ), status
 
@@ -123,5 +125,5 @@ def upload_feedback(name: str):
             form.file.errors = [*form.file.errors, error.message]
         else:
             session[RESULT_KEY] = _result(outcome, upload.filename or "")
-            return redirect(url_for("pages.monitoring", name=name, **request.args))
+            return redirect(url_for("pages.monitoring", name=name, **page_query(request.args)))
     return _page(name, form, 400)

@@ -50,6 +50,11 @@ BANNERS = {
 }
 
 
+def page_query(args: Any) -> dict[str, str]:
+    """The query keys the page reads (version and window), to carry across the upload."""
+    return {k: args[k] for k in ("version", "since", "until", "last") if args.get(k)}
+
+
 def window_arguments(args: Any) -> tuple[str | None, str | None, str | None]:
     """(since, until, preset) from the query string; a preset wins, 24 h when nothing is given."""
     preset = args.get("last", "").strip()

@@ -313,3 +313,26 @@ def test_a_scored_file_points_to_the_feedback_upload(app, client):
     assert "<code>id</code>" in hint and 'href="/models/penguins/monitoring?version=1"' in hint
     download = pd.read_csv(io.BytesIO(client.get(f"{location}/download").data))
     assert download.columns[0] == "id"
+
+
+def test_boolean_and_datetime_inputs_get_their_training_ranges(app, client, tmp_path):
+    rows = 60
+    frame = pd.DataFrame(
+        {
+            "seen": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T10:30:00" for i in range(rows)],
+            "member": ["yes", "no", "no"] * (rows // 3),
+            "spend": [float(i % 17) for i in range(rows)],
+            "tier": ["gold", "silver", "bronze", "silver"] * (rows // 4),
+        }
+    )
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    app.extensions["dsba"].service.train(
+        str(tmp_path / "mixed.csv"), target="tier", name="mixed", params={"n_estimators": 5}
+    )
+
+    html = _text(client.get("/models/mixed/predict"))
+
+    hints = re.findall(r'data-testid="training-range">([^<]+)<', html)
+    assert hints[0].startswith("training range 2024-01-01 – 2024-12-")
+    assert re.fullmatch(r"true in (2\d|3\d)% of training rows", hints[1])
+    assert re.fullmatch(r"training range 0 – 16, median \d+(\.\d+)?", hints[2])

@@ -44,8 +44,9 @@ def _token(client, url: str) -> str:
         ("/models/tiny/aliases", {"alias": "production", "version": "1"}),
         ("/models/tiny/versions/1/delete", {}),
         ("/models/tiny/predict", {"f0": "1"}),
+        ("/models/tiny/monitoring", {"id_column": "id", "label_column": "label"}),
     ],
-    ids=["upload", "alias", "delete", "predict"],
+    ids=["upload", "alias", "delete", "predict", "feedback"],
 )
 def test_a_form_posted_without_its_token_is_refused(csrf_app, url, data):
     client = csrf_app.test_client()

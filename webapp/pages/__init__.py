@@ -10,6 +10,7 @@ from webapp.pages import (  # noqa: E402,F401
     home,
     jobs,
     models,
+    monitoring,
     predict,
     train,
 )

@@ -179,6 +179,31 @@ class BatchForm(FlaskForm):
     )
 
 
+class FeedbackForm(FlaskForm):
+    """A CSV of prediction ids and their true labels, and which columns hold them."""
+
+    file = FileField(
+        "Labels file",
+        validators=[
+            FileRequired("choose a CSV of prediction ids and labels"),
+            FileAllowed(["csv", "txt"], "use a CSV file"),
+            check_upload_size,
+        ],
+    )
+    id_column = StringField(
+        "Id column",
+        default="id",
+        validators=[DataRequired("name the column of prediction ids"), Length(max=200)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    label_column = StringField(
+        "Label column",
+        default="label",
+        validators=[DataRequired("name the column of true labels"), Length(max=200)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
 def _feature_field(feature: dict[str, Any]) -> Field:
     """The input of one schema feature: a select for categories, a number otherwise."""
     label, kind = feature["name"], feature["kind"]

@@ -13,9 +13,11 @@ from dsba.data.limits import Limits
 from dsba.data.schema import FeatureSchema
 from dsba.data.scored_files import ScoredFiles
 from dsba.errors import DsbaError, NotFound, TooLarge
+from dsba.model.prediction import ID_COLUMN, ID_COLUMN_TAKEN
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
+from webapp.pages.ranges import feature_hints, range_warnings
 from webapp.state import state
 
 TOP_CONTRIBUTIONS = 8
@@ -51,6 +53,7 @@ def predict(name: str):
     ref = f"{name}:{metadata['version']}"
     schema = service.registry.get_schema(ref)
     form = predict_form(schema["features"])
+    reference = service.reference(ref)
     result, explanation, warnings = None, [], []
     if form.validate_on_submit():
         record = form.record()
@@ -63,7 +66,7 @@ def predict(name: str):
         else:
             result = scored.records()[0]
             explanation = explain(record, result.get("contributions") or {})
-            warnings = scored.warnings
+            warnings = [*scored.warnings, *range_warnings(record, reference)]
     status = 400 if request.method == "POST" and result is None else 200
     return render_template(
         "pages/predict.html",
@@ -75,6 +78,7 @@ def predict(name: str):
         result=result,
         explanation=explanation,
         warnings=warnings,
+        hints=feature_hints(schema["features"], reference),
     ), status
 
 
@@ -105,6 +109,8 @@ def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[
         summary |= scored.report.summary(schema)
     known = {f.name for f in schema.features} | {schema.target}
     summary["ignored"] = [str(c) for c in frame.columns if c not in known][:50]
+    if scored.ids is not None:  # logged rows: their ids lead the download, for feedback
+        summary["id_column"] = ID_COLUMN_TAKEN if ID_COLUMN in frame.columns else ID_COLUMN
     return buffer.getvalue().encode("utf-8"), summary
 
 

@@ -51,7 +51,7 @@ def make(checkout: Path, target: str) -> list[str]:
     """Run one make target; return the stand-in calls it made, in order."""
     log = checkout / "calls.log"
     before = log.read_text().splitlines()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSBA_", "MAKE"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSBA_", "MAKE", "MFLAGS"))}
     done = subprocess.run(
         ["make", "--no-print-directory", target, f"PYTHON={checkout / 'fake-python'}"],
         cwd=checkout,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORE = "install --quiet -e ."
+CORE = "install --quiet --no-compile -e ."
 FULL = "install --quiet -e .[dev,dask]"
 
 # Logs its arguments to calls.log, one line per call, and does nothing else.

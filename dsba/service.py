@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pandas as pd
@@ -21,6 +22,17 @@ from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.monitoring.report import monitoring_report
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
 from dsba.registry.refs import parse_ref
+
+# What the dask extra installs; the core install (`make run`, the default image) has neither.
+DASK_MODULES = ("dask", "distributed")
+
+
+def dask_installed() -> bool:
+    """Whether the dask extra can be imported here, without importing it."""
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in DASK_MODULES)
+    except ImportError:  # a module whose import machinery refuses it is not usable either
+        return False
 
 
 class LocalService:
@@ -64,15 +76,33 @@ class LocalService:
             progress=progress,
         )
 
+    def goes_to_dask(self, dataset_id: str) -> bool:
+        """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
+        if not self.settings.dask_scheduler:
+            return False
+        datasets = DatasetStore(self.settings.registry_dir)
+        path = datasets.folder / datasets.get(dataset_id)["id"] / "data.parquet"
+        if path.stat().st_size < self.settings.dask_min_bytes:
+            return False
+        if not dask_installed():
+            # Checked before a job starts, so the caller hears it instead of a failed job.
+            raise Conflict(
+                "this dataset trains on Dask here (DSBA_DASK_SCHEDULER is set and it is at"
+                " least DSBA_DASK_MIN_BYTES), but the dask extra is not installed on this"
+                " server: install dsba-platform[dask], or unset DSBA_DASK_SCHEDULER",
+                {"dataset_id": dataset_id},
+            )
+        return True
+
     def train_stored(self, dataset_id: str, *, name: str, **options: Any) -> dict[str, Any]:
         """Train on a stored dataset: on the Dask cluster if one is set and the data is large."""
         datasets = DatasetStore(self.settings.registry_dir)
-        info = datasets.get(dataset_id)
-        path = datasets.folder / info["id"] / "data.parquet"
-        if self.settings.dask_scheduler and path.stat().st_size >= self.settings.dask_min_bytes:
+        if self.goes_to_dask(dataset_id):
             # The one place dask is imported: never without a scheduler configured.
             from dsba.model.dask_training import train_and_register_dask
 
+            info = datasets.get(dataset_id)
+            path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(
                 self.registry, info, path, name=name, settings=self.settings, **options
             )

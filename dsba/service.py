@@ -15,6 +15,8 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
+from dsba.monitoring.feedback_owner import record_feedback_any
+from dsba.monitoring.feedback_store import record_feedback
 from dsba.monitoring.labelled import export_predictions
 from dsba.monitoring.prediction_log import PredictionLog
 from dsba.monitoring.reference import REFERENCE_FILE
@@ -200,6 +202,18 @@ class LocalService:
             until=until,
             settings=self.settings,
         )
+
+    def feedback(self, ref: str | None, items: Any) -> dict[str, Any]:
+        """Store ground-truth labels {id, label} for logged predictions of a model.
+
+        ref names the model in any form (its name is what counts: a label applies to the
+        version that made the prediction); None finds the model of each id in the logs.
+        """
+        root = self.settings.registry_dir
+        if ref is None:
+            return record_feedback_any(root, items, self.settings.prediction_log_days)
+        name, _version = self.registry.resolve(ref)
+        return record_feedback(root, name, items)
 
     def predictions(
         self,

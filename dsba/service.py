@@ -19,6 +19,7 @@ from dsba.monitoring.feedback_owner import record_feedback_any
 from dsba.monitoring.feedback_store import record_feedback
 from dsba.monitoring.labelled import export_predictions
 from dsba.monitoring.prediction_log import PredictionLog
+from dsba.monitoring.ranges import range_warnings, training_ranges
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.monitoring.report import monitoring_report
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
@@ -150,6 +151,7 @@ class LocalService:
         """Score a frame with the referenced model; log the rows when a source is given."""
         model = self.registry.load(ref)
         result = predict_frame(model, frame, threads=self.settings.predict_threads, **options)
+        result.warnings.extend(range_warnings(self._ranges(model), frame))
         return self._log(model, source, request_id, frame, result)
 
     def predict_records(
@@ -170,7 +172,14 @@ class LocalService:
             threads=self.settings.predict_threads,
             **options,
         )
+        result.warnings.extend(range_warnings(self._ranges(model), records))
         return self._log(model, source, request_id, records, result)
+
+    def _ranges(self, model: LoadedModel) -> dict[str, tuple[float, float]]:
+        """The version's numeric training ranges, read from its reference once per load."""
+        return training_ranges(
+            model, lambda: self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+        )
 
     def _log(
         self,

@@ -175,3 +175,13 @@ def test_a_version_without_reference_reports_its_status(tmp_path):
     assert answer.status_code == 200 and answer.json["status"] == "no_reference"
     assert MonitoringReportSchema().validate(answer.json) == {}
     assert "no reference profile" in answer.json["notes"][0]
+
+
+def test_an_out_of_range_prediction_says_so_in_the_api_warnings(client):
+    records = _records(2)
+    records[1]["flipper_length_mm"] = 645.0
+    answer = client.post("/api/predict", json={"model": "penguins", "records": records})
+    assert answer.status_code == 200
+    [warning] = answer.json["warnings"]
+    assert warning.startswith("values outside the training range")
+    assert "flipper_length_mm in 1 row (e.g. 645;" in warning

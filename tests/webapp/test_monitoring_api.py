@@ -185,3 +185,15 @@ def test_an_out_of_range_prediction_says_so_in_the_api_warnings(client):
     [warning] = answer.json["warnings"]
     assert warning.startswith("values outside the training range")
     assert "flipper_length_mm in 1 row (e.g. 645;" in warning
+
+
+def test_the_openapi_document_describes_the_three_export_formats(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    ok = paths["/api/models/{ref}/predictions"]["get"]["responses"]["200"]
+    assert ok["description"] and set(ok["content"]) == {
+        "application/json",
+        "text/csv",
+        "application/vnd.apache.parquet",
+    }
+    feedback = paths["/api/feedback"]["post"]
+    assert set(feedback["responses"]) >= {"200", "400", "404", "413", "422"}

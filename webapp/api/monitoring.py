@@ -96,7 +96,7 @@ class Predictions(MethodView):
 
     @bp.arguments(PredictionsArgsSchema(), location="query")
     @bp.response(200, LoggedPredictionSchema(many=True))
-    @bp.doc(responses={"200": {"content": EXPORT_CONTENT}})
+    @bp.doc(responses={"200": {"description": "the logged rows", "content": EXPORT_CONTENT}})
     @documents_errors(bp, 400, 404)
     def get(self, args, ref):
         """Export logged predictions of [since, until), oldest first, feedback labels joined.

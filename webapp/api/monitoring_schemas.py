@@ -180,6 +180,9 @@ class LoggedPredictionSchema(Schema):
 
 
 EXPORT_CONTENT = {
+    "application/json": {
+        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/LoggedPrediction"}}
+    },
     "text/csv": {"schema": {"type": "string"}},
     "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
 }

@@ -56,8 +56,12 @@ def _scan(files: list[Path], wanted: pa.Table) -> list[tuple[str, str]]:
 
 def owners(root: Path, ids: list[str], keep_days: int) -> dict[str, str]:
     """The model that logged each id, for ids made within the last keep_days days."""
-    oldest = (datetime.now(UTC) - timedelta(days=keep_days)).date()
-    days = sorted({t.date() for i in ids if (t := id_time(i)) is not None and t.date() >= oldest})
+    now = datetime.now(UTC)
+    # Only days a row can be logged under: a forged id naming year 9999 costs no listing.
+    oldest, newest = (now - timedelta(days=keep_days)).date(), (now + timedelta(days=1)).date()
+    days = sorted(
+        {t.date() for i in ids if (t := id_time(i)) is not None and oldest <= t.date() <= newest}
+    )
     if not days:
         return {}
     wanted = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})

@@ -164,3 +164,19 @@ def test_feedback_without_a_model_goes_to_the_model_that_logged_each_id(
     # With a model named, only its log is searched: the other model's id is unmatched.
     named = service.feedback("penguins:1", items[:2])
     assert named["accepted"] == 1 and named["unmatched"] == 1
+
+
+def test_feedback_without_a_model_lists_only_days_within_retention(penguins_registry, monkeypatch):
+    """Ids forged to name 10,000 different days cost no listing of those days' folders."""
+    ids = _logged_ids(penguins_registry, rows=1)
+    forged = [new_ids(1, 86_400.0 * day)[0] for day in range(40_000, 49_999)]
+    listed = []
+    original = layout.live_files
+    monkeypatch.setattr(layout, "live_files", lambda day: listed.append(day) or original(day))
+    service = LocalService(Settings(registry_dir=penguins_registry))
+    items = [{"id": i, "label": "Adelie"} for i in [*forged, ids[0]]]
+
+    answer = service.feedback(None, items)
+
+    assert answer["accepted"] == 1 and answer["unmatched"] == 9_999
+    assert len({day.name for day in listed}) == 1  # the day the real id was logged

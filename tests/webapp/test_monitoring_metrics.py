@@ -9,8 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dsba.config import Settings
+from dsba.errors import InvalidInput
 from dsba.service import LocalService
 from webapp import create_app, monitoring_metrics
+from webapp.config import flask_config
 from webapp.monitoring_metrics import MonitoringCollector, watched_versions
 
 
@@ -113,3 +115,13 @@ def test_a_refresh_stops_at_its_budget_and_the_next_takes_the_rest(store, monkey
     list(collector.collect())
     assert collector.reports_computed == 2
     assert set(collector.samples) == {"penguins:1", "penguins:2"}
+
+
+def test_the_refresh_interval_is_read_from_the_environment(tmp_path):
+    settings = Settings(registry_dir=tmp_path)
+    assert flask_config(settings, {})["DSBA_MONITORING_METRICS_SECONDS"] == 300
+    env = {"DSBA_MONITORING_METRICS_SECONDS": "60"}
+    assert flask_config(settings, env)["DSBA_MONITORING_METRICS_SECONDS"] == 60
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(InvalidInput, match="DSBA_MONITORING_METRICS_SECONDS must be"):
+            flask_config(settings, {"DSBA_MONITORING_METRICS_SECONDS": bad})

@@ -8,6 +8,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import palmerpenguins
 import pandas as pd
@@ -15,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import run_gunicorn
 from sklearn.model_selection import train_test_split
 
 from dsba.cli import main
@@ -28,8 +28,10 @@ SHIFTED = "flipper_length_mm"
 
 
 @pytest.fixture(scope="module")
-def holdout_and_server(tmp_path_factory):
+def holdout_and_server(request, tmp_path_factory):
     """penguins trained on 70% of the rows; the other 30%; a gunicorn serving the store."""
+    root_conftest = Path(__file__).resolve().parents[1] / "conftest.py"
+    run_gunicorn = request.config.pluginmanager.get_plugin(str(root_conftest)).run_gunicorn
     frame = palmerpenguins.load_penguins()
     train, holdout = train_test_split(
         frame, test_size=0.3, random_state=0, stratify=frame["species"]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from dsba.cli_jobs import jobs
 from dsba.cli_models import metrics_line, models
+from dsba.cli_monitor import feedback, monitor
 from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
 from dsba.data.ingestion import read_source
 from dsba.errors import InvalidInput
@@ -41,6 +42,8 @@ def main() -> None:
 
 main.add_command(jobs)
 main.add_command(models)
+main.add_command(monitor)
+main.add_command(feedback)
 
 
 @main.command(epilog=EPILOG)

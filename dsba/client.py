@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import requests
 
+from dsba.client_monitoring import MonitoringCalls
 from dsba.errors import (
     Conflict,
     DsbaError,
@@ -97,7 +98,7 @@ def _ref(ref: str) -> str:
     return quote(str(ref), safe="@:")
 
 
-class Client:
+class Client(MonitoringCalls):
     """A dsba server at base_url; token is an API token when the server has auth on."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0) -> None:
@@ -118,8 +119,9 @@ class Client:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the API and return its JSON; an error status raises the matching DsbaError."""
+        """Call the API and return its JSON (raw=True: the bytes); an error status raises."""
         url = f"{self.base_url}{path}"
+        raw = kwargs.pop("raw", False)
         try:
             response = self.session.request(
                 method, url, auth=self.auth, timeout=kwargs.pop("timeout", self.timeout), **kwargs
@@ -131,6 +133,8 @@ class Client:
         except requests.RequestException as exc:
             raise DsbaError(f"request to {self.base_url} failed: {exc}") from exc
         if response.ok:
+            if raw:
+                return response.content
             return response.json() if response.content else None
         raise self._error(response)
 

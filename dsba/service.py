@@ -16,8 +16,11 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
+from dsba.monitoring.feedback_owner import record_feedback_any
+from dsba.monitoring.feedback_store import record_feedback
 from dsba.monitoring.labelled import export_predictions
 from dsba.monitoring.prediction_log import PredictionLog
+from dsba.monitoring.ranges import range_warnings, training_ranges
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.monitoring.report import monitoring_report
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
@@ -178,6 +181,7 @@ class LocalService:
         """Score a frame with the referenced model; log the rows when a source is given."""
         model = self.registry.load(ref)
         result = predict_frame(model, frame, threads=self.settings.predict_threads, **options)
+        result.warnings.extend(range_warnings(self._ranges(model), frame))
         return self._log(model, source, request_id, frame, result)
 
     def predict_records(
@@ -198,7 +202,14 @@ class LocalService:
             threads=self.settings.predict_threads,
             **options,
         )
+        result.warnings.extend(range_warnings(self._ranges(model), records))
         return self._log(model, source, request_id, records, result)
+
+    def _ranges(self, model: LoadedModel) -> dict[str, tuple[float, float]]:
+        """The version's numeric training ranges, read from its reference once per load."""
+        return training_ranges(
+            model, lambda: self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+        )
 
     def _log(
         self,
@@ -230,6 +241,18 @@ class LocalService:
             until=until,
             settings=self.settings,
         )
+
+    def feedback(self, ref: str | None, items: Any) -> dict[str, Any]:
+        """Store ground-truth labels {id, label} for logged predictions of a model.
+
+        ref names the model in any form (its name is what counts: a label applies to the
+        version that made the prediction); None finds the model of each id in the logs.
+        """
+        root = self.settings.registry_dir
+        if ref is None:
+            return record_feedback_any(root, items, self.settings.prediction_log_days)
+        name, _version = self.registry.resolve(ref)
+        return record_feedback(root, name, items)
 
     def predictions(
         self,

@@ -31,6 +31,18 @@ def _dev_secret_key(registry_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _seconds(env: Any, key: str, default: float) -> float:
+    """A non-negative number of seconds from the environment."""
+    text = env.get(key, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses NaN
+        raise InvalidInput(f"{key} must be a number of seconds (0 or more), not {text!r}")
+    return value
+
+
 def flask_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Flask, Flask-WTF and flask-smorest settings for these dsba settings."""
     env = os.environ if environ is None else environ
@@ -43,6 +55,8 @@ def flask_config(settings: Settings, environ: dict[str, str] | None = None) -> d
         "SECRET_KEY": secret,
         # The bearer token a Prometheus scraper presents for /metrics (API tokens work too).
         "DSBA_METRICS_TOKEN": env.get("DSBA_METRICS_TOKEN", ""),
+        # Drift and status gauges on /metrics are recomputed at most this often (seconds).
+        "DSBA_MONITORING_METRICS_SECONDS": _seconds(env, "DSBA_MONITORING_METRICS_SECONDS", 300),
         # Room for multipart overhead on top of the largest allowed file.
         "MAX_CONTENT_LENGTH": settings.max_upload_bytes + 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -122,9 +122,13 @@ class JobStateCollector:
 
 
 def metrics_view(app: Flask):
-    """Build the /metrics view: all workers' samples in multiprocess mode, plus job gauges."""
+    """Build the /metrics view: all workers' samples in multiprocess mode, job gauges, drift."""
+    from webapp.monitoring_metrics import MonitoringCollector
+
     jobs = CollectorRegistry()
     jobs.register(JobStateCollector(app))
+    interval = app.config["DSBA_MONITORING_METRICS_SECONDS"]
+    jobs.register(MonitoringCollector(app.extensions["dsba"].service, interval))
 
     def metrics() -> Response:
         registry = CollectorRegistry()

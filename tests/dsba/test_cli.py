@@ -113,9 +113,12 @@ def test_predict_json_to_stdout_parses(penguins_trained, penguins_csv, penguins_
     first = body["predictions"][0]
     assert first["label"] in SPECIES and set(first["probabilities"]) == SPECIES
     # Rows 3 and 271 of palmerpenguins have only island and year.
+    # One test row has a bill shorter than any the model was trained on.
     assert body["warnings"] == [
         "2 rows have most of the 7 features unseen or missing; "
-        "their predictions rest on the few left (rows [3, 271])"
+        "their predictions rest on the few left (rows [3, 271])",
+        "values outside the training range, where the model extrapolates: "
+        "bill_length_mm in 1 row (e.g. 32.1; trained on 33.1 to 59.6)",
     ]
     assert body["predictions"][3]["unreliable"] is True
 

@@ -122,3 +122,61 @@ def test_too_many_items_or_no_list_is_refused(penguins_registry):
         )
     with pytest.raises(InvalidInput):
         record_feedback(penguins_registry, "penguins", {"id": "x", "label": "y"})
+
+
+def test_feedback_without_a_model_goes_to_the_model_that_logged_each_id(
+    penguins_registry, penguins_csv
+):
+    """Two models logged ids; one request without a model name labels both, counted once."""
+    log = PredictionLog(penguins_registry)
+    service = LocalService(Settings(registry_dir=penguins_registry), prediction_log=log)
+    service.train(str(penguins_csv), target="species", name="birds", params={"n_estimators": 5})
+    penguin_ids = service.predict_records("penguins", [PENGUIN] * 2, source="api").ids
+    bird_ids = service.predict_records("birds:1", [PENGUIN] * 2, source="api").ids
+    log.close()
+    [stranger] = new_ids(1, 1_700_000_000.0)
+    items = [
+        {"id": penguin_ids[0], "label": "Adelie"},
+        {"id": bird_ids[0], "label": "Gentoo"},
+        {"id": stranger, "label": "Adelie"},
+        {"id": bird_ids[1], "label": "Dodo"},
+        {"id": penguin_ids[1]},
+        {"id": bird_ids[0], "label": "Chinstrap"},
+    ]
+
+    answer = service.feedback(None, items)
+
+    assert answer["accepted"] == 3 and answer["unmatched"] == 1
+    assert [(e["index"], e["id"]) for e in answer["invalid"]] == [
+        (3, bird_ids[1]),
+        (4, penguin_ids[1]),
+    ]
+    assert "not a class of birds:1" in answer["invalid"][0]["reason"]
+    assert read_feedback(penguins_registry)[["id", "label"]].values.tolist() == [
+        [penguin_ids[0], "Adelie"]
+    ]
+    birds = layout.feedback_files(penguins_registry, "birds")
+    labels = duckdb.sql(
+        "SELECT id, arg_max(label, received_at) FROM read_parquet($f) GROUP BY id",
+        params={"f": [str(f) for f in birds]},
+    ).fetchall()
+    assert labels == [(bird_ids[0], "Chinstrap")]
+    # With a model named, only its log is searched: the other model's id is unmatched.
+    named = service.feedback("penguins:1", items[:2])
+    assert named["accepted"] == 1 and named["unmatched"] == 1
+
+
+def test_feedback_without_a_model_lists_only_days_within_retention(penguins_registry, monkeypatch):
+    """Ids forged to name 10,000 different days cost no listing of those days' folders."""
+    ids = _logged_ids(penguins_registry, rows=1)
+    forged = [new_ids(1, 86_400.0 * day)[0] for day in range(40_000, 49_999)]
+    listed = []
+    original = layout.live_files
+    monkeypatch.setattr(layout, "live_files", lambda day: listed.append(day) or original(day))
+    service = LocalService(Settings(registry_dir=penguins_registry))
+    items = [{"id": i, "label": "Adelie"} for i in [*forged, ids[0]]]
+
+    answer = service.feedback(None, items)
+
+    assert answer["accepted"] == 1 and answer["unmatched"] == 9_999
+    assert len({day.name for day in listed}) == 1  # the day the real id was logged

@@ -81,8 +81,10 @@ def test_every_top_level_module_is_placed():
         "cli",
         "cli_jobs",
         "cli_models",
+        "cli_monitor",
         "cli_options",
         "client",
+        "client_monitoring",
         "jobrunner",
     }
     packages = {p.parent.name for p in (REPO_ROOT / "dsba").glob("*/__init__.py")}

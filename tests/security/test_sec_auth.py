@@ -257,6 +257,7 @@ def test_reader_is_refused_every_writer_action_and_the_store_is_untouched(
         ),
         session.put(f"{base}/api/models/penguins/aliases/production", json={"version": 1}),
         session.delete(f"{base}/api/models/penguins/versions/1"),
+        session.post(f"{base}/api/feedback", json={"feedback": [{"id": "x", "label": "Adelie"}]}),
     ]
     for response in refused:
         assert response.status_code == 403, (response.request.method, response.request.url)
@@ -278,6 +279,8 @@ def test_reader_may_list_read_metadata_and_predict(secure_server, tokens):
         session.post(
             f"{base}/api/models/penguins/invocations", json={"dataframe_records": [RECORD]}
         ),
+        session.get(f"{base}/api/models/penguins/monitoring"),
+        session.get(f"{base}/api/models/penguins/predictions?format=csv"),
     ]
     for response in answers:
         assert response.status_code == 200, (response.request.url, response.text[:300])
@@ -295,6 +298,12 @@ def test_writer_may_do_writer_actions(secure_server, tokens):
     # Past auth, a delete of a version that does not exist is the store's 404, not a 401/403.
     missing = session.delete(f"{base}/api/models/penguins/versions/999")
     assert missing.status_code == 404
+    labels = session.post(f"{base}/api/feedback", json={"feedback": [{"id": "x", "label": "y"}]})
+    assert (
+        labels.status_code == 200
+        and labels.json()["invalid"] == []
+        and labels.json()["unmatched"] == 1
+    )
 
 
 def test_reader_signed_in_reads_pages_but_cannot_post_writer_forms(secure_server, tokens):

@@ -238,7 +238,9 @@ def test_upload_page_shows_the_error_and_never_500s(secure_server, tokens, befor
     assert job["error"].split(";")[0][:40].replace("'", "&#39;") in job_page.text
 
 
-@pytest.mark.parametrize("path", ["/api/predict", "/api/train", "/api/models/penguins/invocations"])
+@pytest.mark.parametrize(
+    "path", ["/api/predict", "/api/train", "/api/models/penguins/invocations", "/api/feedback"]
+)
 def test_deeply_nested_json_bodies_are_a_400(secure_server, tokens, path):
     response = http().post(
         secure_server.url + path,

@@ -200,6 +200,37 @@ def test_json_of_millions_of_objects_is_refused_before_parsing(server, tokens, p
     assert seconds < ANSWER_SECONDS and growth < PEAK_GROWTH_MB
 
 
+def test_feedback_of_millions_of_objects_is_refused_before_parsing(server, tokens):
+    body = b'{"feedback": ' + b"[" + b",".join([b"{}"] * 1_300_000) + b"]}"  # 3.9 MB
+    response, seconds, growth = measured(
+        server,
+        lambda: http().post(
+            f"{server.url}/api/feedback",
+            data=body,
+            headers={"Content-Type": "application/json", **bearer(tokens.writer)},
+            timeout=60,
+        ),
+    )
+    assert response.status_code == 413, response.text
+    assert "1,300,002 objects and arrays" in response.json()["message"]
+    assert seconds < ANSWER_SECONDS and growth < PEAK_GROWTH_MB
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_feedback_body_over_its_limit_is_a_413_with_the_limit(server, tokens, chunked):
+    parts = [b'{"feedback": [', b" " * (4 * 2**20), b"]}"]
+    response = http().post(
+        f"{server.url}/api/feedback",
+        data=iter(parts) if chunked else b"".join(parts),
+        headers={"Content-Type": "application/json", **bearer(tokens.writer)},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert (
+        response.json()["message"] == "the request body is larger than the limit of 4,194,304 bytes"
+    )
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_scoring_body_over_its_own_limit_is_a_413_with_the_limit(server, tokens, chunked):
     parts = [b'{"model": "penguins", "records": [', b" " * (16 * 2**20), b"]}"]

@@ -41,6 +41,9 @@ OPERATIONS = [
     ("DELETE", "/api/models/{name}/versions/{version}"),
     ("POST", "/api/predict"),
     ("POST", "/api/models/{ref}/invocations"),
+    ("POST", "/api/feedback"),
+    ("GET", "/api/models/{ref}/monitoring"),
+    ("GET", "/api/models/{ref}/predictions"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ]
@@ -121,6 +124,27 @@ def test_successful_answers_conform_too(api_schema, live_server):
         body={"dataframe_split": split},
     )
     assert scored.status_code == 200 and len(scored.json()["predictions"]) == 3
+    ids = [p["id"] for p in predicted.json()["predictions"]]
+    body = {"feedback": [{"id": ids[0], "label": "Adelie"}]}
+    for _ in range(100):  # workers write their logged rows about once a second
+        labelled = call("POST", "/api/feedback", body=body)
+        if labelled.json()["accepted"]:
+            break
+        time.sleep(0.1)
+    assert labelled.status_code == 200 and labelled.json()["accepted"] == 1
+    for query in ({}, {"since": "2020-01-01", "until": "2020-01-02"}):
+        report = call(
+            "GET", "/api/models/{ref}/monitoring", path_parameters={"ref": "penguins"}, query=query
+        )
+        assert report.status_code == 200 and report.json()["status"]
+    for fmt in ("json", "csv", "parquet"):
+        exported = call(
+            "GET",
+            "/api/models/{ref}/predictions",
+            path_parameters={"ref": "penguins"},
+            query={"format": fmt},
+        )
+        assert exported.status_code == 200
     aliased = call(
         "PUT",
         "/api/models/{name}/aliases/{alias}",

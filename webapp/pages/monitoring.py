@@ -10,7 +10,6 @@ import pandas as pd
 from flask import redirect, render_template, request, session, url_for
 
 from dsba.errors import InvalidInput
-from dsba.monitoring import feedback_store
 from webapp.pages import bp
 from webapp.pages.forms import FeedbackForm
 from webapp.pages.models import requested_ref
@@ -30,13 +29,8 @@ RESULT_KEY = "feedback_result"
 
 
 def record_feedback(ref: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Store true labels for logged predictions of ref's model.
-
-    Calls the store directly until LocalService.feedback(ref, items) lands with the API's
-    /api/feedback; then this becomes state().service.feedback(ref, items).
-    """
-    name = ref.split(":", 1)[0]
-    return feedback_store.record_feedback(state().settings.registry_dir, name, items)
+    """Store true labels for logged predictions of ref's model."""
+    return state().service.feedback(ref, items)
 
 
 def feedback_items(raw: bytes, id_column: str, label_column: str) -> list[dict[str, Any]]:

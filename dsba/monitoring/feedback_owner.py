@@ -1,0 +1,112 @@
+"""Feedback without a model name: find which model logged each id, then record per model.
+
+Ids are unique across models and carry the time they were made, so only the day folders of
+the ids (within retention) of every model are read, in one DuckDB scan of two columns with a
+memory cap: the cost grows with the days the ids span, not with the size of the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dsba.errors import InvalidInput, TooLarge
+from dsba.monitoring import layout
+from dsba.monitoring.feedback_store import MAX_ITEMS, record_feedback
+from dsba.monitoring.ids import id_time
+
+_ATTEMPTS = 3  # a compaction may delete a small file between the listing and the read
+# No model has this name (names are lowercase letters, digits, '-' and '_'): items routed
+# here match no log, so record_feedback reports them as unmatched or invalid, as it would.
+_NO_MODEL = "<no model>"
+
+
+def _models(root: Path) -> list[tuple[str, list[Path]]]:
+    """Each model with a prediction log, and its versions' log folders."""
+    try:
+        models = sorted(p for p in (root / layout.MONITORING_DIR).iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return []
+    found = []
+    for folder in models:
+        versions = [p / layout.LOG_DIR for p in folder.iterdir() if p.name.isdigit()]
+        if versions:
+            found.append((folder.name, versions))
+    return found
+
+
+def _scan(files: list[Path], wanted: pa.Table) -> list[tuple[str, str]]:
+    con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+    try:
+        con.register("wanted", wanted)
+        query = (  # the log's fixed id and model columns (layout.ID, layout.MODEL)
+            'SELECT DISTINCT "id", "model" FROM read_parquet($files, union_by_name = true) '
+            'WHERE "id" IN (SELECT id FROM wanted)'
+        )
+        return con.execute(query, {"files": [str(f) for f in files]}).fetchall()
+    finally:
+        con.close()
+
+
+def owners(root: Path, ids: list[str], keep_days: int) -> dict[str, str]:
+    """The model that logged each id, for ids made within the last keep_days days."""
+    now = datetime.now(UTC)
+    # Only days a row can be logged under: a forged id naming year 9999 costs no listing.
+    oldest, newest = (now - timedelta(days=keep_days)).date(), (now + timedelta(days=1)).date()
+    days = sorted(
+        {t.date() for i in ids if (t := id_time(i)) is not None and oldest <= t.date() <= newest}
+    )
+    if not days:
+        return {}
+    wanted = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})
+    models = _models(root)
+    for attempt in range(_ATTEMPTS):
+        files = [
+            path
+            for _, folders in models
+            for folder in folders
+            for day in days
+            for path in layout.live_files(folder / layout.day_name(day))
+        ]
+        if not files:
+            return {}
+        try:
+            return dict(_scan(files, wanted))
+        except duckdb.IOException:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
+def record_feedback_any(root: Path, items: Any, keep_days: int) -> dict[str, Any]:
+    """Store labels for ids of any model: each item goes to the model that logged its id."""
+    if not isinstance(items, list):
+        raise InvalidInput(
+            "feedback must be a list of {id, label} objects", {"feedback": "invalid"}
+        )
+    if len(items) > MAX_ITEMS:
+        raise TooLarge(f"{len(items):,} feedback items exceed the limit of {MAX_ITEMS:,}")
+    ids = [
+        item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
+    owner = owners(root, ids, keep_days)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        given = item.get("id") if isinstance(item, dict) else None
+        groups[owner.get(given, _NO_MODEL) if isinstance(given, str) else _NO_MODEL].append(index)
+    total: dict[str, Any] = {"accepted": 0, "unmatched": 0, "invalid": []}
+    for name, indexes in groups.items():
+        result = record_feedback(root, name, [items[i] for i in indexes])
+        total["accepted"] += result["accepted"]
+        total["unmatched"] += result["unmatched"]
+        # Each group numbers its items from 0: give back the index in the request.
+        total["invalid"] += [{**e, "index": indexes[e["index"]]} for e in result["invalid"]]
+    total["invalid"].sort(key=lambda entry: entry["index"])
+    return total

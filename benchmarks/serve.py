@@ -126,7 +126,22 @@ def start_server(
         start_new_session=True,
     )
     wait_ready(proc, port, *ready, log)
+    wait_idle(proc)
     return proc
+
+
+def wait_idle(proc: subprocess.Popen, deadline: float = 120.0) -> None:
+    """Wait until the server's processes are idle: one worker answering does not mean the
+    others have finished importing, and an import would be timed as requests."""
+    import psutil
+
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        before = sum(sum(p.cpu_times()[:2]) for p in family)
+        time.sleep(0.5)
+        if sum(sum(p.cpu_times()[:2]) for p in family) - before < 0.05:
+            return
 
 
 def wait_ready(proc: subprocess.Popen, port: int, path: str, status: int, log: Path) -> str:

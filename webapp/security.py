@@ -55,7 +55,7 @@ class SecurityHeaders:
             if docs:
                 headers = [h for h in headers if h[0].lower() != "content-security-policy"]
             present = {name.lower() for name, _ in headers}
-            headers.extend(pair for key, pair in wanted if key not in present)
+            headers = headers + [pair for key, pair in wanted if key not in present]
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)

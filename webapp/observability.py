@@ -108,8 +108,8 @@ def _json_stream() -> logging.StreamHandler | None:
 def write_access(fields: dict) -> None:
     """Write a request's access line: the line JsonFormatter writes, straight to its stream.
 
-    A LogRecord, the formatter's attribute filtering and json.dumps cost about 100 µs a
-    request; this about 10. Any other logging set-up (text lines) goes through logging.
+    A LogRecord, the formatter's attribute filtering and json.dumps cost about 30 µs of CPU
+    a request; this about 5. Any other logging set-up (text lines) goes through logging.
     """
     if not access_log.isEnabledFor(logging.INFO):
         return
@@ -124,8 +124,13 @@ def write_access(fields: dict) -> None:
         try:
             handler.stream.write(line.decode())
             handler.stream.flush()
+            return
+        except UnicodeEncodeError:
+            pass  # a stream that is not UTF-8: json's \u escapes below, as before
         except (OSError, ValueError):
             handler.handleError(logging.makeLogRecord({"msg": "access line", "created": created}))
+            return
+    access_log.info("request", extra=fields)
 
 
 def record_prediction(model_ref: str, rows: int) -> None:

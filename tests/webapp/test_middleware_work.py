@@ -3,8 +3,10 @@ records, no session machinery for API calls without a cookie (work counted, not 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 import flask.sessions
 import pytest
@@ -67,6 +69,17 @@ def test_access_lines_are_json_formatter_lines_without_logging_records(tmp_path,
     assert list(lines[0]) == list(expected)
     assert {**lines[0], "ts": expected["ts"]} == expected
     assert lines[0]["user"] == "ann" and lines[0]["route"] == "/api/models"
+
+
+def test_a_stream_that_is_not_utf8_gets_escaped_access_lines(tmp_path, monkeypatch):
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    client = _app(tmp_path).test_client()
+    response = client.get("/api/models/caf\u00e9/metadata", headers={"X-Request-ID": "ascii-1"})
+    assert response.status_code == 401
+    sys.stdout.flush()
+    [line] = [json.loads(x) for x in raw.getvalue().splitlines() if b"ascii-1" in x]
+    assert line["path"] == "/api/models/caf\u00e9/metadata" and line["status"] == 401
 
 
 def test_text_logs_still_carry_one_access_line_per_request(tmp_path, capsys):

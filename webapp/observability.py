@@ -83,16 +83,20 @@ def _finish(response: Response) -> Response:
     return response
 
 
-# The last second formatted, and its text: a worker formats each second once.
-_second = [-1, ""]
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    """A second since the epoch as UTC ISO 8601: a worker formats each second once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _timestamp(created: float) -> str:
     """JsonFormatter's "ts" for time.time() created: UTC ISO 8601 to the millisecond."""
     second = int(created)
-    if second != _second[0]:
-        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    return f"{_second[1]}.{int((created - second) * 1000):03d}+00:00"
+    # As datetime does: round to the microsecond, then cut to the millisecond.
+    micros = round((created - second) * 1_000_000)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    return f"{_second(second)}.{micros // 1000:03d}+00:00"
 
 
 def _json_stream() -> logging.StreamHandler | None:

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import flask.sessions
 import pytest
@@ -15,6 +16,7 @@ from dsba.auth import hash_token
 from dsba.config import Settings
 from dsba.logs import JsonFormatter
 from webapp import create_app
+from webapp.observability import _timestamp
 
 TOKEN = "dsba_middleware-test-token"
 REQUESTS = 20
@@ -118,3 +120,11 @@ def test_api_calls_without_a_cookie_build_no_session_serializer(tmp_path, monkey
     for _ in range(3):
         assert client.get("/").status_code == 200
     assert len(built) == 1
+
+
+@pytest.mark.parametrize(
+    "created", [1943788612.474, 1700000000.0, 1700000000.9999996, 1700000000.0005, 1.5e9 + 0.0015]
+)
+def test_access_line_times_are_json_formatter_times(created):
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _timestamp(created) == expected

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     current_app,
     flash,
@@ -28,6 +29,7 @@ from wtforms.validators import DataRequired, Length
 
 from dsba.auth import READER, WRITER, TokenTable, User, parse_tokens
 from dsba.errors import InvalidInput
+from webapp.sessions import CookieSessions
 
 bp = Blueprint("auth", __name__)
 
@@ -121,8 +123,8 @@ def tokens() -> TokenTable:
     return current_app.extensions["dsba_tokens"]
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
+def _bearer(req: Request) -> str | None:
+    header = req.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
@@ -132,10 +134,10 @@ def _session_user() -> User | None:
     return tokens().user_named(name, prefix) if name and prefix else None
 
 
-def _required_role() -> str:
-    endpoint = request.endpoint or ""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+def _required_role(req: Request) -> str:
+    if req.method in ("GET", "HEAD", "OPTIONS"):
         return READER
+    endpoint = req.endpoint or ""
     if endpoint in READER_API_POSTS or endpoint in READER_PAGE_POSTS:
         return READER
     return WRITER
@@ -147,13 +149,13 @@ def _api_unauthorized(message: str):
     return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="dsba"'})
 
 
-def _metrics_access(table: TokenTable):
+def _metrics_access(req: Request, table: TokenTable):
     """/metrics names models and their volumes: the metrics token or an API token reads it.
 
     Open only where no token of either kind is configured (a laptop; production has tokens).
     """
     expected = current_app.config.get("DSBA_METRICS_TOKEN") or ""
-    token = _bearer()
+    token = _bearer(req)
     if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
         return None
     if not expected and not table.enabled:
@@ -166,27 +168,31 @@ def _metrics_access(table: TokenTable):
 
 def check_access():
     """Before each request: identify the caller and refuse what their role does not allow."""
-    table = tokens()
-    g.user = None
-    if request.endpoint == "metrics":
-        return _metrics_access(table)
-    if not table.enabled or request.endpoint in PUBLIC_ENDPOINTS:
+    # Each context object looked up once: every read through Flask's proxies costs ~1 µs.
+    req, ctx = request._get_current_object(), g._get_current_object()
+    ctx.user = None
+    table = current_app.extensions["dsba_tokens"]
+    endpoint = req.endpoint
+    if endpoint == "metrics":
+        return _metrics_access(req, table)
+    if not table.enabled or endpoint in PUBLIC_ENDPOINTS:
         return None
-    is_api = request.path.startswith("/api")
-    token = _bearer()
+    is_api = req.path.startswith("/api")
+    token = _bearer(req)
     if token is not None:
-        g.user = table.authenticate(token)
-    elif not is_api or request.method == "GET":
+        ctx.user = table.authenticate(token)
+    elif not is_api or req.method == "GET":
         # The session cookie works for pages, and for the API only where CSRF cannot bite.
-        g.user = _session_user()
-    if g.user is None:
+        ctx.user = _session_user()
+    user = ctx.user
+    if user is None:
         if is_api:
             return _api_unauthorized("missing or invalid API token")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if not g.user.can(_required_role()):
+        return redirect(url_for("auth.login", next=req.full_path.rstrip("?")))
+    if not user.can(_required_role(req)):
         from webapp.errors import error_response
 
-        return error_response(403, f"user {g.user.name!r} ({g.user.role}) may not do this")
+        return error_response(403, f"user {user.name!r} ({user.role}) may not do this")
     return None
 
 
@@ -277,6 +283,7 @@ def init_auth(app: Flask, raw_tokens: str, production: bool, per_minute: int) ->
         raise InvalidInput("DSBA_ENV=production needs DSBA_API_TOKENS (name:role:sha256 entries)")
     app.extensions["dsba_tokens"] = table
     app.extensions["dsba_login_limiter"] = LoginLimiter(per_minute)
+    app.session_interface = CookieSessions()
     app.before_request(check_access)
     app.context_processor(inject_user)
     app.register_blueprint(bp)

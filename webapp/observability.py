@@ -7,8 +7,8 @@ import logging
 import os
 import re
 import time
-import uuid
 
+import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from dsba.logs import configure_logging
+from dsba.logs import JsonFormatter, configure_logging
 
 access_log = logging.getLogger("webapp.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,39 +50,94 @@ def _child(metric, *labels: str):
     return metric.labels(*labels)
 
 
-def _route() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
-
-
 def _start() -> None:
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    g.started = time.perf_counter()
+    ctx = g._get_current_object()
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+    # 16 random bytes as uuid4().hex has them, without building a UUID (a third of the cost).
+    ctx.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+    ctx.started = time.perf_counter()
 
 
 def _finish(response: Response) -> Response:
-    latency = time.perf_counter() - g.get("started", time.perf_counter())
-    route = _route()
-    response.headers.add("X-Request-ID", g.get("request_id", ""))
-    _child(REQUESTS, route, request.method, str(response.status_code)).inc()
+    now = time.perf_counter()
+    # Each context object looked up once: every read through Flask's proxies costs ~1 µs.
+    req, ctx = request._get_current_object(), g._get_current_object()
+    latency = now - ctx.get("started", now)
+    rule, method, status = req.url_rule, req.method, response.status_code
+    route = rule.rule if rule is not None else "unmatched"
+    request_id = ctx.get("request_id", "")
+    response.headers.add("X-Request-ID", request_id)
+    _child(REQUESTS, route, method, str(status)).inc()
     _child(LATENCY, route).observe(latency)
-    user = g.get("user")
-    access_log.info(
-        "request",
-        extra={
-            "request_id": g.get("request_id"),
-            "method": request.method,
+    user = ctx.get("user")
+    write_access(
+        {
+            "request_id": request_id or None,
+            "method": method,
             "route": route,
-            "path": request.path,
-            "status": response.status_code,
+            "path": req.path,
+            "status": status,
             "latency_ms": round(latency * 1000, 3),
             "user": user.name if user else None,
-            "model": g.get("model_ref") or (request.view_args or {}).get("ref"),
-            "remote": request.remote_addr,
-        },
+            "model": ctx.get("model_ref") or (req.view_args or {}).get("ref"),
+            "remote": req.remote_addr,
+        }
     )
     return response
+
+
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    """A second since the epoch as UTC ISO 8601: a worker formats each second once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _timestamp(created: float) -> str:
+    """JsonFormatter's "ts" for time.time() created: UTC ISO 8601 to the millisecond."""
+    second = int(created)
+    # As datetime does: round to the microsecond, then cut to the millisecond.
+    micros = round((created - second) * 1_000_000)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    return f"{_second(second)}.{micros // 1000:03d}+00:00"
+
+
+def _json_stream() -> logging.StreamHandler | None:
+    """The handler access lines reach, if it is the one JsonFormatter stream and nothing else."""
+    parent = access_log.parent
+    if access_log.handlers or parent.propagate or len(parent.handlers) != 1:
+        return None
+    handler = parent.handlers[0]
+    plain = isinstance(handler, logging.StreamHandler) and not handler.filters
+    return handler if plain and type(handler.formatter) is JsonFormatter else None
+
+
+def write_access(fields: dict) -> None:
+    """Write a request's access line: the line JsonFormatter writes, straight to its stream.
+
+    A LogRecord, the formatter's attribute filtering and json.dumps cost about 30 µs of CPU
+    a request; this about 5. Any other logging set-up (text lines) goes through logging.
+    """
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    handler = _json_stream()
+    if handler is None:
+        access_log.info("request", extra=fields)
+        return
+    created = time.time()
+    head = {"ts": _timestamp(created), "level": "info", "logger": access_log.name}
+    line = orjson.dumps({**head, "message": "request", **fields}, default=str) + b"\n"
+    with handler.lock:
+        try:
+            handler.stream.write(line.decode())
+            handler.stream.flush()
+            return
+        except UnicodeEncodeError:
+            pass  # a stream that is not UTF-8: json's \u escapes below, as before
+        except (OSError, ValueError):
+            handler.handleError(logging.makeLogRecord({"msg": "access line", "created": created}))
+            return
+    access_log.info("request", extra=fields)
 
 
 def record_prediction(model_ref: str, rows: int) -> None:

@@ -1,0 +1,130 @@
+"""The per-request hooks do only the work a request needs: access lines without logging
+records, no session machinery for API calls without a cookie (work counted, not timed)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+import flask.sessions
+import pytest
+
+from dsba.auth import hash_token
+from dsba.config import Settings
+from dsba.logs import JsonFormatter
+from webapp import create_app
+from webapp.observability import _timestamp
+
+TOKEN = "dsba_middleware-test-token"
+REQUESTS = 20
+
+
+def _app(tmp_path, **settings):
+    settings = Settings(
+        registry_dir=tmp_path / "registry", api_tokens=f"ann:reader:{hash_token(TOKEN)}", **settings
+    )
+    return create_app({"DSBA_SETTINGS": settings, "TESTING": True})
+
+
+def _access_lines(text: str) -> list[dict]:
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [line for line in lines if line.get("logger") == "webapp.access"]
+
+
+@pytest.fixture
+def records(monkeypatch) -> list[str]:
+    """Names of the loggers every LogRecord made from now on was made for."""
+    made: list[str] = []
+    original = logging.Logger.makeRecord
+
+    def counting(self, name, *args, **kwargs):
+        made.append(name)
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
+    return made
+
+
+def test_access_lines_are_json_formatter_lines_without_logging_records(tmp_path, capsys, records):
+    client = _app(tmp_path).test_client()
+    capsys.readouterr()
+    for number in range(REQUESTS):
+        response = client.get(
+            "/api/models",
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": f"work-{number}"},
+        )
+        assert response.status_code == 200
+
+    lines = _access_lines(capsys.readouterr().out)
+
+    assert [line["request_id"] for line in lines] == [f"work-{n}" for n in range(REQUESTS)]
+    assert "webapp.access" not in records
+    # The same keys in the same order as JsonFormatter writes for the same event.
+    fields = {k: v for k, v in lines[0].items() if k not in ("ts", "level", "logger", "message")}
+    record = logging.makeLogRecord(
+        {"name": "webapp.access", "levelname": "INFO", "msg": "request", **fields}
+    )
+    expected = json.loads(JsonFormatter().format(record))
+    assert list(lines[0]) == list(expected)
+    assert {**lines[0], "ts": expected["ts"]} == expected
+    assert lines[0]["user"] == "ann" and lines[0]["route"] == "/api/models"
+
+
+def test_a_stream_that_is_not_utf8_gets_escaped_access_lines(tmp_path, monkeypatch):
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    client = _app(tmp_path).test_client()
+    response = client.get("/api/models/caf\u00e9/metadata", headers={"X-Request-ID": "ascii-1"})
+    assert response.status_code == 401
+    sys.stdout.flush()
+    [line] = [json.loads(x) for x in raw.getvalue().splitlines() if b"ascii-1" in x]
+    assert line["path"] == "/api/models/caf\u00e9/metadata" and line["status"] == 401
+
+
+def test_text_logs_still_carry_one_access_line_per_request(tmp_path, capsys):
+    client = _app(tmp_path, log_json=False).test_client()
+    capsys.readouterr()
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" request")]
+    assert len(lines) == 3 and all(" INFO " in line for line in lines)
+
+
+def test_api_calls_without_a_cookie_build_no_session_serializer(tmp_path, monkeypatch):
+    built = []
+
+    class Counting(flask.sessions.URLSafeTimedSerializer):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(flask.sessions, "URLSafeTimedSerializer", Counting)
+    client = _app(tmp_path).test_client()
+    for _ in range(REQUESTS):
+        response = client.get("/api/models", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers
+    assert built == []
+
+    # A browser that signs in gets its session, read back on later pages with one serializer.
+    page = client.get("/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1]
+    signed_in = client.post(
+        "/login",
+        data={"name": "ann", "token": TOKEN, "csrf_token": token.split('"')[0]},
+    )
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)[:300]
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+    assert len(built) == 1
+
+
+@pytest.mark.parametrize(
+    "created", [1943788612.474, 1700000000.0, 1700000000.9999996, 1700000000.0005, 1.5e9 + 0.0015]
+)
+def test_access_line_times_are_json_formatter_times(created):
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _timestamp(created) == expected

@@ -152,7 +152,7 @@ def test_workflows_pin_their_actions_to_a_major_version(name):
 def test_azure_readme_lists_every_variable_the_server_reads():
     sources = [
         ROOT / "gunicorn.conf.py",
-        *(ROOT / "dsba").glob("*.py"),
+        *(ROOT / "dsba").rglob("*.py"),
         *(ROOT / "webapp").rglob("*.py"),
     ]
     read = set()

@@ -215,10 +215,12 @@ def test_remote_and_json_after_the_command_print_what_they_print_before_it(
     assert before.exit_code == after.exit_code == 0, after.stderr
     assert before.stderr == after.stderr
     # The server logs what it scores: each answer names its own rows' log ids.
-    assert _without_ids(json.loads(before.stdout)) == _without_ids(json.loads(after.stdout))
+    assert _answer_without_ids(json.loads(before.stdout)) == _answer_without_ids(
+        json.loads(after.stdout)
+    )
 
 
-def _without_ids(payload):
+def _answer_without_ids(payload):
     """payload with the prediction ids dropped (every scoring request gets new ones)."""
     if isinstance(payload, dict) and "predictions" in payload:
         ids = [row.pop("id") for row in payload["predictions"]]

@@ -9,7 +9,11 @@ and feedback labels for 5% of the ids. A fresh process then builds the monitorin
 the whole window (all 10,000,000 rows) and reports its wall time and its peak resident memory
 (ru_maxrss, imports included). Targets: at most 10 s and under 1 GiB on a 2-core machine.
 
-(The predict-with-log-on-versus-off half of the benchmark belongs to the log writer.)
+The other half: single-row /api/predict with the prediction log on against the log off, in
+the same run. Two gunicorns from gunicorn.conf.py serve the same trained penguins model with
+production's settings (as benchmarks/serve.py runs them), one with DSBA_PREDICTION_LOG=off;
+the load generator drives them in interleaved rounds. Target: log on >= 0.95x log off.
+--part report|predict runs one half only.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ DAYS, FILES_PER_DAY = 5, 8
 NUMERIC, CATEGORIES = 7, {"region": 12, "plan": 4, "device": 40}
 START = datetime(2026, 1, 5, tzinfo=UTC)
 TIME_TARGET, MEMORY_TARGET_MB = 10.0, 1024.0
+LOG_ON_TARGET = 0.95
 SEED = 7
 
 
@@ -136,14 +141,66 @@ def worker(root: Path) -> None:
     report(result)
 
 
+def predict_overhead(args: argparse.Namespace) -> None:
+    """Single-row predict req/s with the prediction log on and off, in interleaved rounds."""
+    import json
+    import shutil
+
+    import serve
+
+    workdir = Path(tempfile.mkdtemp(prefix="dsba-bench-log-"))
+    registry = workdir / "registry"
+    rows = serve.train_model(registry, workdir)
+    single = json.dumps({"model": "penguins", "records": rows[:1]}).encode()
+    servers, urls = [], {}
+    try:
+        for label, switch in (("log off", "off"), ("log on", "on")):
+            port = serve.free_port()
+            env = {**serve.production_env(registry), "DSBA_PREDICTION_LOG": switch}
+            log = workdir / f"gunicorn-{switch}.log"
+            ready = ("/healthz", 200)
+            servers.append(serve.start_server("serve_app:app", port, 2, env, log, ready))
+            urls[label] = (f"http://127.0.0.1:{port}/api/predict", single)
+        serve.check_answers([(url, body, "predictions") for url, body in urls.values()])
+        figures = serve.drive_all(urls, args, workdir)
+        logged = sum(1 for _ in (registry / "monitoring").rglob("*.parquet"))
+    finally:
+        for server in servers:
+            serve.stop_server(server)
+        shutil.rmtree(workdir, ignore_errors=True)
+    off, on = figures["log off"], figures["log on"]
+    ratio = on["rps"] / off["rps"]
+    print(
+        f"single-row predict, 2 sync workers, {args.connections} connections, "
+        f"{args.seconds:g} s each in {args.rounds} interleaved rounds (medians)"
+    )
+    for label, stats in figures.items():
+        print(
+            f"  {label:<8} {stats['rps']:8.1f} req/s  p50 {stats['p50_ms']:6.2f} ms  "
+            f"p99 {stats['p99_ms']:6.2f} ms  errors {stats['errors']:g}"
+        )
+    print(
+        f"log on / log off: {ratio:.3f}x (target >= {LOG_ON_TARGET}x, "
+        f"{'met' if ratio >= LOG_ON_TARGET else 'MISSED'}); {logged} log files written"
+    )
+
+
 def main() -> None:
-    """Build the store once, then time the report in a fresh process."""
+    """Time predict with the log on and off; build the store once, time the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--part", choices=("both", "predict", "report"), default="both")
+    parser.add_argument("--seconds", type=float, default=12.0, help="per server, all rounds")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker)
+        return
+    if args.part in ("both", "predict"):
+        predict_overhead(args)
+    if args.part == "predict":
         return
     with tempfile.TemporaryDirectory(prefix="dsba-bench-monitoring-") as folder:
         root = Path(folder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from inspect import iscoroutinefunction
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,32 @@ from webapp.state import init_state
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class DsbaFlask(Flask):
+    """Flask that asks once per function whether it is a coroutine function.
+
+    Flask's ensure_sync runs inspect.iscoroutinefunction on every hook, view and handler of
+    every request (13 times for a prediction); the answer never changes for a function.
+    """
+
+    _MAX_REMEMBERED = 1024
+
+    def ensure_sync(self, func):
+        """Return func, or a sync wrapper of it if it is a coroutine function."""
+        key = getattr(func, "__func__", func)  # a bound method is new on every access
+        memo = self.__dict__.setdefault("_is_async", {})
+        try:
+            is_async = memo[key]
+        except (KeyError, TypeError):
+            is_async = iscoroutinefunction(func)
+            if len(memo) < self._MAX_REMEMBERED:
+                with contextlib.suppress(TypeError):
+                    memo[key] = is_async
+        return self.async_to_sync(func) if is_async else func
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; config overrides Flask settings (tests)."""
-    app = Flask(
+    app = DsbaFlask(
         __name__,
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),

@@ -176,6 +176,19 @@ class JobStateCollector:
         yield gauge
 
 
+def _monitoring_service(app: Flask):
+    """A service for the drift gauges with its own small model cache.
+
+    The gauges look at every watched version; loading them through the serving cache would
+    evict the models predictions use and count as serving cache loads.
+    """
+    from dsba.registry.model_registry import ModelRegistry
+    from dsba.service import LocalService
+
+    settings = app.extensions["dsba"].settings
+    return LocalService(settings, registry=ModelRegistry(settings.registry_dir, cache_size=2))
+
+
 def metrics_view(app: Flask):
     """Build the /metrics view: all workers' samples in multiprocess mode, job gauges, drift."""
     from webapp.monitoring_metrics import MonitoringCollector
@@ -183,7 +196,7 @@ def metrics_view(app: Flask):
     jobs = CollectorRegistry()
     jobs.register(JobStateCollector(app))
     interval = app.config["DSBA_MONITORING_METRICS_SECONDS"]
-    jobs.register(MonitoringCollector(app.extensions["dsba"].service, interval))
+    jobs.register(MonitoringCollector(_monitoring_service(app), interval))
 
     def metrics() -> Response:
         registry = CollectorRegistry()

@@ -8,6 +8,7 @@ category keeps its text, though the model read it as missing), datetime as a UTC
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from dsba.data.schema import (
 )
 from dsba.monitoring import layout
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _KIND_TYPES = {
     NUMERIC: pa.float64(),
     BOOLEAN: pa.float64(),
@@ -101,7 +103,16 @@ def _boolean(value: Any) -> float | None:
 
 def _column(feature: dict[str, Any], values: list[Any]) -> pa.Array:
     """A feature's values as the model read them, in the log's type for its kind."""
-    kind, series = feature["kind"], pd.Series(values)
+    try:
+        return _typed(feature["kind"], feature, values)
+    except UnicodeEncodeError:
+        # JSON may carry a lone surrogate ("\ud800"), which UTF-8 cannot hold: one such value
+        # must not cost the other rows of the file. It is logged as U+FFFD.
+        return _typed(feature["kind"], feature, [_valid_text(v) for v in values])
+
+
+def _typed(kind: str, feature: dict[str, Any], values: list[Any]) -> pa.Array:
+    series = pd.Series(values, dtype=object)
     if kind == NUMERIC:
         converted = pd.to_numeric(series, errors="coerce").astype(np.float64)
     elif kind == BOOLEAN:
@@ -113,6 +124,13 @@ def _column(feature: dict[str, Any], values: list[Any]) -> pa.Array:
             warnings.simplefilter("ignore")
             converted = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     return pa.Array.from_pandas(converted, type=_KIND_TYPES[kind])
+
+
+def _valid_text(value: Any) -> Any:
+    """A text with what UTF-8 cannot encode replaced by U+FFFD; other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    return _SURROGATE.sub("\ufffd", value)
 
 
 def build_table(batches: list[Pending]) -> pa.Table:

@@ -329,3 +329,16 @@ def test_an_idle_writer_thread_ends_and_the_next_request_starts_another(
     assert prediction_log._thread is not None
     prediction_log.close()
     assert read_log(penguins_registry, "penguins")["id"].tolist() == first.ids + second.ids
+
+
+def test_a_lone_surrogate_in_one_request_costs_no_other_row(penguins_registry):
+    # JSON can carry "\ud800", which UTF-8 cannot hold; it once failed the whole file.
+    service, prediction_log = _service(penguins_registry, flush_seconds=3600)
+    clean = service.predict_records("penguins", [PENGUIN], source="api")
+    hostile = service.predict_records("penguins", [{**PENGUIN, "sex": "\ud800x"}], source="api")
+    prediction_log.flush()
+
+    assert prediction_log.dropped == 0
+    logged = read_log(penguins_registry, "penguins").set_index("id")
+    assert sorted(logged.index) == sorted(clean.ids + hostile.ids)
+    assert logged.loc[hostile.ids[0], "feature:sex"] == "\ufffdx"

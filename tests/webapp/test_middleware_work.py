@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 
 import flask.sessions
+import marshmallow
 import pytest
 
 from dsba.auth import hash_token
@@ -128,3 +129,46 @@ def test_api_calls_without_a_cookie_build_no_session_serializer(tmp_path, monkey
 def test_access_line_times_are_json_formatter_times(created):
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert _timestamp(created) == expected
+
+
+def test_flask_asks_once_per_function_whether_it_is_a_coroutine(tmp_path, monkeypatch):
+    import webapp
+
+    app = _app(tmp_path)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/api/models", headers=headers).status_code == 200
+    asked: list[object] = []
+    real = webapp.iscoroutinefunction
+    monkeypatch.setattr(webapp, "iscoroutinefunction", lambda f: asked.append(f) or real(f))
+    for _ in range(REQUESTS):
+        assert client.get("/api/models", headers=headers).status_code == 200
+    assert asked == []
+
+    async def handler():
+        return None
+
+    # A coroutine function still goes to Flask's async_to_sync, as Flask's own ensure_sync does.
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(handler)
+    assert asked == [handler]
+
+
+def test_plain_predict_bodies_skip_the_fields_and_others_get_their_errors():
+    from webapp.api.schemas import PredictRequestSchema
+
+    schema = PredictRequestSchema()
+    plain = {"model": "m", "records": [{"a": 1}]}
+    assert schema.load(plain) == {**plain, "contributions": False}
+    assert schema.load({**plain, "contributions": "true"})["contributions"] is True
+    for body, field in [
+        ({"records": []}, "model"),
+        ({**plain, "model": ""}, "model"),
+        ({**plain, "model": "m" * 201}, "model"),
+        ({**plain, "records": None}, "records"),
+        ({**plain, "extra": 1}, "extra"),
+        ({**plain, "contributions": "maybe"}, "contributions"),
+    ]:
+        with pytest.raises(marshmallow.ValidationError) as caught:
+            schema.load(body)
+        assert field in caught.value.messages

@@ -17,7 +17,7 @@ from dsba.model.prediction import ID_COLUMN, ID_COLUMN_TAKEN
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
-from webapp.pages.ranges import feature_hints, range_warnings
+from webapp.pages.ranges import feature_hints
 from webapp.state import state
 
 TOP_CONTRIBUTIONS = 8
@@ -66,7 +66,7 @@ def predict(name: str):
         else:
             result = scored.records()[0]
             explanation = explain(record, result.get("contributions") or {})
-            warnings = [*scored.warnings, *range_warnings(record, reference)]
+            warnings = scored.warnings  # out-of-range values included (dsba.monitoring.ranges)
     status = 400 if request.method == "POST" and result is None else 200
     return render_template(
         "pages/predict.html",

@@ -50,20 +50,3 @@ def feature_hints(features: list[dict], reference: dict[str, Any] | None) -> lis
     """The hint of each schema feature, in schema order (empty without a reference profile)."""
     profiles = {p["name"]: p for p in (reference or {}).get("features", [])}
     return [hint(profiles.get(f["name"])) for f in features]
-
-
-def range_warnings(record: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
-    """A sentence per numeric value outside the range the version saw in training."""
-    warnings = []
-    for profile in (reference or {}).get("features", []):
-        value = record.get(profile["name"])
-        if profile["kind"] != "numeric" or not profile.get("count"):
-            continue
-        if not isinstance(value, int | float) or profile["min"] <= value <= profile["max"]:
-            continue
-        warnings.append(
-            f"{profile['name']} = {number(value)} is outside the range seen in training "
-            f"({number(profile['min'])} – {number(profile['max'])}): the model treats it like "
-            "the nearest values it saw, so take this prediction with care."
-        )
-    return warnings

@@ -16,9 +16,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dsba.errors import InvalidInput, TooLarge
 from dsba.monitoring import layout
-from dsba.monitoring.feedback_store import MAX_ITEMS, record_feedback
+from dsba.monitoring.feedback_store import check_items, record_feedback
 from dsba.monitoring.ids import id_time
 
 _ATTEMPTS = 3  # a compaction may delete a small file between the listing and the read
@@ -87,12 +86,7 @@ def owners(root: Path, ids: list[str], keep_days: int) -> dict[str, str]:
 
 def record_feedback_any(root: Path, items: Any, keep_days: int) -> dict[str, Any]:
     """Store labels for ids of any model: each item goes to the model that logged its id."""
-    if not isinstance(items, list):
-        raise InvalidInput(
-            "feedback must be a list of {id, label} objects", {"feedback": "invalid"}
-        )
-    if len(items) > MAX_ITEMS:
-        raise TooLarge(f"{len(items):,} feedback items exceed the limit of {MAX_ITEMS:,}")
+    check_items(items)
     ids = [
         item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
     ]

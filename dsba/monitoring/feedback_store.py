@@ -98,14 +98,19 @@ def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, lis
     return found
 
 
-def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
-    """Store ground-truth labels for logged predictions of a model; count what was not taken."""
+def check_items(items: Any) -> None:
+    """Refuse feedback that is not a list, or is longer than one request may carry."""
     if not isinstance(items, list):
         raise InvalidInput(
             "feedback must be a list of {id, label} objects", {"feedback": "invalid"}
         )
     if len(items) > MAX_ITEMS:
         raise TooLarge(f"{len(items):,} feedback items exceed the limit of {MAX_ITEMS:,}")
+
+
+def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
+    """Store ground-truth labels for logged predictions of a model; count what was not taken."""
+    check_items(items)
     invalid: list[dict[str, Any]] = []
     checked: list[tuple[int, str, str]] = []
     for index, item in enumerate(items):

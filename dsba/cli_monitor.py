@@ -45,10 +45,10 @@ def report_text(report: dict[str, Any]) -> str:
         *(f"note: {note}" for note in report.get("notes", [])),
     ]
     if report["features"]:
-        lines += ["", f"{'feature':<24} {'method':<14} {'score':>7} {'limit':>7}  drift  issues"]
+        lines += ["", f"{'feature':<24} {'method':<18} {'score':>7} {'limit':>7}  drift  issues"]
         for f in report["features"]:
             lines.append(
-                f"{f['name'][:24]:<24} {f['method']:<14} {_number(f['score']):>7} "
+                f"{f['name'][:24]:<24} {f['method']:<18} {_number(f['score']):>7} "
                 f"{_number(f['threshold']):>7}  {'YES' if f['drifted'] else 'no':<5}  "
                 f"{', '.join(f.get('quality_issues') or []) or '-'}"
             )

@@ -57,6 +57,13 @@ def _versions(root: Path, name: str) -> list[int]:
     return sorted(int(p.name) for p in entries if p.name.isdigit())
 
 
+def _day_folders(folder: Path) -> set[str]:
+    try:
+        return {p.name for p in folder.iterdir() if p.is_dir()}
+    except FileNotFoundError:
+        return set()
+
+
 def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
     con = duckdb.connect()
     try:
@@ -73,13 +80,15 @@ def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
 
 def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, list[str]]]:
     """Map each logged id to the version that made it and that version's classes (as text)."""
-    days = sorted({t.date() for i in ids if (t := id_time(i)) is not None})
+    days = {layout.day_name(t.date()) for i in ids if (t := id_time(i)) is not None}
     wanted = pa.table({layout.ID: pa.array(sorted(set(ids)), pa.string())})
     found: dict[str, tuple[int, list[str]]] = {}
     for version in _versions(root, name):
         folder = layout.log_dir(root, name, version)
+        # Only days the log has: forged ids naming thousands of days cost no folder listings.
+        logged = sorted(days & _day_folders(folder))
         for attempt in range(_ATTEMPTS):
-            files = [f for day in days for f in layout.live_files(folder / layout.day_name(day))]
+            files = [f for day in logged for f in layout.live_files(folder / day)]
             if not files:
                 break
             try:

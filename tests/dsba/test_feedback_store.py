@@ -180,3 +180,19 @@ def test_feedback_without_a_model_lists_only_days_within_retention(penguins_regi
 
     assert answer["accepted"] == 1 and answer["unmatched"] == 9_999
     assert len({day.name for day in listed}) == 1  # the day the real id was logged
+
+
+def test_feedback_for_a_named_model_lists_only_the_days_its_log_has(penguins_registry, monkeypatch):
+    """The same forged ids sent with a model name list only the day folders that exist."""
+    ids = _logged_ids(penguins_registry, rows=1)
+    forged = [new_ids(1, 86_400.0 * day)[0] for day in range(40_000, 49_999)]
+    listed = []
+    original = layout.live_files
+    monkeypatch.setattr(layout, "live_files", lambda day: listed.append(day) or original(day))
+
+    answer = record_feedback(
+        penguins_registry, "penguins", [{"id": i, "label": "Adelie"} for i in [*forged, ids[0]]]
+    )
+
+    assert answer["accepted"] == 1 and answer["unmatched"] == 9_999
+    assert len(listed) == 1

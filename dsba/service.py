@@ -181,7 +181,7 @@ class LocalService:
         """Score a frame with the referenced model; log the rows when a source is given."""
         model = self.registry.load(ref)
         result = predict_frame(model, frame, threads=self.settings.predict_threads, **options)
-        result.warnings.extend(range_warnings(self._ranges(model), frame))
+        result.warnings.extend(range_warnings(training_ranges(model), frame))
         return self._log(model, source, request_id, frame, result)
 
     def predict_records(
@@ -202,14 +202,8 @@ class LocalService:
             threads=self.settings.predict_threads,
             **options,
         )
-        result.warnings.extend(range_warnings(self._ranges(model), records))
+        result.warnings.extend(range_warnings(training_ranges(model), records))
         return self._log(model, source, request_id, records, result)
-
-    def _ranges(self, model: LoadedModel) -> dict[str, tuple[float, float]]:
-        """The version's numeric training ranges, read from its reference once per load."""
-        return training_ranges(
-            model, lambda: self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
-        )
 
     def _log(
         self,
@@ -226,17 +220,15 @@ class LocalService:
 
     def reference(self, ref: str) -> dict[str, Any] | None:
         """The reference profile of the referenced version (None if trained before profiles)."""
-        model = self.registry.load(ref)
-        return self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
+        return self.registry.load(ref).artifacts.get(REFERENCE_FILE)
 
     def monitoring(self, ref: str, since: Any = None, until: Any = None) -> dict[str, Any]:
         """The monitoring report of the referenced version over [since, until) (default 24 h)."""
         model = self.registry.load(ref)
-        reference = self.registry.read_artifact(model.name, model.version, REFERENCE_FILE)
         return monitoring_report(
             self.settings.registry_dir,
             model,
-            reference,
+            model.artifacts.get(REFERENCE_FILE),
             since=since,
             until=until,
             settings=self.settings,

@@ -1,19 +1,19 @@
 """Warnings for numeric values outside the range a version was trained on.
 
-The ranges come from the version's reference profile, read once per loaded model and kept
-with it (a weak key: evicted from the model cache, the ranges go too), so a prediction costs
-no read of the store; checking a row is a comparison per numeric feature.
+The ranges come from the reference profile the loaded model carries, derived once per loaded
+model and kept with it (a weak key: evicted from the model cache, the ranges go too), so a
+prediction costs no read of the store; checking a row is a comparison per numeric feature.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.registry.model_registry import LoadedModel
 
 Ranges = dict[str, tuple[float, float]]
@@ -22,11 +22,11 @@ SHOWN_FEATURES = 5
 FEW_ROWS = 8
 
 
-def training_ranges(model: LoadedModel, read_reference: Callable[[], dict | None]) -> Ranges:
+def training_ranges(model: LoadedModel) -> Ranges:
     """(min, max) of each numeric feature in the training part ({} without a reference)."""
     ranges = _RANGES.get(model)
     if ranges is None:
-        reference = read_reference() or {}
+        reference = model.artifacts.get(REFERENCE_FILE) or {}
         ranges = {
             f["name"]: (float(f["min"]), float(f["max"]))
             for f in reference.get("features", [])

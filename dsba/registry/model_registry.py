@@ -20,9 +20,10 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import xgboost
 
@@ -52,13 +53,16 @@ LATEST_TTL_SECONDS = 1.0
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """One version's booster, schema and metadata, verified against their sha256."""
+    """One version's booster, schema, metadata and extra JSON artifacts, verified by sha256."""
 
     name: str
     version: int
     booster: xgboost.Booster
     schema: dict
     metadata: dict
+    # Extra JSON artifacts by file name (the reference profile), read with the version: they
+    # are immutable, so a prediction or a page view never reads them from the store again.
+    artifacts: dict = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -352,22 +356,23 @@ class ModelRegistry:
         for filename, data in ((MODEL_FILE, model_bytes), (SCHEMA_FILE, schema_bytes)):
             if artifacts.get(filename) != atomic.sha256_bytes(data):
                 raise StoreError(f"model {label} is corrupt: {filename} fails its sha256 check")
+        extras = {
+            filename: self._read_extra(path, label, filename, expected)
+            for filename, expected in artifacts.items()
+            if filename not in (MODEL_FILE, SCHEMA_FILE) and _ARTIFACT_NAME.fullmatch(filename)
+        }
         booster = xgboost.Booster()
         try:
             booster.load_model(bytearray(model_bytes))
         except xgboost.core.XGBoostError as exc:
             raise StoreError(f"model {label} cannot be loaded by XGBoost") from exc
-        return LoadedModel(name, version, booster, schema, metadata)
+        return LoadedModel(name, version, booster, schema, metadata, extras)
 
-    def read_artifact(self, name: str, version: int, filename: str) -> dict | None:
-        """An extra JSON artifact of a version, checked against its sha256; None if it has none."""
-        metadata = self.get_metadata(f"{name}:{version}")
-        expected = metadata.get("artifacts", {}).get(_artifact_name(filename))
-        if expected is None:
-            return None
-        label = f"{name}:{version}"
+    @staticmethod
+    def _read_extra(path: Path, label: str, filename: str, expected: str) -> Any:
+        """An extra JSON artifact of a version folder, checked against its sha256."""
         try:
-            data = (self._require_version(name, version) / filename).read_bytes()
+            data = (path / filename).read_bytes()
         except OSError as exc:
             raise StoreError(f"model {label} is incomplete: {filename} is unreadable") from exc
         if atomic.sha256_bytes(data) != expected:

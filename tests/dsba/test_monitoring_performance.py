@@ -73,7 +73,7 @@ def test_reader_bins_match_the_reference_binning_exactly(scored) -> None:
     service, logged = scored
     root = service.settings.registry_dir
     reference = service.reference("synth")
-    assert reference == service.registry.read_artifact("synth", 1, REFERENCE_FILE)
+    assert reference == service.registry.load("synth:1").artifacts[REFERENCE_FILE]
     files = layout.log_files(root, "synth", 1, SINCE, UNTIL)
     values = pa.concat_tables([pq.read_table(f) for f in files])
     report = service.monitoring("synth", since=SINCE, until=UNTIL)

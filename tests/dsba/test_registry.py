@@ -632,11 +632,10 @@ def test_extra_json_artifacts_are_stored_with_their_sha256(registry, booster):
     data = (folder / "reference.json").read_bytes()
     metadata = registry.get_metadata("m")
     assert metadata["artifacts"]["reference.json"] == hashlib.sha256(data).hexdigest()
-    assert registry.read_artifact("m", version, "reference.json") == profile
-    assert registry.read_artifact("m", version, "other.json") is None
+    assert registry.load(f"m:{version}").artifacts == {"reference.json": profile}
     (folder / "reference.json").write_bytes(data.replace(b"0.25", b"0.35"))
     with pytest.raises(StoreError, match="reference.json fails its sha256 check"):
-        registry.read_artifact("m", version, "reference.json")
+        ModelRegistry(registry.root).load(f"m:{version}")
 
 
 @pytest.mark.parametrize("filename", ["schema.json", "../x.json", "model.ubj", "a/b.json", "x"])

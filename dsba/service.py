@@ -242,7 +242,7 @@ class LocalService:
         """
         root = self.settings.registry_dir
         if ref is None:
-            return record_feedback_any(root, items, self.settings.prediction_log_days)
+            return record_feedback_any(root, items)
         name, _version = self.registry.resolve(ref)
         return record_feedback(root, name, items)
 

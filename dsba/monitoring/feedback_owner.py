@@ -1,15 +1,13 @@
 """Feedback without a model name: find which model logged each id, then record per model.
 
 Ids are unique across models and carry the time they were made, so only the day folders of
-the ids (within retention) of every model are read, in one DuckDB scan of two columns with a
+the ids that the logs still have are read, in one DuckDB scan of two columns with a
 memory cap: the cost grows with the days the ids span, not with the size of the store.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,7 @@ import pyarrow as pa
 
 from dsba.monitoring import layout
 from dsba.monitoring.feedback_store import check_items, record_feedback
-from dsba.monitoring.ids import id_time
 
-_ATTEMPTS = 3  # a compaction may delete a small file between the listing and the read
 # No model has this name (names are lowercase letters, digits, '-' and '_'): items routed
 # here match no log, so record_feedback reports them as unmatched or invalid, as it would.
 _NO_MODEL = "<no model>"
@@ -53,44 +49,29 @@ def _scan(files: list[Path], wanted: pa.Table) -> list[tuple[str, str]]:
         con.close()
 
 
-def owners(root: Path, ids: list[str], keep_days: int) -> dict[str, str]:
-    """The model that logged each id, for ids made within the last keep_days days."""
-    now = datetime.now(UTC)
-    # Only days a row can be logged under: a forged id naming year 9999 costs no listing.
-    oldest, newest = (now - timedelta(days=keep_days)).date(), (now + timedelta(days=1)).date()
-    days = sorted(
-        {t.date() for i in ids if (t := id_time(i)) is not None and oldest <= t.date() <= newest}
-    )
+def owners(root: Path, ids: list[str]) -> dict[str, str]:
+    """The model that logged each id (ids whose day the log no longer has find none)."""
+    wanted = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})
+    days = [
+        day for _, folders in _models(root) for f in folders for day in layout.days_of_ids(f, ids)
+    ]
     if not days:
         return {}
-    wanted = pa.table({"id": pa.array(sorted(set(ids)), pa.string())})
-    models = _models(root)
-    for attempt in range(_ATTEMPTS):
-        files = [
-            path
-            for _, folders in models
-            for folder in folders
-            for day in days
-            for path in layout.live_files(folder / layout.day_name(day))
-        ]
-        if not files:
-            return {}
-        try:
-            return dict(_scan(files, wanted))
-        except duckdb.IOException:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            time.sleep(0.05)
-    raise AssertionError("unreachable")
+
+    def scan() -> dict[str, str]:
+        files = [path for day in days for path in layout.live_files(day)]
+        return dict(_scan(files, wanted)) if files else {}
+
+    return layout.read_live(scan)
 
 
-def record_feedback_any(root: Path, items: Any, keep_days: int) -> dict[str, Any]:
+def record_feedback_any(root: Path, items: Any) -> dict[str, Any]:
     """Store labels for ids of any model: each item goes to the model that logged its id."""
     check_items(items)
     ids = [
         item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
     ]
-    owner = owners(root, ids, keep_days)
+    owner = owners(root, ids)
     groups: dict[str, list[int]] = defaultdict(list)
     for index, item in enumerate(items):
         given = item.get("id") if isinstance(item, dict) else None

@@ -10,7 +10,6 @@ request the last item wins, across requests a reader takes the latest received_a
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,9 @@ import pyarrow.parquet as pq
 
 from dsba.errors import InvalidInput, TooLarge
 from dsba.monitoring import compaction, layout
-from dsba.monitoring.ids import id_time
 from dsba.monitoring.log_files import write_table
 
 MAX_ITEMS = 10_000
-_ATTEMPTS = 3  # a compaction may delete a small file between the listing and the read
 _compacted: set[tuple[Path, date]] = set()
 
 
@@ -57,13 +54,6 @@ def _versions(root: Path, name: str) -> list[int]:
     return sorted(int(p.name) for p in entries if p.name.isdigit())
 
 
-def _day_folders(folder: Path) -> set[str]:
-    try:
-        return {p.name for p in folder.iterdir() if p.is_dir()}
-    except FileNotFoundError:
-        return set()
-
-
 def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
     con = duckdb.connect()
     try:
@@ -80,30 +70,21 @@ def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
 
 def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, list[str]]]:
     """Map each logged id to the version that made it and that version's classes (as text)."""
-    days = {layout.day_name(t.date()) for i in ids if (t := id_time(i)) is not None}
     wanted = pa.table({layout.ID: pa.array(sorted(set(ids)), pa.string())})
     found: dict[str, tuple[int, list[str]]] = {}
     for version in _versions(root, name):
-        folder = layout.log_dir(root, name, version)
-        # Only days the log has: forged ids naming thousands of days cost no folder listings.
-        logged = sorted(days & _day_folders(folder))
-        for attempt in range(_ATTEMPTS):
-            files = [f for day in logged for f in layout.live_files(folder / day)]
-            if not files:
-                break
-            try:
-                matched = _match_version(files, wanted)
-            except duckdb.IOException:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05)
-                continue
-            names = pq.read_schema(files[0]).names if matched else []
-            classes = [
-                n[len(layout.PROBA_PREFIX) :] for n in names if n.startswith(layout.PROBA_PREFIX)
-            ]
-            found.update((i, (version, classes)) for i in matched)
-            break
+        days = layout.days_of_ids(layout.log_dir(root, name, version), ids)
+
+        def matched_files(days=days) -> tuple[set[str], list[Path]]:
+            files = [f for day in days for f in layout.live_files(day)]
+            return (_match_version(files, wanted) if files else set()), files
+
+        matched, files = layout.read_live(matched_files)
+        names = pq.read_schema(files[0]).names if matched else []
+        classes = [
+            n[len(layout.PROBA_PREFIX) :] for n in names if n.startswith(layout.PROBA_PREFIX)
+        ]
+        found.update((i, (version, classes)) for i in matched)
     return found
 
 

@@ -22,7 +22,6 @@ from dsba.registry.model_registry import LoadedModel
 EXPORT_FORMATS = ("json", "csv", "parquet")
 MAX_EXPORT_ROWS = 1_000_000
 # Files of a day may be compacted while they are read: list them again and retry.
-ATTEMPTS = 3
 PROBA_FLOOR = 1e-15
 
 
@@ -122,7 +121,8 @@ def export_predictions(
         raise InvalidInput(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     if not isinstance(limit, int) or not 1 <= limit <= MAX_EXPORT_ROWS:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_EXPORT_ROWS}")
-    for attempt in range(ATTEMPTS):
+
+    def read() -> bytes | list[dict[str, Any]]:
         files = layout.log_files(root, model.name, model.version, start, end)
         if not files:
             return encode(empty_table(), fmt)
@@ -131,9 +131,7 @@ def export_predictions(
             params = log_reader.window_params(files, start, end)
             feedback = layout.feedback_files(root, model.name)
             return export(con, params, feedback, limit, fmt)
-        except duckdb.IOException:
-            if attempt == ATTEMPTS - 1:
-                raise
         finally:
             con.close()
-    raise AssertionError("unreachable")
+
+    return layout.read_live(read)

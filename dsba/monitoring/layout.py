@@ -20,8 +20,19 @@ its text), datetime timestamp[us, UTC]. proba:<class> columns are float64.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from dsba.monitoring.ids import id_time
+
+T = TypeVar("T")
+# Tries of a read that lists live files: a compaction may delete a listed file before it is read.
+READ_ATTEMPTS = 3
 
 MONITORING_DIR = "monitoring"
 LOG_DIR = "log"
@@ -122,3 +133,33 @@ def feedback_files(root: Path, name: str) -> list[Path]:
     except FileNotFoundError:
         return []
     return [path for day in days for path in live_files(day)]
+
+
+def days_of_ids(log_folder: Path, ids: Iterable[str]) -> list[Path]:
+    """The day folders of a log that the ids were made on, among those that exist.
+
+    Forged ids naming thousands of other days cost no folder listing; an id whose day was
+    deleted by retention finds nothing.
+    """
+    named = {day_name(t.date()) for i in ids if (t := id_time(i)) is not None}
+    try:
+        present = {p.name for p in log_folder.iterdir() if p.is_dir()}
+    except FileNotFoundError:
+        return []
+    return [log_folder / name for name in sorted(named & present)]
+
+
+def read_live(read: Callable[[], T]) -> T:
+    """Run read, which lists live files and reads them, again if a compaction removed one.
+
+    A listing is exact at its moment, but the small files a compaction replaced are deleted
+    right after: a reader that listed one a moment before finds it gone, and lists again.
+    """
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return read()
+        except duckdb.IOException:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")

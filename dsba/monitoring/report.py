@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 
 from dsba.config import Settings
@@ -17,7 +16,6 @@ from dsba.registry.model_registry import LoadedModel
 
 # A drifted feature below this share of the model's gain is a warning, not drift.
 MIN_IMPORTANCE = 0.05
-ATTEMPTS = labelled.ATTEMPTS
 
 
 def _feature(profile: dict, raw: dict, rows: int, settings: Settings) -> dict[str, Any]:
@@ -159,13 +157,7 @@ def monitoring_report(
     """Drift, data quality, volume and performance of a model version over [since, until)."""
     start, end = window(since, until)
     classes = [str(c) for c in model.schema["classes"]]
-    for attempt in range(ATTEMPTS):
-        try:
-            part = _compute(root, model, reference, start, end, settings, classes)
-            break
-        except duckdb.IOException:
-            if attempt == ATTEMPTS - 1:
-                raise
+    part = layout.read_live(lambda: _compute(root, model, reference, start, end, settings, classes))
     notes = part["notes"]
     if reference is None:
         status = "no_reference" if part["rows"] else "no_data"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import pandas as pd
 
 from dsba.cli_options import Context
 from dsba.data.ingestion import read_source
-from dsba.errors import InvalidInput
+from dsba.monitoring.feedback_store import items_from_frame
 
 # The API's per-request limit: a longer file is sent in parts and the answers added up.
 FEEDBACK_CHUNK = 10_000
@@ -81,22 +80,6 @@ def monitor(obj: Context, ref: str, since: str | None, until: str | None) -> Non
     obj.emit(report, report_text(report))
 
 
-def feedback_items(frame: pd.DataFrame, id_column: str, label_column: str) -> list[dict]:
-    """{id, label} items from two columns of a file (a missing label stays missing)."""
-    absent = [c for c in (id_column, label_column) if c not in frame.columns]
-    if absent:
-        raise InvalidInput(
-            f"column {absent[0]!r} not found; columns are: {', '.join(map(str, frame.columns))}",
-            {"column": absent[0]},
-        )
-    pairs = frame[[id_column, label_column]].astype(object)
-    pairs = pairs.where(pairs.notna(), None)
-    return [
-        {"id": None if i is None else str(i), "label": label}
-        for i, label in pairs.itertuples(index=False, name=None)
-    ]
-
-
 @click.command()
 @click.argument("ref")
 @click.argument("file")
@@ -113,7 +96,7 @@ def feedback(obj: Context, ref: str, file: str, id_column: str, label_column: st
     """
     # Ids and labels are read as text: an id like 007 must not become the number 7.
     frame = read_source(file, obj.settings, text_columns=frozenset({id_column, label_column}))
-    items = feedback_items(frame.frame, id_column, label_column)
+    items = items_from_frame(frame.frame, id_column, label_column)
     total: dict[str, Any] = {"accepted": 0, "unmatched": 0, "invalid": []}
     for start in range(0, len(items), FEEDBACK_CHUNK):
         part = items[start : start + FEEDBACK_CHUNK]

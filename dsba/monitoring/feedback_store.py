@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -86,6 +87,24 @@ def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, lis
         ]
         found.update((i, (version, classes)) for i in matched)
     return found
+
+
+def items_from_frame(frame: pd.DataFrame, id_column: str, label_column: str) -> list[dict]:
+    """{id, label} items from two columns of a table (a missing label stays missing)."""
+    absent = [c for c in (id_column, label_column) if c not in frame.columns]
+    if absent:
+        found = ", ".join(map(str, frame.columns[:20])) or "none"
+        named = " and ".join(f"'{c}'" for c in absent)
+        noun = "columns" if len(absent) > 1 else "column"
+        raise InvalidInput(
+            f"the file has no {noun} {named} (its columns: {found})", {"missing_columns": absent}
+        )
+    pairs = frame[[id_column, label_column]].astype(object)
+    pairs = pairs.where(pairs.notna(), None)
+    return [
+        {"id": None if i is None else str(i), "label": label}
+        for i, label in pairs.itertuples(index=False, name=None)
+    ]
 
 
 def check_items(items: Any) -> None:

@@ -57,7 +57,7 @@ def test_feedback_names_a_missing_column(penguins_registry, tmp_path, cli):
     pd.DataFrame({"id": ["x"], "label": ["Adelie"]}).to_csv(path, index=False)
     result = cli(penguins_registry, "feedback", "penguins", str(path), "--label-column", "truth")
     assert result.exit_code == 3
-    assert "column 'truth' not found; columns are: id, label" in result.stderr
+    assert "the file has no column 'truth' (its columns: id, label)" in result.stderr
 
 
 def test_monitor_prints_the_status_and_the_window(penguins_registry, cli):

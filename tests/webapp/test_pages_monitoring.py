@@ -256,7 +256,7 @@ def test_labels_uploaded_give_counts_and_the_live_accuracy(app, client, scored):
             b"id,species\nx,Adelie\n",
             "the file has no column &#39;label&#39; (its columns: id, species)",
         ),
-        (b"", "the file is empty"),
+        (b"", "file is empty"),
     ],
     ids=["other-columns", "one-missing", "empty"],
 )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-import pandas as pd
 from flask import redirect, render_template, request, session, url_for
 
+from dsba.data.ingestion import parse_bytes
 from dsba.errors import InvalidInput
+from dsba.monitoring.feedback_store import items_from_frame
 from webapp.pages import bp
 from webapp.pages.forms import FeedbackForm
 from webapp.pages.models import requested_ref
@@ -28,32 +27,15 @@ SHOWN_INVALID = 5
 RESULT_KEY = "feedback_result"
 
 
-def record_feedback(ref: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Store true labels for logged predictions of ref's model."""
-    return state().service.feedback(ref, items)
-
-
-def feedback_items(raw: bytes, id_column: str, label_column: str) -> list[dict[str, Any]]:
-    """The {id, label} items of a CSV; a ValueError says what is wrong with the file."""
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError as error:
-        raise ValueError("the file is empty") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"the file could not be read as CSV ({error})") from error
-    missing = [c for c in (id_column, label_column) if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns[:20])) or "none"
-        named = " and ".join(f"'{c}'" for c in missing)
-        noun = "columns" if len(missing) > 1 else "column"
-        raise ValueError(
-            f"the file has no {noun} {named} (its columns: {found}); "
-            "type the names of its id and label columns below"
-        )
-    return [
-        {"id": prediction_id, "label": label or None}
-        for prediction_id, label in zip(frame[id_column], frame[label_column], strict=True)
-    ]
+def feedback_items(raw: bytes, filename: str, id_column: str, label_column: str) -> list[dict]:
+    """The {id, label} items of an uploaded file, read as any upload is, ids as text."""
+    frame, _ = parse_bytes(
+        raw,
+        filename=filename,
+        settings=state().settings,
+        text_columns=frozenset({id_column, label_column}),
+    )
+    return items_from_frame(frame, id_column, label_column)
 
 
 def _result(outcome: dict[str, Any], filename: str) -> dict[str, Any]:
@@ -111,12 +93,17 @@ def upload_feedback(name: str):
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            items = feedback_items(upload.read(), form.id_column.data, form.label_column.data)
-            outcome = record_feedback(requested_ref(name), items)
-        except ValueError as error:
-            form.file.errors = [*form.file.errors, str(error)]
+            items = feedback_items(
+                upload.read(),
+                upload.filename or "labels.csv",
+                form.id_column.data,
+                form.label_column.data,
+            )
+            outcome = state().service.feedback(requested_ref(name), items)
         except InvalidInput as error:
-            form.file.errors = [*form.file.errors, error.message]
+            missing = "missing_columns" in (error.errors or {})
+            hint = "; type the names of its id and label columns below" if missing else ""
+            form.file.errors = [*form.file.errors, error.message + hint]
         else:
             session[RESULT_KEY] = _result(outcome, upload.filename or "")
             return redirect(url_for("pages.monitoring", name=name, **page_query(request.args)))

@@ -255,6 +255,16 @@ def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
     return np.array([lookup[to_python(value)] for value in series], dtype=np.int32)
 
 
+def _refuse_unreadable(name: str, series: pd.Series, bad: pd.Series, kind: str) -> None:
+    """Refuse a column whose given values (bad marks them) cannot be read as kind."""
+    if bad.any():
+        rows = _row_list(bad)
+        raise InvalidInput(
+            f"column {name!r} must be {kind}; row {rows[0]} has {series[bad].iloc[0]!r}",
+            {"column": name, "rows": rows},
+        )
+
+
 def _row_list(mask: pd.Series, limit: int = 5) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask.to_numpy())[:limit]]
 
@@ -263,14 +273,7 @@ def _as_numeric(name: str, series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype(np.float32)
     converted = pd.to_numeric(series, errors="coerce")
-    bad = converted.isna() & series.notna()
-    if bad.any():
-        rows = _row_list(bad)
-        example = series[bad].iloc[0]
-        raise InvalidInput(
-            f"column {name!r} must be numeric; row {rows[0]} has {example!r}",
-            {"column": name, "rows": rows},
-        )
+    _refuse_unreadable(name, series, converted.isna() & series.notna(), "numeric")
     return converted.astype(np.float32)
 
 
@@ -281,13 +284,7 @@ def _as_boolean(name: str, series: pd.Series) -> pd.Series:
     result = pd.Series(np.nan, index=series.index, dtype=np.float32)
     result[text.isin(TRUE_TEXT)] = 1.0
     result[text.isin(FALSE_TEXT)] = 0.0
-    bad = result.isna() & series.notna()
-    if bad.any():
-        rows = _row_list(bad)
-        raise InvalidInput(
-            f"column {name!r} must be true/false; row {rows[0]} has {series[bad].iloc[0]!r}",
-            {"column": name, "rows": rows},
-        )
+    _refuse_unreadable(name, series, result.isna() & series.notna(), "true/false")
     return result
 
 
@@ -326,13 +323,7 @@ def _datetime_parts(name: str, series: pd.Series) -> dict[str, pd.Series]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
-    bad = parsed.isna() & series.notna()
-    if bad.any():
-        rows = _row_list(bad)
-        raise InvalidInput(
-            f"column {name!r} must be a date/time; row {rows[0]} has {series[bad].iloc[0]!r}",
-            {"column": name, "rows": rows},
-        )
+    _refuse_unreadable(name, series, parsed.isna() & series.notna(), "a date/time")
     accessor = parsed.dt
     return {
         f"{name}__{part}": getattr(accessor, _PART_ACCESSORS.get(part, part)).astype(np.float32)

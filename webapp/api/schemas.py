@@ -163,12 +163,16 @@ class DeletedSchema(Schema):
     deleted = fields.String()
 
 
+# The longest model reference a body may name; the fast path below checks the same bound.
+MAX_REF_LENGTH = 200
+
+
 class PredictRequestSchema(Schema):
     """Records to score with a model reference."""
 
     model = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=200),
+        validate=validate.Length(min=1, max=MAX_REF_LENGTH),
         metadata={"description": "name, name:version or name@alias", "example": "penguins"},
     )
     # Raw: the records are checked once, by dsba.model.prediction, which knows the schema.
@@ -205,7 +209,7 @@ def _plain_predict_body(data) -> bool:
         type(data) is dict
         and data.keys() <= _PREDICT_KEYS
         and type(data.get("model")) is str
-        and 1 <= len(data["model"]) <= 200
+        and 1 <= len(data["model"]) <= MAX_REF_LENGTH
         and data.get("records") is not None
         and type(data.get("contributions", False)) is bool
     )

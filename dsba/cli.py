@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from dsba.cli_datasets import datasets
 from dsba.cli_jobs import jobs
 from dsba.cli_models import metrics_line, models
 from dsba.cli_monitor import feedback, monitor
@@ -40,6 +41,7 @@ def main() -> None:
     """
 
 
+main.add_command(datasets)
 main.add_command(jobs)
 main.add_command(models)
 main.add_command(monitor)

@@ -83,6 +83,69 @@ def models_delete(obj: Context, ref: str) -> None:
     obj.emit(result, f"deleted {result['deleted']}")
 
 
+@models.command("versions")
+@click.argument("name")
+@click.pass_obj
+def models_versions(obj: Context, name: str) -> None:
+    """List the versions of NAME, newest first, with aliases and metrics.
+
+    \b
+    Example:
+      dsba models versions penguins
+    """
+    rows = obj.service.versions(name)
+    lines = [
+        f"v{row['version']:<4} {row.get('trained_at') or '':<26} "
+        f"{' '.join('@' + a for a in row.get('aliases') or []):<20} {_scores(row['metrics'])}"
+        for row in rows
+    ]
+    obj.emit(rows, "\n".join(lines))
+
+
+def _scores(metrics: dict[str, Any]) -> str:
+    """The headline metrics, or every scalar one for a task without accuracy (regression)."""
+    return metrics_line(metrics) or " ".join(
+        f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)
+    )
+
+
+def _value(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@models.command("compare")
+@click.argument("name")
+@click.argument("versions", nargs=-1, required=True, type=int)
+@click.pass_obj
+def models_compare(obj: Context, name: str, versions: tuple[int, ...]) -> None:
+    """Compare VERSIONS of NAME: metrics, parameters that differ, schema and data changes.
+
+    \b
+    Example:
+      dsba models compare penguins 1 2
+    """
+    result = obj.service.compare(name, ",".join(str(v) for v in versions))
+    header = ["", *(f"v{v['version']}" for v in result["versions"])]
+    lines = ["  ".join(f"{cell:>12}" for cell in header)]
+    for row in result["metrics"]:
+        cells = [row["label"][:12], *(_value(v) for v in row["values"])]
+        lines.append("  ".join(f"{cell:>12}" for cell in cells))
+    for row in result["params"]:
+        if row["differs"]:
+            cells = [row["name"][:12], *(_value(v) for v in row["values"])]
+            lines.append("  ".join(f"{cell:>12}" for cell in cells))
+    for change in result["schema_changes"]:
+        kinds = [f"{c['feature']} {c['from']}->{c['to']}" for c in change["kind_changed"]]
+        lines.append(
+            f"v{change['version']} vs v{change['against']}: added {change['added'] or '-'}, "
+            f"dropped {change['dropped'] or '-'}, kinds changed {kinds or '-'}"
+        )
+    for version, data in zip(result["versions"], result["data"], strict=True):
+        sha = str(data["sha256"])[:12]
+        lines.append(f"v{version['version']} data sha256 {sha} rows {data['rows']}")
+    obj.emit(result, "\n".join(lines))
+
+
 @models.command("alias")
 @click.argument("name")
 @click.argument("alias")
@@ -97,6 +160,50 @@ def models_alias(obj: Context, name: str, alias: str, version: int) -> None:
     """
     result = obj.service.set_alias(name, alias, version)
     obj.emit(result, f"{name}@{alias} -> {version}")
+
+
+@models.command("unalias")
+@click.argument("name")
+@click.argument("alias")
+@click.pass_obj
+def models_unalias(obj: Context, name: str, alias: str) -> None:
+    """Remove NAME@ALIAS (the versions it pointed at stay).
+
+    \b
+    Example:
+      dsba models unalias penguins staging
+    """
+    result = obj.service.delete_alias(name, alias)
+    obj.emit(result, f"removed {name}@{alias}")
+
+
+@models.command("delete-model")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def models_delete_model(obj: Context, name: str, yes: bool) -> None:
+    """Delete the model NAME: every version and alias.
+
+    \b
+    Example:
+      dsba models delete-model penguins --yes
+    """
+    if not yes:
+        aliases = obj.service.versions(name)
+        names = sorted({a for row in aliases for a in row.get("aliases") or []})
+        listed = ", ".join(f"v{row['version']}" for row in aliases)
+        click.confirm(
+            f"Delete {name} ({listed}) and its aliases {', '.join(names) or '(none)'}?",
+            abort=True,
+            err=True,
+        )
+    result = obj.service.delete_model(name)
+    gone = ", ".join(f"{a} -> {t}" for a, t in sorted(result["aliases"].items()))
+    obj.emit(
+        result,
+        f"deleted {name}: versions {', '.join(map(str, result['versions']))}"
+        + (f"; aliases {gone}" if gone else ""),
+    )
 
 
 def _parse_weights(pairs: tuple[str, ...]) -> dict[int, float]:

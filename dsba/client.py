@@ -293,6 +293,27 @@ class Client(MonitoringCalls):
             )
         return self.request("DELETE", f"/api/models/{_ref(name)}/versions/{version}")
 
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Delete every version and alias of a model."""
+        return self.request("DELETE", f"/api/models/{_ref(name)}")
+
+    def delete_alias(self, name: str, alias: str) -> dict[str, Any]:
+        """Remove name@alias; the versions stay."""
+        return self.request("DELETE", f"/api/models/{_ref(name)}/aliases/{_ref(alias)}")
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of a model, newest first, with aliases and metrics."""
+        return self.request("GET", f"/api/models/{_ref(name)}/versions")
+
+    def compare(self, name: str, versions: Any) -> dict[str, Any]:
+        """Versions of a model side by side (versions: '1,2' or [1, 2])."""
+        text = versions if isinstance(versions, str) else ",".join(str(v) for v in versions)
+        return self.request("GET", f"/api/models/{_ref(name)}/compare", params={"versions": text})
+
+    def delete_dataset(self, dataset_id: str) -> dict[str, Any]:
+        """Delete a stored dataset (refused while a job trains on it)."""
+        return self.request("DELETE", f"/api/datasets/{quote(dataset_id, safe='')}")
+
     def predict(
         self, ref: str, rows: list[dict[str, Any]] | pd.DataFrame, contributions: bool = False
     ) -> dict[str, Any]:

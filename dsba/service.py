@@ -23,6 +23,8 @@ from dsba.monitoring.prediction_log import PredictionLog
 from dsba.monitoring.ranges import range_warnings, training_ranges
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.monitoring.report import monitoring_report
+from dsba.registry.aliases import aliases_by_version
+from dsba.registry.compare import compare_versions, parse_versions
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
 from dsba.registry.refs import parse_ref
 
@@ -136,6 +138,72 @@ class LocalService:
             )
         self.registry.delete_version(parsed.name, parsed.version)
         return {"deleted": f"{parsed.name}:{parsed.version}"}
+
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Delete every version and alias of a model; return the versions and aliases removed."""
+        return self.registry.delete_model(name)
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of a model, newest first, with its aliases and headline metrics."""
+        registry = self.registry
+        by_version = aliases_by_version(registry.get_aliases(name))
+        rows = []
+        for version in reversed(registry.list_versions(name)):
+            try:
+                meta = registry.get_metadata(f"{name}:{version}")
+            except NotFound:
+                continue  # deleted while we were listing
+            rows.append(
+                {
+                    "version": version,
+                    "aliases": by_version.get(version, []),
+                    "task": meta.get("task"),
+                    "target": meta.get("target"),
+                    "trained_at": meta.get("trained_at"),
+                    "metrics": {
+                        key: value
+                        for key, value in (meta.get("metrics") or {}).items()
+                        if not isinstance(value, dict)
+                    },
+                    "dataset_sha256": (meta.get("dataset") or {}).get("sha256"),
+                }
+            )
+        return rows
+
+    def compare(self, name: str, versions: Any) -> dict[str, Any]:
+        """Metrics, parameters, schema and training data of versions of a model, side by side."""
+        numbers = parse_versions(versions)
+        metas = [self.registry.get_metadata(f"{name}:{v}") for v in numbers]
+        schemas = [self.registry.get_schema(f"{name}:{v}") for v in numbers]
+        return compare_versions(name, metas, schemas)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """Stored datasets, newest first."""
+        return DatasetStore(self.settings.registry_dir).list()
+
+    def delete_dataset(self, dataset_id: str) -> dict[str, Any]:
+        """Delete a stored dataset, unless a queued or running job trains on it."""
+        store = DatasetStore(self.settings.registry_dir)
+        info = store.get(dataset_id)
+        users = [
+            job["id"]
+            for job in JobStore(self.settings).active()
+            if (job.get("request") or {}).get("dataset_id") == info["id"]
+        ]
+        if users:
+            raise Conflict(
+                f"dataset {info['id']} ({info.get('filename')}) is used by the training job"
+                f"{'s' if len(users) > 1 else ''} {', '.join(users)}: wait for it to end or"
+                " cancel it, then delete the dataset",
+                {"dataset_id": info["id"], "jobs": users},
+            )
+        store.delete(info["id"])
+        return {"deleted": info["id"], "filename": info.get("filename")}
+
+    def delete_alias(self, name: str, alias: str) -> dict[str, Any]:
+        """Remove name@alias; the versions it pointed at stay."""
+        self.registry.delete_alias(name, alias)
+        return {"name": name, "aliases": self.registry.get_aliases(name)}
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         """Point name@alias at a version."""

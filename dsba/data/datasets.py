@@ -101,6 +101,20 @@ class DatasetStore:
             raise NotFound(f"no dataset {dataset_id!r}", {"dataset_id": dataset_id})
         return read_json(path)
 
+    def delete(self, dataset_id: str) -> None:
+        """Remove a dataset at once (one rename), then its index mark."""
+        path = self._path(dataset_id)
+        try:
+            remove_tree(path, self.root)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no dataset {dataset_id!r}", {"dataset_id": dataset_id}) from exc
+        try:
+            marks = [name for name in os.listdir(self.index) if name.endswith(f"-{dataset_id}")]
+        except FileNotFoundError:
+            marks = []
+        for name in marks:
+            (self.index / name).unlink(missing_ok=True)
+
     def load(self, dataset_id: str) -> Dataset:
         """The dataset's frame with its fingerprint, for training."""
         info = self.get(dataset_id)

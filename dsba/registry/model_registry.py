@@ -398,6 +398,41 @@ class ModelRegistry:
         with self._lock:
             self._cache.pop((name, version), None)
 
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Delete every version and alias of a model; return what went. Numbers stay issued.
+
+        All under the alias lock, so an alias move waits and then finds no version to point
+        at. A version saved meanwhile is either listed here and deleted, or lands after with
+        a higher number (tombstones keep every deleted number taken) as the model's only one.
+        A kill midway leaves whole versions and no alias on a deleted one: run it again.
+        """
+        self.list_versions(validate_name(name))
+        model_dir = self._model_dir(name)
+        with aliases.locked(model_dir, name) as lock:
+            versions = self._versions(name)
+            if not versions:
+                raise NotFound(f"model {name!r} not found")
+            removed = aliases.read_aliases(model_dir, name)
+            if removed:
+                lock.write_json(model_dir / aliases.ALIASES_FILE, {})
+            for version in versions:
+                lock.write_json(model_dir / str(version) / TOMBSTONE_FILE, {"deleted_at": _now()})
+        self._memo.forget(("latest", name))
+        for version in versions:
+            self._memo.forget(("version", name, version))
+            for filename in (MODEL_FILE, SCHEMA_FILE, METADATA_FILE):
+                (model_dir / str(version) / filename).unlink(missing_ok=True)
+            with self._lock:
+                self._cache.pop((name, version), None)
+        return {"name": name, "versions": versions, "aliases": removed}
+
+    def version_files(self, name: str, version: int) -> dict[str, Path]:
+        """The files of one version (model, schema, metadata, extra artifacts) by file name."""
+        path = self._require_version(validate_name(name), validate_version(version))
+        with os.scandir(path) as entries:
+            names = sorted(e.name for e in entries if e.is_file() and e.name != TOMBSTONE_FILE)
+        return {filename: path / filename for filename in names}
+
     def get_aliases(self, name: str) -> dict:
         """Return a model's aliases: alias -> version, or alias -> {"version": weight}."""
         self.list_versions(name)

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from dsba.data.ingestion import read_upload
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import (
+    DatasetDeletedSchema,
     DatasetSchema,
     DatasetSummarySchema,
     UploadSchema,
@@ -46,3 +47,9 @@ class DatasetItem(MethodView):
     def get(self, dataset_id):
         """Show a dataset's profile and preview."""
         return state().datasets.get(dataset_id)
+
+    @bp.response(200, DatasetDeletedSchema)
+    @documents_errors(bp, 404, 409)
+    def delete(self, dataset_id):
+        """Delete a dataset (refused while a queued or running job trains on it)."""
+        return state().service.delete_dataset(dataset_id)

@@ -163,6 +163,62 @@ class DeletedSchema(Schema):
     deleted = fields.String()
 
 
+class ModelDeletedSchema(Schema):
+    """A deleted model: the versions and aliases that went with it."""
+
+    name = fields.String()
+    versions = fields.List(fields.Integer())
+    aliases = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class DatasetDeletedSchema(Schema):
+    """A deleted dataset."""
+
+    deleted = fields.String()
+    filename = fields.String(allow_none=True)
+
+
+class VersionRowSchema(Schema):
+    """One version of a model with its aliases and scalar metrics."""
+
+    version = fields.Integer(required=True)
+    aliases = fields.List(fields.String())
+    task = fields.String(allow_none=True)
+    target = fields.String(allow_none=True)
+    trained_at = fields.String(allow_none=True)
+    metrics = fields.Dict(metadata={"description": "whatever the task measured"})
+    dataset_sha256 = fields.String(allow_none=True)
+
+
+class CompareArgsSchema(Schema):
+    """Which versions to compare."""
+
+    versions = fields.String(
+        required=True,
+        validate=validate.Length(min=3, max=200),
+        metadata={"description": "two to ten version numbers, comma-separated", "example": "1,2"},
+    )
+
+
+class CompareSchema(Schema):
+    """Versions side by side: metrics with their change, parameters, schema and data."""
+
+    name = fields.String(required=True)
+    versions = fields.List(fields.Dict(), metadata={"description": "ascending"})
+    metrics = fields.List(
+        fields.Dict(),
+        metadata={"description": "{metric, label, better, values, changes} per metric"},
+    )
+    params = fields.List(fields.Dict(), metadata={"description": "{name, values, differs}"})
+    features = fields.List(fields.Dict(), metadata={"description": "{name, kinds, differs}"})
+    schema_changes = fields.List(
+        fields.Dict(), metadata={"description": "{version, against, added, dropped, kind_changed}"}
+    )
+    data = fields.List(
+        fields.Dict(), metadata={"description": "training data: source, sha256, bytes, rows"}
+    )
+
+
 # The longest model reference a body may name; the fast path below checks the same bound.
 MAX_REF_LENGTH = 200
 

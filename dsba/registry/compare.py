@@ -114,7 +114,9 @@ def _metric_rows(metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "metric": key,
                 # Versions with different positive classes share no one label: say so.
-                "label": labels.pop() if len(labels) == 1 else f"{METRIC_LABELS.get(key, key)}*",
+                "label": labels.pop()
+                if len(labels) == 1
+                else f"{METRIC_LABELS.get(key, key)} (positive classes differ)",
                 "better": "lower" if key in LOWER_IS_BETTER else "higher",
                 "values": [_number(value) for value in values],
                 "changes": [None] + [metric_change(key, now, before) for before, now in pairs],

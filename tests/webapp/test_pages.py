@@ -347,10 +347,13 @@ def test_an_alias_is_set_and_a_bad_one_refused(client):
     assert "penguins@staging now points at version 1" in html
     assert re.search(r'data-version="1">.*?@staging', html, re.S)
 
-    response = client.post(
-        "/models/penguins/aliases", data={"alias": "Not OK", "version": "1"}, follow_redirects=True
-    )
-    assert "The alias was not set." in _text(response)
+    response = client.post("/models/penguins/aliases", data={"alias": "Not OK", "version": "1"})
+    # Refused next to the field, with what was typed kept, not in a banner far above.
+    assert response.status_code == 400
+    html = _text(response)
+    assert re.search(r'id="alias"[^>]*is-invalid|is-invalid[^>]*id="alias"', html)
+    assert re.search(r'data-testid="alias-error">use 1-64 lowercase', html)
+    assert 'value="Not OK"' in html and "placeholder" not in html.split('id="alias"')[1][:200]
 
 
 def test_a_version_is_deleted_after_confirmation(client, settings, penguins_csv):

@@ -195,7 +195,7 @@ class CompareArgsSchema(Schema):
 
     versions = fields.String(
         required=True,
-        validate=validate.Length(min=3, max=200),
+        validate=validate.Length(min=1, max=200),
         metadata={"description": "two to ten version numbers, comma-separated", "example": "1,2"},
     )
 

@@ -8,6 +8,7 @@ bp = Blueprint("pages", __name__)
 from webapp.pages import (  # noqa: E402,F401
     formatting,
     home,
+    housekeeping,
     jobs,
     models,
     monitoring,

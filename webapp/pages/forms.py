@@ -131,8 +131,9 @@ class AliasForm(FlaskForm):
 
     alias = StringField(
         "Alias",
-        validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
-        render_kw={"placeholder": "production", "autocomplete": "off"},
+        validators=[DataRequired("name the alias"), Regexp(NAME_PATTERN, message=NAME_RULE)],
+        description="Lowercase letters, digits, - and _, such as production or staging.",
+        render_kw={"autocomplete": "off"},
     )
     version = SelectField("Version", coerce=int)
 
@@ -140,10 +141,12 @@ class AliasForm(FlaskForm):
 class CanaryForm(FlaskForm):
     """Split an alias between a stable and a canary version."""
 
+    # Its own id: the alias form on the same page has a field named alias too.
     alias = StringField(
         "Alias",
-        validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
-        render_kw={"placeholder": "production", "autocomplete": "off"},
+        validators=[DataRequired("name the alias"), Regexp(NAME_PATTERN, message=NAME_RULE)],
+        id="canary-alias",
+        render_kw={"autocomplete": "off"},
     )
     stable = SelectField("Stable version", coerce=int)
     canary = SelectField("Canary version", coerce=int)
@@ -160,6 +163,10 @@ class CanaryDecisionForm(FlaskForm):
 
 class DeleteVersionForm(FlaskForm):
     """Confirm the deletion of a version (the token is the whole form)."""
+
+
+class ConfirmForm(FlaskForm):
+    """Confirm removing an alias, a model or a dataset (the token is the whole form)."""
 
 
 class CancelJobForm(FlaskForm):

@@ -10,10 +10,17 @@ from wtforms import SelectChoice
 
 from dsba.errors import DsbaError, InvalidInput, NotFound
 from dsba.registry.aliases import aliases_by_version
+from dsba.registry.compare import metric_changes, metric_label
 from dsba.registry.refs import ModelRef
 from webapp.pages import bp
 from webapp.pages.charts import chart_data, heat_map
-from webapp.pages.forms import AliasForm, CanaryDecisionForm, CanaryForm, DeleteVersionForm
+from webapp.pages.forms import (
+    AliasForm,
+    CanaryDecisionForm,
+    CanaryForm,
+    ConfirmForm,
+    DeleteVersionForm,
+)
 from webapp.state import state
 
 
@@ -51,54 +58,71 @@ def _versions(name: str) -> list[dict[str, Any]]:
     return rows
 
 
-@bp.get("/models/<name>")
-def model(name: str):
-    """Show one version (the latest unless ?version=N) and the list of versions."""
+def _previous(versions: list[dict[str, Any]], version: int) -> dict[str, Any] | None:
+    """The newest version older than this one (versions are newest first)."""
+    return next((row for row in versions if row["version"] < version), None)
+
+
+def render_model(name: str, alias_form: AliasForm | None = None, status: int = 200):
+    """The model page of the requested version; alias_form carries a refused submission."""
     registry = state().service.registry
     metadata = registry.get_metadata(requested_ref(name))
     versions = _versions(name)
-    alias_form = AliasForm()
-    alias_form.version.choices = version_choices(v["version"] for v in versions)
-    alias_form.version.data = metadata["version"]
+    choices = version_choices(v["version"] for v in versions)
+    if alias_form is None:
+        alias_form = AliasForm()
+        alias_form.version.data = metadata["version"]
+    alias_form.version.choices = choices
     canary_form = CanaryForm()
-    canary_form.stable.choices = canary_form.canary.choices = alias_form.version.choices
+    canary_form.stable.choices = canary_form.canary.choices = choices
     if len(versions) > 1:
         canary_form.canary.data, canary_form.stable.data = (v["version"] for v in versions[:2])
     aliases = registry.get_aliases(name)
-    return render_template(
+    previous = _previous(versions, metadata["version"])
+    page = render_template(
         "pages/model.html",
         name=name,
         meta=metadata,
         schema=registry.get_schema(f"{name}:{metadata['version']}"),
         versions=versions,
         aliases=aliases_by_version(aliases),
+        alias_targets=aliases,
         splits={a: t for a, t in sorted(aliases.items()) if isinstance(t, dict)},
         canary_form=canary_form,
         decision_form=CanaryDecisionForm(),
+        confirm_form=ConfirmForm(),
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
         charts=chart_data(metadata),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,
         delete_form=DeleteVersionForm(),
+        previous=previous,
+        changes=metric_changes(metadata, previous),
+        labels={key: metric_label(key, metadata) for key in metadata.get("metrics") or {}},
     )
+    return page, status
+
+
+@bp.get("/models/<name>")
+def model(name: str):
+    """Show one version (the latest unless ?version=N) and the list of versions."""
+    return render_model(name)
 
 
 @bp.post("/models/<name>/aliases")
 def set_alias(name: str):
-    """Point an alias at a version, then go back to the model page."""
+    """Point an alias at a version; a refusal shows next to the field, on the model page."""
     versions = state().service.registry.list_versions(name)
     form = AliasForm()
     form.version.choices = version_choices(versions)
     if not form.validate_on_submit():
-        problems = "; ".join(f"{form[f].label.text}: {e[0]}" for f, e in form.errors.items())
-        flash(f"The alias was not set. {problems}", "danger")
-        return redirect(url_for("pages.model", name=name))
+        return render_model(name, form, 400)
     try:
         state().service.set_alias(name, form.alias.data, form.version.data)
     except DsbaError as error:
-        flash(f"The alias was not set: {error.message}", "danger")
-    else:
-        flash(f"{name}@{form.alias.data} now points at version {form.version.data}.", "success")
+        form.alias.errors = [error.message]
+        return render_model(name, form, 400)
+    flash(f"{name}@{form.alias.data} now points at version {form.version.data}.", "success")
     return redirect(url_for("pages.model", name=name, version=form.version.data))
 
 

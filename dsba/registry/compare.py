@@ -13,27 +13,30 @@ from dsba.errors import InvalidInput
 
 MAX_COMPARED = 10
 # Display names of the metrics we know; any other key is shown as it is stored.
+# Listed in the order a comparison shows them: headline metrics first, baselines last.
 METRIC_LABELS = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
-    "baseline_accuracy": "Baseline accuracy",
     "f1_macro": "F1 macro",
-    "f1_weighted": "F1 weighted",
-    "precision_macro": "Precision macro",
-    "precision_weighted": "Precision weighted",
-    "recall_macro": "Recall macro",
-    "recall_weighted": "Recall weighted",
     "roc_auc": "ROC AUC",
     "average_precision": "Average precision",
     "log_loss": "Log loss",
     "rmse": "RMSE",
     "mae": "MAE",
+    "r2": "R²",
     "mse": "MSE",
     "mape": "MAPE",
-    "r2": "R²",
+    "precision_macro": "Precision macro",
+    "recall_macro": "Recall macro",
+    "f1_weighted": "F1 weighted",
+    "precision_weighted": "Precision weighted",
+    "recall_weighted": "Recall weighted",
+    "baseline_accuracy": "Baseline accuracy",
 }
 # Errors and losses: a fall is an improvement. Every other metric is a score.
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "mse", "mape", "brier", "baseline_rmse"}
+# What a trivial model scores on the same test rows: a reference, neither better nor worse.
+BASELINES = {"baseline_accuracy", "baseline_rmse", "baseline_mae"}
 # Binary metrics computed for one class: their label names it.
 POSITIVE_CLASS_METRICS = {"roc_auc", "average_precision"}
 TRAINING_CHOICES = ("target", "test_size", "seed")
@@ -80,7 +83,7 @@ def metric_change(key: str, value: Any, previous: Any) -> dict[str, Any] | None:
     if now is None or before is None:
         return None
     delta = round(now - before, 6)
-    better = None if delta == 0 else (delta < 0) == (key in LOWER_IS_BETTER)
+    better = None if delta == 0 or key in BASELINES else (delta < 0) == (key in LOWER_IS_BETTER)
     return {"change": delta, "previous": before, "better": better}
 
 
@@ -97,14 +100,21 @@ def metric_changes(metadata: dict[str, Any], previous: dict[str, Any] | None) ->
     return changes
 
 
+def _direction(key: str) -> str:
+    if key in BASELINES:
+        return "reference"
+    return "lower" if key in LOWER_IS_BETTER else "higher"
+
+
 def _metric_rows(metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys: dict[str, None] = {}
     for meta in metas:
         for key, value in (meta.get("metrics") or {}).items():
             if _number(value) is not None or value is None:
                 keys.setdefault(key)
+    order = list(METRIC_LABELS)
     rows = []
-    for key in keys:
+    for key in sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k)):
         values = [(meta.get("metrics") or {}).get(key) for meta in metas]
         pairs = zip(values[:-1], values[1:], strict=True)
         if all(value is None for value in values):
@@ -117,7 +127,7 @@ def _metric_rows(metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "label": labels.pop()
                 if len(labels) == 1
                 else f"{METRIC_LABELS.get(key, key)} (positive classes differ)",
-                "better": "lower" if key in LOWER_IS_BETTER else "higher",
+                "better": _direction(key),
                 "values": [_number(value) for value in values],
                 "changes": [None] + [metric_change(key, now, before) for before, now in pairs],
             }

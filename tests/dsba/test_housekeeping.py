@@ -276,3 +276,16 @@ def test_deleting_a_model_while_others_save_and_move_aliases_leaves_no_half(tmp_
     for target in fresh.get_aliases("m").values() if survivors else []:
         assert target in survivors
     assert not (root / "models" / "m" / "aliases.lock").exists()
+
+
+def test_headline_metrics_come_first_and_a_baseline_is_neither_better_nor_worse():
+    metas = [
+        {
+            "version": v,
+            "metrics": {"zeta": 1.0, "baseline_accuracy": b, "roc_auc": 0.9, "accuracy": a},
+        }
+        for v, a, b in [(1, 0.8, 0.5), (2, 0.9, 0.6)]
+    ]
+    rows = compare_versions("m", metas, [{}, {}])["metrics"]
+    assert [row["metric"] for row in rows] == ["accuracy", "roc_auc", "baseline_accuracy", "zeta"]
+    assert rows[2]["better"] == "reference" and rows[2]["changes"][1]["better"] is None

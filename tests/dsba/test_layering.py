@@ -79,6 +79,7 @@ def test_every_top_level_module_is_placed():
     assert top == FOUNDATION | {
         "service",
         "cli",
+        "cli_datasets",
         "cli_jobs",
         "cli_models",
         "cli_monitor",

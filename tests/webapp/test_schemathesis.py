@@ -44,8 +44,14 @@ OPERATIONS = [
     ("POST", "/api/feedback"),
     ("GET", "/api/models/{ref}/monitoring"),
     ("GET", "/api/models/{ref}/predictions"),
+    ("GET", "/api/models/{name}/versions"),
+    ("GET", "/api/models/{name}/compare"),
+    ("GET", "/api/models/{ref}/artifacts"),
+    ("DELETE", "/api/models/{name}/aliases/{alias}"),
+    ("DELETE", "/api/datasets/{dataset_id}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("DELETE", "/api/models/{name}"),
 ]
 
 
@@ -113,6 +119,8 @@ def test_successful_answers_conform_too(api_schema, live_server):
     assert uploaded.status_code == 201, uploaded.text
     dataset_id = uploaded.json()["id"]
     assert call("GET", "/api/datasets/{dataset_id}", path_parameters={"dataset_id": dataset_id})
+    versions = call("GET", "/api/models/{name}/versions", path_parameters={"name": "penguins"})
+    assert versions.status_code == 200 and versions.json()[0]["version"] >= 1
     meta = call("GET", "/api/models/{ref}/metadata", path_parameters={"ref": "penguins"})
     assert meta.status_code == 200 and meta.json()["features"]
     predicted = call("POST", "/api/predict", body={"model": "penguins", "records": records})

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
 
 import palmerpenguins
 import pytest
+from click.testing import CliRunner
+from datagen import two_version_store
 
+from dsba.cli import main
+from dsba.client import Client
 from dsba.config import Settings
 from dsba.data.datasets import DatasetStore
-from dsba.data.ingestion import read_source
+from dsba.data.ingestion import read_bytes, read_source
 from dsba.jobs.job_store import JobStore
 from dsba.service import LocalService
 from webapp import create_app
@@ -86,6 +91,7 @@ def test_api_removes_an_alias(client):
 def test_api_downloads_a_version_as_a_zip(client, settings):
     response = client.get("/api/models/penguins:1/artifacts")
     assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert response.is_streamed  # sent in chunks as it is zipped, never whole in memory
     assert 'filename="penguins-v1.zip"' in response.headers["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     folder = settings.registry_dir / "models" / "penguins" / "1"
@@ -147,3 +153,31 @@ def test_pages_remove_an_alias_and_delete_a_model_after_naming_its_aliases(clien
     deleted = client.post("/models/penguins/delete", follow_redirects=True)
     assert "Deleted the model penguins (2 versions)." in deleted.text
     assert client.get("/models/penguins").status_code == 404
+
+
+def test_the_cli_and_client_do_it_remotely(start_gunicorn, tmp_path):
+    registry = tmp_path / "remote"
+    two_version_store(registry)
+    stored = DatasetStore(registry).save(read_bytes(b"a,b\n1,x\n2,y\n", source="t.csv"), "t.csv")
+    server = start_gunicorn(DSBA_REGISTRY_DIR=str(registry))
+
+    def cli(*args: str):
+        result = CliRunner().invoke(main, ["--remote", server.url, *args], env={})
+        assert "Traceback" not in result.output
+        return result
+
+    listed = cli("--json", "models", "versions", "m")
+    assert [row["version"] for row in json.loads(listed.stdout)] == [2, 1]
+    compared = cli("--json", "models", "compare", "m", "1", "2")
+    seed = next(row for row in json.loads(compared.stdout)["params"] if row["name"] == "seed")
+    assert seed == {"name": "seed", "values": [1, 2], "differs": True}
+    assert cli("models", "alias", "m", "staging", "1").exit_code == 0
+    assert cli("models", "unalias", "m", "staging").stdout == "removed m@staging\n"
+    assert cli("models", "unalias", "m", "staging").exit_code == 4
+    assert cli("datasets", "delete", stored["id"]).exit_code == 0
+    assert cli("datasets", "delete", stored["id"]).exit_code == 4
+    deleted = cli("models", "delete-model", "m", "--yes")
+    assert deleted.stdout == "deleted m: versions 1, 2\n"
+    assert cli("models", "delete-model", "m", "--yes").exit_code == 4
+    with Client(server.url) as api:
+        assert api.list_models() == []

@@ -46,6 +46,10 @@ METADATA_FILE = "metadata.json"
 # Written into a deleted version's folder and kept: the folder stays non-empty, so no later
 # rename can land on it and the number is never issued again.
 TOMBSTONE_FILE = "deleted.json"
+# Written into a model's folder by delete_model, in one atomic step: every version up to this
+# number is deleted. The versions' tombstones follow; this record is what makes the whole model
+# go at once, even when the deleting process is killed before it has tombstoned them all.
+DELETED_UPTO_FILE = "deleted-upto.json"
 _MAX_ATTEMPTS = 1000
 _ARTIFACT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\.json")
 LATEST_TTL_SECONDS = 1.0
@@ -133,24 +137,49 @@ class ModelRegistry:
     def _model_dir(self, name: str) -> Path:
         return self.root / "models" / name
 
-    def _entries(self, name: str) -> dict[int, Path]:
-        """Every numbered entry of a model: versions, tombstones and leftovers alike."""
+    def _listing(self, name: str) -> tuple[dict[int, Path], bool]:
+        """Every numbered entry of a model, and whether a whole-model deletion is recorded."""
+        found: dict[int, Path] = {}
+        marked = False
         try:
             with os.scandir(self._model_dir(name)) as entries:
-                return {int(e.name): Path(e.path) for e in entries if is_version_text(e.name)}
+                for entry in entries:
+                    if is_version_text(entry.name):
+                        found[int(entry.name)] = Path(entry.path)
+                    marked = marked or entry.name == DELETED_UPTO_FILE
         except FileNotFoundError:
-            return {}
+            pass
+        return found, marked
+
+    def _entries(self, name: str) -> dict[int, Path]:
+        """Every numbered entry of a model: versions, tombstones and leftovers alike."""
+        return self._listing(name)[0]
+
+    def _deleted_upto(self, name: str) -> int:
+        """The highest version a whole-model deletion removed; 0 if none did."""
+        try:
+            record = json.loads((self._model_dir(name) / DELETED_UPTO_FILE).read_bytes())
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"the deletion record of {name!r} is unreadable") from exc
+        upto = record.get("version") if isinstance(record, dict) else None
+        if isinstance(upto, bool) or not isinstance(upto, int):
+            raise StoreError(f"the deletion record of {name!r} is malformed")
+        return upto
 
     @staticmethod
     def _is_version(path: Path) -> bool:
         return (path / METADATA_FILE).is_file() and not (path / TOMBSTONE_FILE).exists()
 
     def _versions(self, name: str) -> list[int]:
-        return sorted(v for v, path in self._entries(name).items() if self._is_version(path))
+        entries, marked = self._listing(name)
+        upto = self._deleted_upto(name) if marked else 0
+        return sorted(v for v, path in entries.items() if v > upto and self._is_version(path))
 
     def _require_version(self, name: str, version: int) -> Path:
         path = self._model_dir(name) / str(version)
-        if not self._is_version(path):
+        if not self._is_version(path) or version <= self._deleted_upto(name):
             self.list_versions(name)
             raise NotFound(f"model {name!r} has no version {version}")
         return path
@@ -404,7 +433,8 @@ class ModelRegistry:
         All under the alias lock, so an alias move waits and then finds no version to point
         at. A version saved meanwhile is either listed here and deleted, or lands after with
         a higher number (tombstones keep every deleted number taken) as the model's only one.
-        A kill midway leaves whole versions and no alias on a deleted one: run it again.
+        The deletion record is the one step that deletes them all: a kill before it leaves
+        the versions whole (maybe without their aliases), a kill after it the model gone.
         """
         self.list_versions(validate_name(name))
         model_dir = self._model_dir(name)
@@ -415,6 +445,8 @@ class ModelRegistry:
             removed = aliases.read_aliases(model_dir, name)
             if removed:
                 lock.write_json(model_dir / aliases.ALIASES_FILE, {})
+            record = {"version": versions[-1], "deleted_at": _now()}
+            lock.write_json(model_dir / DELETED_UPTO_FILE, record)
             for version in versions:
                 lock.write_json(model_dir / str(version) / TOMBSTONE_FILE, {"deleted_at": _now()})
         self._memo.forget(("latest", name))

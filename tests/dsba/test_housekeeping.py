@@ -289,3 +289,50 @@ def test_headline_metrics_come_first_and_a_baseline_is_neither_better_nor_worse(
     rows = compare_versions("m", metas, [{}, {}])["metrics"]
     assert [row["metric"] for row in rows] == ["accuracy", "roc_auc", "baseline_accuracy", "zeta"]
     assert rows[2]["better"] == "reference" and rows[2]["changes"][1]["better"] is None
+
+
+KILLED_DELETE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from dsba.registry.model_registry import TOMBSTONE_FILE, ModelRegistry
+    from dsba.store import locks
+
+    tombstoned = []
+    write_json = locks.FolderLock.write_json
+
+    def write_then_die(self, target, payload):
+        if target.name == TOMBSTONE_FILE and tombstoned:
+            os.kill(os.getpid(), signal.SIGKILL)  # after the first version's tombstone
+        write_json(self, target, payload)
+        if target.name == TOMBSTONE_FILE:
+            tombstoned.append(target)
+
+    locks.FolderLock.write_json = write_then_die
+    ModelRegistry(Path(sys.argv[1])).delete_model("m")
+    """
+)
+
+
+def test_a_model_deletion_killed_midway_leaves_the_whole_model_gone(penguins_registry):
+    registry = ModelRegistry(penguins_registry)
+    loaded = registry.load("penguins:1")
+    for _ in range(2):
+        registry.save_version("m", loaded.booster, loaded.schema, {})
+    registry.save_version("m", loaded.booster, loaded.schema, {})
+    registry.set_alias("m", "production", 2)
+
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_DELETE, str(penguins_registry)], env=CHILD_ENV
+    )
+
+    assert child.returncode == -9
+    folder = penguins_registry / "models" / "m"
+    assert [(folder / str(v) / "deleted.json").exists() for v in (1, 2, 3)] == [True, False, False]
+    fresh = ModelRegistry(penguins_registry)
+    assert [m["name"] for m in fresh.list_models()] == ["penguins"]
+    for ref in ("m", "m:2", "m:3", "m@production"):
+        with pytest.raises(NotFound):
+            fresh.resolve(ref)
+    assert fresh.save_version("m", loaded.booster, loaded.schema, {}) == 4
+    assert fresh.list_versions("m") == [4] and fresh.get_aliases("m") == {}

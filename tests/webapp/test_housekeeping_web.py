@@ -10,6 +10,7 @@ from pathlib import Path
 
 import palmerpenguins
 import pytest
+import xgboost
 from click.testing import CliRunner
 from datagen import two_version_store
 
@@ -19,6 +20,7 @@ from dsba.config import Settings
 from dsba.data.datasets import DatasetStore
 from dsba.data.ingestion import read_bytes, read_source
 from dsba.jobs.job_store import JobStore
+from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 from webapp import create_app
 
@@ -181,3 +183,29 @@ def test_the_cli_and_client_do_it_remotely(start_gunicorn, tmp_path):
     assert cli("models", "delete-model", "m", "--yes").exit_code == 4
     with Client(server.url) as api:
         assert api.list_models() == []
+
+
+def test_regression_versions_compare_over_their_own_metrics(client, settings):
+    # Trained as the regression task stores its versions: rmse, mae and r2, no classes.
+    frame = palmerpenguins.load_penguins().dropna(subset=["body_mass_g", "flipper_length_mm"])
+    matrix = xgboost.DMatrix(frame[["flipper_length_mm"]], label=frame["body_mass_g"])
+    booster = xgboost.train({"objective": "reg:squarederror", "nthread": 1}, matrix, 5)
+    registry = ModelRegistry(settings.registry_dir)
+    schema = {"features": [{"name": "flipper_length_mm", "kind": "numeric"}], "target": "mass"}
+    for depth, rmse, r2 in [(3, 400.0, 0.75), (6, 380.0, 0.77)]:
+        metadata = {
+            "task": "regression",
+            "target": "body_mass_g",
+            "params": {"max_depth": depth},
+            "metrics": {"rmse": rmse, "mae": 300.0, "r2": r2},
+            "dataset": {"sha256": "ab" * 32, "rows": {"total": len(frame)}},
+        }
+        registry.save_version("mass", booster, schema, metadata)
+
+    compared = client.get("/api/models/mass/compare?versions=1,2").json
+    rows = {row["metric"]: row for row in compared["metrics"]}
+    assert list(rows) == ["rmse", "mae", "r2"]
+    assert rows["rmse"]["better"] == "lower" and rows["rmse"]["changes"][1]["better"] is True
+    page = client.get("/models/mass/compare?versions=1&versions=2").text
+    assert re.search(r'data-metric="rmse">\s*<th[^>]*>RMSE <span[^>]*>lower is better', page)
+    assert "R²" in page and "same data as v1" in page

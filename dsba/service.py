@@ -23,7 +23,6 @@ from dsba.monitoring.prediction_log import PredictionLog
 from dsba.monitoring.ranges import range_warnings, training_ranges
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.monitoring.report import monitoring_report
-from dsba.registry.aliases import aliases_by_version
 from dsba.registry.compare import compare_versions, parse_versions
 from dsba.registry.model_registry import LoadedModel, ModelRegistry
 from dsba.registry.refs import parse_ref
@@ -146,7 +145,11 @@ class LocalService:
     def versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of a model, newest first, with its aliases and headline metrics."""
         registry = self.registry
-        by_version = aliases_by_version(registry.get_aliases(name))
+        by_version: dict[int, list[str]] = {}
+        for alias, target in sorted(registry.get_aliases(name).items()):
+            # A split alias is listed on each version it sends traffic to.
+            for version in target if isinstance(target, dict) else [target]:
+                by_version.setdefault(int(version), []).append(alias)
         rows = []
         for version in reversed(registry.list_versions(name)):
             try:

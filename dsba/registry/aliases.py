@@ -81,19 +81,6 @@ def drop_version(lock: FolderLock, model_dir: Path, name: str, version: int) -> 
         lock.write_json(model_dir / ALIASES_FILE, kept)
 
 
-def aliases_by_version(aliases: dict[str, Target]) -> dict[int, list[str]]:
-    """Alias names per version; a split alias is listed on each of its versions with its share."""
-    result: dict[int, list[str]] = {}
-    for alias, target in sorted(aliases.items()):
-        if isinstance(target, dict):
-            total = sum(target.values()) or 1
-            for version, weight in target.items():
-                result.setdefault(int(version), []).append(f"{alias} {weight / total:.0%}")
-        else:
-            result.setdefault(int(target), []).append(alias)
-    return result
-
-
 def check_weights(weights: Any) -> None:
     """Refuse a split that is empty or has a version or weight that is not usable."""
     if not isinstance(weights, dict) or not weights:

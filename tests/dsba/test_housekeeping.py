@@ -336,3 +336,9 @@ def test_a_model_deletion_killed_midway_leaves_the_whole_model_gone(penguins_reg
             fresh.resolve(ref)
     assert fresh.save_version("m", loaded.booster, loaded.schema, {}) == 4
     assert fresh.list_versions("m") == [4] and fresh.get_aliases("m") == {}
+
+
+def test_versions_name_a_split_alias_on_each_of_its_versions(two_versions):
+    svc = service(two_versions)
+    svc.set_alias_split("penguins", "canary", {1: 90, 2: 10})
+    assert [r["aliases"] for r in svc.versions("penguins")] == [["canary"], ["canary"]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from dsba.errors import Conflict, DsbaError, InvalidInput
-from dsba.registry.aliases import aliases_by_version
 from webapp.pages import bp
 from webapp.pages.forms import ConfirmForm
+from webapp.pages.models import aliases_by_version
 from webapp.state import state
 
 

@@ -9,7 +9,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from dsba.errors import DsbaError, InvalidInput, NotFound
-from dsba.registry.aliases import aliases_by_version
 from dsba.registry.compare import metric_changes, metric_label
 from dsba.registry.refs import ModelRef
 from webapp.pages import bp
@@ -31,6 +30,19 @@ def requested_ref(name: str) -> str:
         return str(ModelRef(name, int(raw) if raw else None))
     except (InvalidInput, ValueError):
         abort(404)
+
+
+def aliases_by_version(aliases: dict[str, Any]) -> dict[int, list[str]]:
+    """Alias names per version; a split alias is listed on each of its versions with its share."""
+    result: dict[int, list[str]] = {}
+    for alias, target in sorted(aliases.items()):
+        if isinstance(target, dict):
+            total = sum(target.values()) or 1
+            for version, weight in target.items():
+                result.setdefault(int(version), []).append(f"{alias} {weight / total:.0%}")
+        else:
+            result.setdefault(int(target), []).append(alias)
+    return result
 
 
 def version_choices(versions: Iterable[int]) -> list[SelectChoice]:

@@ -42,7 +42,7 @@ def test_hadolint_passes_on_the_dockerfile():
 def test_scripts_are_strict_and_executable_and_libraries_are_sourced():
     scripts = list((ROOT / "azure").glob("*.sh"))
     libraries = [s for s in scripts if s.read_text().startswith("# shellcheck shell=bash\n")]
-    assert {s.name for s in libraries} == {"lib.sh", "render.sh", "resources.sh"}
+    assert {s.name for s in libraries} == {"lib.sh", "render.sh", "resources.sh", "operations.sh"}
     sourced = "".join(s.read_text() for s in scripts)
     for library in libraries:
         assert f'/{library.name}"' in sourced, f"{library} is never sourced"

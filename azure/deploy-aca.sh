@@ -118,7 +118,7 @@ if ! az_exists containerapp env show --name "$AZ_ACA_ENV" --resource-group "$AZ_
         --location "$AZ_LOCATION" ${logs[@]+"${logs[@]}"} --output none
 fi
 # shellcheck disable=SC2034  # read by the template
-ACA_ENV_ID=$(az_value "PLANNED-$AZ_ACA_ENV-id" containerapp env show --name "$AZ_ACA_ENV" \
+ACA_ENV_ID=$(az_value "$(planned_id Microsoft.App/managedEnvironments "$AZ_ACA_ENV")" containerapp env show --name "$AZ_ACA_ENV" \
     --resource-group "$AZ_RESOURCE_GROUP" --query id)
 if ((MONITORING_ON)) && ! az_exists monitor diagnostic-settings show --name dsba-logs \
     --resource "$ACA_ENV_ID"; then

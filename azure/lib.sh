@@ -252,8 +252,9 @@ trace() {
 
 # az_cmd ARGS...: the az command line, with the subscription when one is configured.
 az_cmd() {
-    # az rest has no --subscription: its URLs name the subscription themselves.
-    if [[ -n ${AZ_SUBSCRIPTION:-} && $1 != rest ]]; then
+    # az rest has no --subscription: its URLs name the subscription themselves; Microsoft
+    # Graph (az ad) knows no subscriptions.
+    if [[ -n ${AZ_SUBSCRIPTION:-} && $1 != rest && $1 != ad ]]; then
         set -- "$@" --subscription "$AZ_SUBSCRIPTION"
     fi
     AZ_ARGV=(az "$@")
@@ -274,6 +275,13 @@ az_query() {
     trace "  (query)" "${AZ_ARGV[@]}"
     ((AZ_OFFLINE)) && return 1
     "${AZ_ARGV[@]}"
+}
+
+# planned_id PROVIDER/TYPE NAME: what the resource id of a planned resource will look like
+# (the --dry-run placeholder, shaped so that az's validators accept it).
+planned_id() {
+    printf '/subscriptions/%s/resourceGroups/%s/providers/%s/%s\n' \
+        "${AZ_SUBSCRIPTION:-00000000-0000-0000-0000-000000000000}" "$AZ_RESOURCE_GROUP" "$1" "$2"
 }
 
 # az_exists ARGS...: true when the `show` command in ARGS finds the resource.

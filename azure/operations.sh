@@ -103,7 +103,7 @@ ensure_key_vault() {
                 --location "$AZ_LOCATION" --enable-rbac-authorization true --output none
         fi
     fi
-    vault_id=$(az_value "PLANNED-$AZ_KEY_VAULT-id" keyvault show --name "$AZ_KEY_VAULT" \
+    vault_id=$(az_value "$(planned_id Microsoft.KeyVault/vaults "$AZ_KEY_VAULT")" keyvault show --name "$AZ_KEY_VAULT" \
         --resource-group "$AZ_RESOURCE_GROUP" --query id)
     DSBA_KEY_VAULT_URL=$(az_value "https://$AZ_KEY_VAULT.vault.azure.net/" keyvault show \
         --name "$AZ_KEY_VAULT" --resource-group "$AZ_RESOURCE_GROUP" --query properties.vaultUri)
@@ -112,7 +112,7 @@ ensure_key_vault() {
     # Who writes the secrets: an RBAC vault lets nobody in by default, not even an Owner.
     admin=$AZ_KEY_VAULT_ADMIN
     if [[ -z $admin ]]; then
-        admin=$(az_value "PLANNED-signed-in-user-id" ad signed-in-user show --query id) ||
+        admin=$(az_value "00000000-0000-0000-0000-0000000000ad" ad signed-in-user show --query id) ||
             die "set AZ_KEY_VAULT_ADMIN to the object id of the principal that runs the deploy"
     fi
     grant_role "Key Vault Secrets Officer" "$vault_id" "$admin"
@@ -198,7 +198,7 @@ ensure_monitoring() {
         az_run monitor log-analytics workspace create "${ws[@]}" --location "$AZ_LOCATION" \
             --retention-time "$AZ_LOG_RETENTION_DAYS" --output none
     fi
-    WORKSPACE_ID=$(az_value "PLANNED-$AZ_LOG_WORKSPACE-id" monitor log-analytics workspace show \
+    WORKSPACE_ID=$(az_value "$(planned_id Microsoft.OperationalInsights/workspaces "$AZ_LOG_WORKSPACE")" monitor log-analytics workspace show \
         "${ws[@]}" --query id)
     WORKSPACE_CUSTOMER_ID=$(az_value "PLANNED-$AZ_LOG_WORKSPACE-customerId" \
         monitor log-analytics workspace show "${ws[@]}" --query customerId)
@@ -209,7 +209,7 @@ ensure_monitoring() {
         az_run resource create "${insights[@]}" --api-version "$INSIGHTS_API" \
             --is-full-object --properties "$body" --output none
     fi
-    INSIGHTS_ID=$(az_value "PLANNED-$AZ_APP_INSIGHTS-id" resource show "${insights[@]}" --query id)
+    INSIGHTS_ID=$(az_value "$(planned_id "$INSIGHTS_TYPE" "$AZ_APP_INSIGHTS")" resource show "${insights[@]}" --query id)
     # Sent to the app as a secure value: it lets anyone write telemetry into the resource.
     APPLICATIONINSIGHTS_CONNECTION_STRING=$(az_value "PLANNED-connection-string" resource show \
         "${insights[@]}" --query properties.ConnectionString)
@@ -247,7 +247,7 @@ ensure_alerts() {
         az_run monitor action-group create "${group[@]}" --short-name dsba \
             --action email operator "$AZ_ALERT_EMAIL" --output none
     fi
-    ACTION_GROUP_ID=$(az_value "PLANNED-$AZ_ACTION_GROUP-id" monitor action-group show \
+    ACTION_GROUP_ID=$(az_value "$(planned_id microsoft.insights/actionGroups "$AZ_ACTION_GROUP")" monitor action-group show \
         "${group[@]}" --query id)
     if ((AZ_ALERT_5XX > 0)); then
         alert_rule dsba-5xx "$AZ_ALERT_5XX" 5 \

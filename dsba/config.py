@@ -65,6 +65,13 @@ def _hops(env: dict[str, str]) -> int:
     return hops
 
 
+def _not_negative(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value >= 0:  # also refuses NaN
+        raise InvalidInput(f"{name} must be 0 or more, got {value:g}")
+    return value
+
+
 def _vault_url(env: dict[str, str]) -> str | None:
     url = env.get("DSBA_KEY_VAULT_URL", "").strip()
     if url and not url.startswith("https://"):
@@ -188,7 +195,7 @@ class Settings:
             quality_threshold=_float(env, "DSBA_QUALITY_THRESHOLD", cls.quality_threshold),
             calibration_max_ece=_float(env, "DSBA_CALIBRATION_MAX_ECE", cls.calibration_max_ece),
             key_vault_url=_vault_url(env),
-            key_vault_refresh_seconds=_float(
+            key_vault_refresh_seconds=_not_negative(
                 env, "DSBA_KEY_VAULT_REFRESH_SECONDS", cls.key_vault_refresh_seconds
             ),
         )

@@ -159,9 +159,11 @@ def test_without_the_setting_the_environment_serves_as_before(tmp_path, monkeypa
     assert models(app.test_client(), ALICE) == 200
 
 
-def test_the_vault_url_must_be_https():
+def test_the_vault_url_must_be_https_and_the_period_not_negative():
     with pytest.raises(InvalidInput, match="DSBA_KEY_VAULT_URL"):
         Settings.from_env({"DSBA_KEY_VAULT_URL": "http://dsba.vault.azure.net"})
+    with pytest.raises(InvalidInput, match="DSBA_KEY_VAULT_REFRESH_SECONDS"):
+        Settings.from_env({"DSBA_KEY_VAULT_REFRESH_SECONDS": "-1"})
 
 
 def test_an_unreadable_vault_fails_the_start_naming_the_role_not_the_secret(tmp_path, monkeypatch):

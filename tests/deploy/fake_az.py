@@ -96,6 +96,7 @@ def answer(query: str, key: str, state: dict) -> str:
         "principalId": "11111111-2222-3333-4444-555555555555",
         "[0].value": state.get("storage_key", "fake-storage-key"),
         "[0].id": f"/subscriptions/{SUBSCRIPTION}/roleAssignments/1",
+        "properties.vaultUri": f"https://{name}.vault.azure.net/",
         "primarySharedKey": state.get("workspace_key", "fake-workspace-key"),
         "properties.ConnectionString": state.get("connection_string", "fake-connection"),
         "value": state.get("secrets", {}).get(name, ""),

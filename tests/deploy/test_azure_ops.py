@@ -239,3 +239,13 @@ def test_status_shows_the_last_errors_from_the_workspace(azure):
     body = json.loads(query[query.index("--body") + 1])
     assert "AppExceptions" in body["query"] and ">= 500" in body["query"]
     assert "last errors" in result.stdout
+
+
+def test_update_finds_the_vault_and_monitoring_and_rolls_out_only_the_group(azure):
+    assert azure.run("deploy.sh", **OPS).returncode == 0
+    result = azure.run("update.sh", "--force", **OPS)
+    assert result.returncode == 0, result.stderr
+    assert result.mutations() == ["container create"]
+    env = app_env(result.applied_yaml())
+    assert env["DSBA_KEY_VAULT_URL"]["value"] == VAULT_URL
+    assert "SECRET_KEY" not in env

@@ -22,7 +22,9 @@ CONNECTION = (
 )
 
 SCRIPT = """
-import json, sys
+import json, os, sys
+if os.environ.get("HIDE_AZURE_EXTRA"):
+    sys.modules["azure.monitor.opentelemetry"] = None  # an install without the azure extra
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -77,7 +79,8 @@ def run_app(tmp_path: Path, **env: str) -> dict:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    return {**json.loads(lines[-1]), "log": "\n".join(lines[:-1])}
 
 
 def test_a_request_is_exported_as_a_span_with_its_request_id(tmp_path):
@@ -98,3 +101,11 @@ def test_without_a_connection_string_nothing_is_instrumented(tmp_path):
     out = run_app(tmp_path, APPLICATIONINSIGHTS_CONNECTION_STRING="")
     assert out["status"] == 200 and out["header"] == "req-abc-123"
     assert out["spans"] == [] and out["metrics"] == []
+
+
+def test_a_connection_string_without_the_extra_warns_and_serves_as_before(tmp_path):
+    pytest.importorskip("opentelemetry.sdk")
+    out = run_app(tmp_path, APPLICATIONINSIGHTS_CONNECTION_STRING=CONNECTION, HIDE_AZURE_EXTRA="1")
+    assert out["status"] == 200 and out["header"] == "req-abc-123"
+    assert out["spans"] == [] and out["metrics"] == []
+    assert "azure extra is not installed" in out["log"]

@@ -6,7 +6,20 @@ import json
 import re
 import shlex
 
-from conftest import API_TOKENS, CONNECTION_STRING, SECRET_KEY, WORKSPACE_KEY
+import pytest
+
+
+@pytest.fixture
+def given(azure) -> dict[str, str]:
+    """The distinctive secrets of the sandbox (conftest), by name."""
+    state = azure.state()
+    return {
+        "SECRET_KEY": azure.env["SECRET_KEY"],
+        "DSBA_API_TOKENS": azure.env["DSBA_API_TOKENS"],
+        "WORKSPACE_KEY": state["workspace_key"],
+        "CONNECTION_STRING": state["connection_string"],
+    }
+
 
 OPS = {
     "AZ_KEY_VAULT": "dsbatestkv",
@@ -69,7 +82,7 @@ def test_dry_run_on_a_fresh_subscription_plans_vault_roles_workspace_and_alerts(
     assert diagnostics["workspaceKey"] == "***"
 
 
-def test_deploy_stores_the_secrets_through_files_and_grants_the_identity(azure):
+def test_deploy_stores_the_secrets_through_files_and_grants_the_identity(azure, given):
     result = azure.run("deploy.sh", **OPS)
     assert result.returncode == 0, result.stderr
     assert result.mutations() == [
@@ -96,8 +109,8 @@ def test_deploy_stores_the_secrets_through_files_and_grants_the_identity(azure):
         "container create",
     ]
     assert azure.state()["secrets"] == {
-        "dsba-secret-key": SECRET_KEY,
-        "dsba-api-tokens": API_TOKENS,
+        "dsba-secret-key": given["SECRET_KEY"],
+        "dsba-api-tokens": given["DSBA_API_TOKENS"],
     }
     assert created_resources(result) == [
         "Microsoft.Insights/components dsba-insights",
@@ -108,9 +121,10 @@ def test_deploy_stores_the_secrets_through_files_and_grants_the_identity(azure):
     group = result.applied_yaml()
     env = app_env(group)
     assert "SECRET_KEY" not in env and "DSBA_API_TOKENS" not in env
-    assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["secureValue"] == CONNECTION_STRING
+    assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["secureValue"] == given["CONNECTION_STRING"]
     logs = group["properties"]["diagnostics"]["logAnalytics"]
-    assert logs["workspaceKey"] == WORKSPACE_KEY and logs["logType"] == "ContainerInstanceLogs"
+    assert logs["workspaceKey"] == given["WORKSPACE_KEY"]
+    assert logs["logType"] == "ContainerInstanceLogs"
     user = [c for c in result.calls if c[:3] == ["role", "assignment", "create"]][-1]
     assert user[user.index("--role") + 1] == "Key Vault Secrets User"
     assert user[user.index("--scope") + 1].endswith("/keyvault/dsbatestkv")
@@ -154,7 +168,7 @@ def test_a_second_deploy_with_everything_on_changes_nothing(azure):
     assert dry.returncode == 0 and dry.plan() == []
 
 
-def test_the_secret_key_is_generated_once_and_a_given_one_replaces_it(azure):
+def test_the_secret_key_is_generated_once_and_a_given_one_replaces_it(azure, given):
     first = azure.run("deploy.sh", **OPS, SECRET_KEY="")
     assert first.returncode == 0, first.stderr
     generated = azure.state()["secrets"]["dsba-secret-key"]
@@ -166,7 +180,7 @@ def test_the_secret_key_is_generated_once_and_a_given_one_replaces_it(azure):
     assert azure.state()["secrets"]["dsba-secret-key"] == generated
     rotated = azure.run("deploy.sh", **OPS)
     assert rotated.mutations().count("keyvault secret set") == 1
-    assert azure.state()["secrets"]["dsba-secret-key"] == SECRET_KEY
+    assert azure.state()["secrets"]["dsba-secret-key"] == given["SECRET_KEY"]
 
 
 def test_without_any_token_a_real_deploy_stops_after_making_the_vault(azure):
@@ -177,7 +191,7 @@ def test_without_any_token_a_real_deploy_stops_after_making_the_vault(azure):
     assert "container create" not in result.mutations()
 
 
-def test_token_add_and_revoke_change_only_the_vaults_table(azure):
+def test_token_add_and_revoke_change_only_the_vaults_table(azure, given):
     assert azure.run("deploy.sh", **OPS).returncode == 0
     added = azure.run("token.sh", "add", "carol", "--role", "writer", **OPS)
     assert added.returncode == 0, added.stderr
@@ -189,7 +203,7 @@ def test_token_add_and_revoke_change_only_the_vaults_table(azure):
 
     digest = hashlib.sha256(token.encode()).hexdigest()
     table = azure.state()["secrets"]["dsba-api-tokens"]
-    assert table == f"{API_TOKENS},carol:writer:{digest}"
+    assert table == f"{given['DSBA_API_TOKENS']},carol:writer:{digest}"
     listed = azure.run("token.sh", "list", **OPS)
     assert "carol:writer" in listed.stdout and digest not in listed.stdout
 
@@ -197,7 +211,7 @@ def test_token_add_and_revoke_change_only_the_vaults_table(azure):
     assert twice.returncode != 0 and "revoke carol first" in twice.stderr
     revoked = azure.run("token.sh", "revoke", "carol", **OPS)
     assert revoked.returncode == 0, revoked.stderr
-    assert azure.state()["secrets"]["dsba-api-tokens"] == API_TOKENS
+    assert azure.state()["secrets"]["dsba-api-tokens"] == given["DSBA_API_TOKENS"]
     missing = azure.run("token.sh", "revoke", "nobody", **OPS)
     assert missing.returncode != 0 and "no token named nobody" in missing.stderr
 

@@ -16,7 +16,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
 
-.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps clean
+# The real Azure CLI, only to check the azure/ scripts' plans (make check-azure): a venv of
+# its own (about 700 MB; azure-cli pins many packages), never the project's.
+AZCLI_VENV ?= .azcli/.venv
+
+.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps clean check-azure
 
 # The pip a venv starts with is kept when it already builds editable installs from
 # pyproject.toml (PEP 660): upgrading it costs a download on every fresh clone.
@@ -31,7 +35,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,dask,azure]'
 	touch $(STAMP) $(RUN_STAMP)
 
 setup: $(STAMP)
@@ -83,5 +87,14 @@ bench: $(STAMP) bench-deps bench-mlflow-deps
 	$(BIN)/python benchmarks/dask_train.py
 	$(BIN)/python benchmarks/monitoring.py
 
+$(AZCLI_VENV)/bin/az:
+	rm -rf $(AZCLI_VENV)
+	$(PYTHON) -m venv $(AZCLI_VENV)
+	$(AZCLI_VENV)/bin/pip install --quiet azure-cli
+
+## check-azure: every az command the azure/ scripts plan (--dry-run), through the real az parser, offline
+check-azure: $(AZCLI_VENV)/bin/az
+	$(AZCLI_VENV)/bin/python tests/deploy/check_az_plans.py
+
 clean:
-	rm -rf $(VENV) .mlflow .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mlflow .azcli .pytest_cache .ruff_cache

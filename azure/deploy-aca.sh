@@ -103,17 +103,29 @@ ensure_image
 ensure_caddy_image always
 ensure_storage "$AZ_FILE_SHARE"
 ensure_pull_identity
+# Container Apps refers to the vault's secrets (keyVaultUrl) instead of holding copies.
+VAULT_REFS=1
+ensure_operations
 lookup_ids
 
 log "Container Apps environment $AZ_ACA_ENV"
 if ! az_exists containerapp env show --name "$AZ_ACA_ENV" --resource-group "$AZ_RESOURCE_GROUP"; then
-    # Creates its Log Analytics workspace too; `az containerapp logs show` reads it.
+    logs=()
+    # With AZ_LOG_WORKSPACE the logs go through a diagnostic setting (below), which needs
+    # no workspace key on the command line; without, the environment makes its own workspace.
+    ((!MONITORING_ON)) || logs=(--logs-destination azure-monitor)
     az_run containerapp env create --name "$AZ_ACA_ENV" --resource-group "$AZ_RESOURCE_GROUP" \
-        --location "$AZ_LOCATION" --output none
+        --location "$AZ_LOCATION" ${logs[@]+"${logs[@]}"} --output none
 fi
 # shellcheck disable=SC2034  # read by the template
-ACA_ENV_ID=$(az_value "PLANNED-$AZ_ACA_ENV-id" containerapp env show --name "$AZ_ACA_ENV" \
+ACA_ENV_ID=$(az_value "$(planned_id Microsoft.App/managedEnvironments "$AZ_ACA_ENV")" containerapp env show --name "$AZ_ACA_ENV" \
     --resource-group "$AZ_RESOURCE_GROUP" --query id)
+if ((MONITORING_ON)) && ! az_exists monitor diagnostic-settings show --name dsba-logs \
+    --resource "$ACA_ENV_ID"; then
+    az_run monitor diagnostic-settings create --name dsba-logs --resource "$ACA_ENV_ID" \
+        --workspace "$WORKSPACE_ID" --logs '[{"categoryGroup": "allLogs", "enabled": true}]' \
+        --output none
+fi
 
 log "share $AZ_FILE_SHARE in the environment as storage $AZ_ACA_STORAGE"
 if ! az_exists containerapp env storage show --name "$AZ_ACA_ENV" \

@@ -142,6 +142,8 @@ load_config() {
     : "${AZ_CADDY_MEMORY_GB:=1}"
     : "${AZ_IMAGE_NAME:=dsba-platform}"
     : "${AZ_IMAGE_TAG:=}"
+    # Extras named by the operator are taken as they are; otherwise the settings pick them.
+    AZ_IMAGE_EXTRAS_SET=${AZ_IMAGE_EXTRAS:+1}
     # An app that trains on Dask needs dask and distributed in its image.
     if [[ -n ${DSBA_DASK_SCHEDULER:-} ]]; then
         : "${AZ_IMAGE_EXTRAS:=dask}"
@@ -150,7 +152,7 @@ load_config() {
     : "${AZ_ROLE_WAIT_SECONDS:=60}"
     : "${AZ_SECRET_VARS:=SECRET_KEY DSBA_API_TOKENS}"
     # Secret when set, but not required to deploy.
-    : "${AZ_OPTIONAL_SECRET_VARS:=DSBA_METRICS_TOKEN}"
+    : "${AZ_OPTIONAL_SECRET_VARS:=DSBA_METRICS_TOKEN APPLICATIONINSIGHTS_CONNECTION_STRING}"
     : "${AZ_ACA_ENV:=dsba-aca-env}"
     : "${AZ_ACA_APP:=dsba}"
     : "${AZ_ACA_STORAGE:=dsba-registry}"
@@ -183,6 +185,7 @@ load_config() {
     [[ $AZ_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_CPU must be a number"
     [[ $AZ_MEMORY_GB =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "AZ_MEMORY_GB must be a number"
     [[ $AZ_ROLE_WAIT_SECONDS =~ ^[0-9]+$ ]] || die "AZ_ROLE_WAIT_SECONDS must be an integer"
+    operations_config
     caddy_config
     FQDN="$AZ_DNS_LABEL.$AZ_LOCATION.azurecontainer.io"
     if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
@@ -231,7 +234,7 @@ trace() {
     local prefix=$1 arg name value quoted line=""
     shift
     for arg in "$@"; do
-        for name in $AZ_SECRET_VARS STORAGE_KEY; do
+        for name in $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-} STORAGE_KEY WORKSPACE_KEY; do
             value=${!name-}
             if ((${#value} >= 4)); then
                 arg=${arg//"$value"/"***"}
@@ -249,8 +252,9 @@ trace() {
 
 # az_cmd ARGS...: the az command line, with the subscription when one is configured.
 az_cmd() {
-    # az rest has no --subscription: its URLs name the subscription themselves.
-    if [[ -n ${AZ_SUBSCRIPTION:-} && $1 != rest ]]; then
+    # az rest has no --subscription: its URLs name the subscription themselves; Microsoft
+    # Graph (az ad) knows no subscriptions.
+    if [[ -n ${AZ_SUBSCRIPTION:-} && $1 != rest && $1 != ad ]]; then
         set -- "$@" --subscription "$AZ_SUBSCRIPTION"
     fi
     AZ_ARGV=(az "$@")
@@ -271,6 +275,13 @@ az_query() {
     trace "  (query)" "${AZ_ARGV[@]}"
     ((AZ_OFFLINE)) && return 1
     "${AZ_ARGV[@]}"
+}
+
+# planned_id PROVIDER/TYPE NAME: what the resource id of a planned resource will look like
+# (the --dry-run placeholder, shaped so that az's validators accept it).
+planned_id() {
+    printf '/subscriptions/%s/resourceGroups/%s/providers/%s/%s\n' \
+        "${AZ_SUBSCRIPTION:-00000000-0000-0000-0000-000000000000}" "$AZ_RESOURCE_GROUP" "$1" "$2"
 }
 
 # az_exists ARGS...: true when the `show` command in ARGS finds the resource.
@@ -315,6 +326,8 @@ preflight() {
 
 # require_secrets: production refuses to start without them, so fail here, not in the cloud.
 require_secrets() {
+    # With a Key Vault they are in the vault, or generated there (ensure_vault_secrets).
+    [[ -z ${AZ_KEY_VAULT:-} ]] || return 0
     local name missing=()
     for name in $AZ_SECRET_VARS; do
         [[ -n ${!name:-} ]] || missing+=("$name")
@@ -362,3 +375,5 @@ drop_private_dir() {
 source "$AZURE_DIR/render.sh"
 # shellcheck source=azure/resources.sh
 source "$AZURE_DIR/resources.sh"
+# shellcheck source=azure/operations.sh
+source "$AZURE_DIR/operations.sh"

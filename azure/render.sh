@@ -42,8 +42,15 @@ secret_ref() {
 # WEB_CONCURRENCY, and the secrets.
 app_env_names() {
     local name
-    for name in $(compgen -v DSBA_) WEB_CONCURRENCY $AZ_SECRET_VARS ${AZ_OPTIONAL_SECRET_VARS:-}; do
+    for name in $(compgen -v DSBA_) WEB_CONCURRENCY AZURE_CLIENT_ID $AZ_SECRET_VARS \
+        ${AZ_OPTIONAL_SECRET_VARS:-}; do
         case $name in DSBA_REGISTRY_DIR | DSBA_BIND) continue ;; esac
+        # Container Apps refers to the vault's secrets; ACI has no such references: there
+        # the app reads them from the vault itself (DSBA_KEY_VAULT_URL).
+        if is_vault_var "$name"; then
+            ((${VAULT_REFS:-0})) && printf '%s\n' "$name"
+            continue
+        fi
         [[ -n ${!name:-} ]] && printf '%s\n' "$name"
     done | sort -u
 }
@@ -52,7 +59,7 @@ app_env_names() {
 emit_block() {
     local block=$1 indent=$2 mode=$3 name value
     while IFS= read -r name; do
-        value=${!name}
+        value=${!name:-}
         [[ $mode == masked ]] && is_secret "$name" && value='***'
         case $block in
             ACI_ENV) # ACI: secrets are secureValue, hidden by Azure once set.
@@ -76,10 +83,19 @@ emit_block() {
                 ;;
             ACA_SECRETS)
                 is_secret "$name" || continue
-                yaml_str "$value"
                 secret_ref "$name"
                 printf '%s- name: %s\n' "$indent" "$REF"
-                printf '%s  value: %s\n' "$indent" "$REPLY"
+                if is_vault_var "$name"; then
+                    # A Key Vault reference, read by the app's identity: no value in the app.
+                    vault_secret_name "$name"
+                    yaml_str "$DSBA_KEY_VAULT_URL/secrets/$REPLY"
+                    printf '%s  keyVaultUrl: %s\n' "$indent" "$REPLY"
+                    yaml_str "$IDENTITY_ID"
+                    printf '%s  identity: %s\n' "$indent" "$REPLY"
+                else
+                    yaml_str "$value"
+                    printf '%s  value: %s\n' "$indent" "$REPLY"
+                fi
                 ;;
             *) die "unknown template block $block" ;;
         esac
@@ -90,7 +106,7 @@ emit_block() {
 render_template() {
     local template=$AZURE_DIR/$1 mode=$2 line name value match out keep=1
     if [[ $mode == masked ]]; then
-        local STORAGE_KEY='***'
+        local STORAGE_KEY='***' WORKSPACE_KEY='***'
     fi
     while IFS= read -r line || [[ -n $line ]]; do
         if [[ $line =~ ^#%[[:space:]]*if[[:space:]]+([A-Za-z_][A-Za-z0-9_]*) ]]; then

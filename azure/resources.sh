@@ -139,6 +139,7 @@ apply_container_group() {
         return 0
     fi
     load_storage_key
+    ((!MONITORING_ON)) || load_workspace_key
     private_dir
     (
         umask 077

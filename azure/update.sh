@@ -46,6 +46,7 @@ if [[ $AZ_HTTPS_SIDECAR == 1 ]]; then
     # Caddy's certificates, in case the sidecar was off until now.
     ensure_storage "$AZ_CADDY_SHARE"
 fi
+ensure_operations
 lookup_ids
 
 running=""

@@ -65,6 +65,22 @@ def _hops(env: dict[str, str]) -> int:
     return hops
 
 
+def _not_negative(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value >= 0:  # also refuses NaN
+        raise InvalidInput(f"{name} must be 0 or more, got {value:g}")
+    return value
+
+
+def _vault_url(env: dict[str, str]) -> str | None:
+    url = env.get("DSBA_KEY_VAULT_URL", "").strip()
+    if url and not url.startswith("https://"):
+        raise InvalidInput(
+            f"DSBA_KEY_VAULT_URL must be https://<vault>.vault.azure.net, got {url!r}"
+        )
+    return url or None
+
+
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -120,6 +136,10 @@ class Settings:
     quality_threshold: float = 0.05
     # Above this expected calibration error (test part), the estimated accuracy is flagged.
     calibration_max_ece: float = 0.05
+    # Azure Key Vault holding SECRET_KEY and the token table (https://<name>.vault.azure.net).
+    key_vault_url: str | None = None
+    # Seconds between re-reads of the vault's token table, per worker.
+    key_vault_refresh_seconds: float = 300.0
 
     @property
     def data_root(self) -> Path:
@@ -174,6 +194,10 @@ class Settings:
             drift_min_rows=_int(env, "DSBA_DRIFT_MIN_ROWS", cls.drift_min_rows),
             quality_threshold=_float(env, "DSBA_QUALITY_THRESHOLD", cls.quality_threshold),
             calibration_max_ece=_float(env, "DSBA_CALIBRATION_MAX_ECE", cls.calibration_max_ece),
+            key_vault_url=_vault_url(env),
+            key_vault_refresh_seconds=_not_negative(
+                env, "DSBA_KEY_VAULT_REFRESH_SECONDS", cls.key_vault_refresh_seconds
+            ),
         )
 
     @classmethod

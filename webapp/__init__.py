@@ -52,7 +52,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json = JSONProvider(app)
     settings = (config or {}).pop("DSBA_SETTINGS", None) if config else None
     settings = settings or Settings.from_env()
-    app.config.from_mapping(flask_config(settings))
+    # Tests hand in a Key Vault client double here; Azure cannot be reached from them.
+    vault_client = (config or {}).pop("DSBA_VAULT_CLIENT", None) if config else None
+    vault = open_vault(settings, vault_client)
+    environ = vault.environ() if vault else None
+    app.config.from_mapping(flask_config(settings, environ))
     app.config.update(config or {})
     init_state(app, settings)
     if settings.proxy_hops:
@@ -60,20 +64,43 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # header is ignored, so it cannot pose as many addresses to the login limiter.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     register_extensions(app)
-    register_hooks(app, settings)
+    register_hooks(app, settings, vault)
     register_blueprints(app)
     register_errorhandlers(app)
     return app
 
 
-def register_hooks(app: Flask, settings: Settings) -> None:
-    """Request ids and logs first, then authentication, then security headers."""
+def open_vault(settings: Settings, client: Any = None):
+    """The Key Vault of DSBA_KEY_VAULT_URL, or None when the secrets come from the environment."""
+    if not settings.key_vault_url:
+        return None
+    from dsba.vault import KeyVault
+
+    return KeyVault(settings.key_vault_url, client)
+
+
+def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
+    """Request ids and logs first, then authentication, then security headers.
+
+    With a Key Vault, the token table is the vault's, re-read every
+    DSBA_KEY_VAULT_REFRESH_SECONDS.
+    """
     from webapp.auth import init_auth
+    from webapp.azure_monitor import init_azure_monitor
     from webapp.observability import init_observability
     from webapp.security import init_security
 
     init_observability(app, settings.log_json)
-    init_auth(app, settings.api_tokens, settings.is_production, settings.login_attempts_per_minute)
+    init_azure_monitor(app)
+    table = None
+    if vault is not None:
+        from dsba.vault import RefreshingTokenTable
+
+        initial = vault.environ_read.get("DSBA_API_TOKENS", "")
+        table = RefreshingTokenTable(vault.tokens, initial, settings.key_vault_refresh_seconds)
+    init_auth(
+        app, settings.api_tokens, settings.is_production, settings.login_attempts_per_minute, table
+    )
     init_security(app, settings.is_production)
 
 

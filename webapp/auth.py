@@ -276,9 +276,14 @@ def inject_user():
     }
 
 
-def init_auth(app: Flask, raw_tokens: str, production: bool, per_minute: int) -> None:
-    """Configure tokens and hooks; production refuses to start without credentials."""
-    table = TokenTable(parse_tokens(raw_tokens))
+def init_auth(
+    app: Flask, raw_tokens: str, production: bool, per_minute: int, table: TokenTable | None = None
+) -> None:
+    """Configure tokens and hooks; production refuses to start without credentials.
+
+    A given table (the Key Vault's, which refreshes itself) replaces raw_tokens.
+    """
+    table = table if table is not None else TokenTable(parse_tokens(raw_tokens))
     if production and not table.enabled:
         raise InvalidInput("DSBA_ENV=production needs DSBA_API_TOKENS (name:role:sha256 entries)")
     app.extensions["dsba_tokens"] = table

@@ -19,7 +19,9 @@ FAKE_AZ = Path(__file__).with_name("fake_az.py")
 SECRET_KEY = "sk-Zq81-SECRET-KEY-MUST-NOT-LEAK"
 API_TOKENS = "sha256:c0ffee-API-TOKEN-HASH-MUST-NOT-LEAK"
 STORAGE_KEY = "STORAGE-KEY-MUST-NOT-LEAK+Zm9v=="
-SECRETS = (SECRET_KEY, API_TOKENS, STORAGE_KEY)
+WORKSPACE_KEY = "WORKSPACE-KEY-MUST-NOT-LEAK/YmFy=="
+CONNECTION_STRING = "InstrumentationKey=CONNECTION-STRING-MUST-NOT-LEAK"
+SECRETS = (SECRET_KEY, API_TOKENS, STORAGE_KEY, WORKSPACE_KEY, CONNECTION_STRING)
 
 CONFIG = """\
 # test settings, in the format of azure/config.env.example
@@ -49,6 +51,7 @@ MUTATING_VERBS = {
     "up",
     "deactivate",
     "rest",
+    "recover",
 }
 
 
@@ -131,6 +134,8 @@ class AzureSandbox:
     def set_state(self, **state) -> None:
         """Replace what the fake az believes exists (and how it answers)."""
         state.setdefault("storage_key", STORAGE_KEY)
+        state.setdefault("workspace_key", WORKSPACE_KEY)
+        state.setdefault("connection_string", CONNECTION_STRING)
         self.state_file.write_text(json.dumps(state))
 
     def state(self) -> dict:

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-QUERY_VERBS = {"show", "list", "exists", "logs"}
+QUERY_VERBS = {"show", "list", "exists", "logs", "show-deleted", "get-shared-keys"}
 CREATE_VERBS = {"create", "build", "import", "up"}
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
@@ -45,7 +45,9 @@ def split(argv: list[str]) -> tuple[list[str], dict[str, str]]:
 def resource_key(words: list[str], options: dict[str, str]) -> str | None:
     """The state key a command reads, makes or deletes."""
     group = " ".join(words[:-1])
-    name = options.get("--name") or options.get("-n") or ""
+    name = options.get("--name") or options.get("-n") or options.get("--workspace-name") or ""
+    if words[-1:] == ["show-deleted"]:
+        return f"{group} deleted:{name}"
     if group == "acr repository":
         return f"image:{name}/{options['--image']}"
     if group == "acr" and words[-1] in {"build", "import"}:
@@ -94,6 +96,10 @@ def answer(query: str, key: str, state: dict) -> str:
         "principalId": "11111111-2222-3333-4444-555555555555",
         "[0].value": state.get("storage_key", "fake-storage-key"),
         "[0].id": f"/subscriptions/{SUBSCRIPTION}/roleAssignments/1",
+        "properties.vaultUri": f"https://{name}.vault.azure.net/",
+        "primarySharedKey": state.get("workspace_key", "fake-workspace-key"),
+        "properties.ConnectionString": state.get("connection_string", "fake-connection"),
+        "value": state.get("secrets", {}).get(name, ""),
     }
     if query in values:
         return values[query]
@@ -112,6 +118,9 @@ def main() -> int:
     words, options = split(argv)
     verb = words[-1] if words else ""
 
+    if words == ["ad", "signed-in-user", "show"]:
+        print("99999999-8888-7777-6666-555555555555")
+        return 0
     if words[:2] == ["account", "show"]:
         if not state.get("logged_in", True):
             print("Please run 'az login' to setup account.", file=sys.stderr)
@@ -139,7 +148,7 @@ def main() -> int:
         if verb == "exists":
             print(json.dumps({"exists": found}))
             return 0
-        if words[:3] == ["storage", "account", "keys"]:
+        if words[:3] == ["storage", "account", "keys"] or verb == "get-shared-keys":
             found = True
         if verb == "list":
             print(answer(options.get("--query", ""), key or "", state) if found else "")
@@ -161,6 +170,14 @@ def main() -> int:
         resources.append(f"revision:{options['--name']}--{suffix}")
     if verb == "delete" and key in resources:
         resources.remove(key)
+    if words[:2] == ["keyvault", "secret"] and verb == "set":
+        # What Azure keeps is the file's contents: a later `show --query value` answers it.
+        with open(options["--file"], encoding="utf-8") as handle:
+            state.setdefault("secrets", {})[options["--name"]] = handle.read()
+        if key not in resources:
+            resources.append(key)
+    if words[:2] == ["keyvault", "recover"]:
+        resources.append(f"keyvault:{options['--name']}")
     with open(state_path, "w", encoding="utf-8") as handle:
         json.dump(state, handle)
     return 0

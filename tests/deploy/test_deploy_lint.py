@@ -42,7 +42,7 @@ def test_hadolint_passes_on_the_dockerfile():
 def test_scripts_are_strict_and_executable_and_libraries_are_sourced():
     scripts = list((ROOT / "azure").glob("*.sh"))
     libraries = [s for s in scripts if s.read_text().startswith("# shellcheck shell=bash\n")]
-    assert {s.name for s in libraries} == {"lib.sh", "render.sh", "resources.sh"}
+    assert {s.name for s in libraries} == {"lib.sh", "render.sh", "resources.sh", "operations.sh"}
     sourced = "".join(s.read_text() for s in scripts)
     for library in libraries:
         assert f'/{library.name}"' in sourced, f"{library} is never sourced"
@@ -113,7 +113,8 @@ def steps_text(job: dict) -> str:
 def test_ci_workflow_lints_and_runs_make_test():
     ci = load_workflow("ci.yml")
     assert set(ci["on"]) >= {"push", "pull_request", "workflow_call"}
-    assert set(ci["jobs"]) == {"lint", "test"}
+    assert set(ci["jobs"]) == {"lint", "test", "check-azure"}
+    assert "make check-azure" in steps_text(ci["jobs"]["check-azure"])
     lint = steps_text(ci["jobs"]["lint"])
     assert "actions/setup-python" in lint
     assert ci["jobs"]["lint"]["steps"][1]["with"]["python-version"] == "3.11"
@@ -161,7 +162,7 @@ def test_azure_readme_lists_every_variable_the_server_reads():
             re.findall(r"[\"'](DSBA_[A-Z_]+|SECRET_KEY|WEB_CONCURRENCY)[\"']", source.read_text())
         )
     # The command line's client settings and a test-only config key are not the server's.
-    read -= {"DSBA_REMOTE", "DSBA_TOKEN", "DSBA_SETTINGS"}
+    read -= {"DSBA_REMOTE", "DSBA_TOKEN", "DSBA_SETTINGS", "DSBA_VAULT_CLIENT", "DSBA_OTEL_OPTIONS"}
     assert {"DSBA_REGISTRY_DIR", "SECRET_KEY", "DSBA_API_TOKENS"} <= read
     readme = (ROOT / "azure" / "README.md").read_text()
     assert sorted(name for name in read if f"`{name}`" not in readme) == []

@@ -16,7 +16,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORE = "install --quiet --no-compile -e ."
-FULL = "install --quiet -e .[dev,dask]"
+FULL = "install --quiet -e .[dev,dask,azure]"
 
 # Logs its arguments to calls.log, one line per call, and does nothing else.
 STAND_IN = '#!/bin/sh\necho "$(basename "$0") $*" >> "{log}"\n'

@@ -23,7 +23,7 @@ UNSAFE_IMPORT = re.compile(
 # lower rank; the front ends at the top (service, cli, client, jobrunner) may import anything,
 # and nothing below them imports them. Packages of one rank never import each other
 # (foundation modules and front ends may use their peers).
-FOUNDATION = {"errors", "config", "logs", "auth"}
+FOUNDATION = {"errors", "config", "logs", "auth", "vault"}
 PACKAGE_RANK = {"store": 1, "data": 2, "registry": 2, "monitoring": 3, "model": 4, "jobs": 5}
 FRONT_RANK = 6
 

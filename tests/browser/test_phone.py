@@ -103,3 +103,11 @@ def test_model_page_fits_and_splits_no_label(live_server, store, phone, screensh
     screenshot(phone, "phone-model")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert phone.evaluate(SPLIT_WORDS, "label, th, .metric-label, .badge, h1") == []
+
+
+def test_predict_form_fits_and_splits_no_label(live_server, store, phone, screenshot):
+    phone.goto(f"{live_server.url}/models/{NAME}/predict")
+    expect(phone.locator("form label").first).to_be_visible()
+    screenshot(phone, "phone-predict")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert phone.evaluate(SPLIT_WORDS, "label, th, .badge, h1, .form-text") == []

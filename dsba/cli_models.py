@@ -20,6 +20,23 @@ def metrics_line(metrics: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def alias_text(target: Any) -> str:
+    """An alias's target as a person reads it: "2", or "3 (90%) + 4 (10%)" for a split."""
+    if isinstance(target, dict):
+        return " + ".join(f"{version} ({share:.0%})" for version, share in target.items())
+    return str(target)
+
+
+def aliases_text(aliases: dict[str, Any]) -> str:
+    """Every alias of a model as "production -> 2, canary -> 3 (90%) + 4 (10%)"."""
+    return ", ".join(f"{alias} -> {alias_text(aliases[alias])}" for alias in sorted(aliases))
+
+
+def where_models_live(obj: Context) -> str:
+    """The registry folder (or server) a listing looked in."""
+    return f"on {obj.remote}" if obj.remote else f"in {obj.settings.registry_dir / 'models'}"
+
+
 @click.group(cls=DsbaGroup)
 def models() -> None:
     """List, show, delete and alias model versions.
@@ -40,12 +57,15 @@ def models_list(obj: Context) -> None:
       dsba models list --json
     """
     rows = obj.service.list_models()
-    lines = [
-        f"{m['name']:<24} v{m['latest_version']:<4} aliases={m.get('aliases') or {}} "
-        f"{metrics_line(m.get('latest', {}).get('metrics', {}))}"
-        for m in rows
-    ]
-    obj.emit(rows, "\n".join(lines) or "no models yet")
+    lines = []
+    for m in rows:
+        aliases = aliases_text(m.get("aliases") or {})
+        lines.append(
+            f"{m['name']:<24} v{m['latest_version']:<4} "
+            f"{metrics_line(m.get('latest', {}).get('metrics', {}))}"
+            + (f"  aliases: {aliases}" if aliases else "")
+        )
+    obj.emit(rows, "\n".join(lines) or f"no models yet {where_models_live(obj)}")
 
 
 @models.command("show")
@@ -232,7 +252,7 @@ def models_split(obj: Context, name: str, alias: str, weights: tuple[str, ...]) 
       dsba models split penguins production 3=90 4=10
     """
     result = obj.service.set_alias_split(name, alias, _parse_weights(weights))
-    obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+    obj.emit(result, f"{name}@{alias} -> {alias_text(result['aliases'][alias])}")
 
 
 def _decision_command(decision: str, doc: str) -> None:
@@ -244,7 +264,7 @@ def _decision_command(decision: str, doc: str) -> None:
     @click.pass_obj
     def command(obj: Context, name: str, alias: str) -> None:
         result = getattr(obj.service, decision)(name, alias)
-        obj.emit(result, f"{name}@{alias} -> {result['aliases'][alias]}")
+        obj.emit(result, f"{name}@{alias} -> {alias_text(result['aliases'][alias])}")
 
 
 _decision_command(

@@ -94,6 +94,18 @@ class LocalCommand(click.Command):
     """A command that takes none of the shared options (serve runs here, prints no JSON)."""
 
 
+def first_sentence(text: str) -> str:
+    """The first sentence of a help text's first paragraph, on one line."""
+    words = text.partition("\n\n")[0].split()
+    if words[:1] == ["\b"]:
+        words = words[1:]
+    # As click reads it: a period ends the sentence unless a lowercase word follows ("vs.").
+    for i, word in enumerate(words):
+        if word.endswith(".") and (i == len(words) - 1 or not words[i + 1][0].islower()):
+            return " ".join(words[: i + 1])
+    return " ".join(words)
+
+
 class DsbaGroup(click.Group):
     """Gives every command it registers the shared options; domain errors become exit codes."""
 
@@ -104,6 +116,10 @@ class DsbaGroup(click.Group):
         taken = {param.name for param in cmd.params}
         if not isinstance(cmd, LocalCommand) and "remote" not in taken:
             cmd.params.extend(shared_options())
+        # click cuts a listed command's help to fit the terminal ("Score every row of DATA
+        # with model REF; adds label,..."); the whole first sentence wraps instead.
+        if cmd.short_help is None and cmd.help:
+            cmd.short_help = first_sentence(cmd.help)
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from dsba.config import Settings
 from dsba.data.csvtypes import read_csv
 from dsba.data.limits import Limits, check_csv_rows, check_json_containers, check_parquet
-from dsba.data.sniff import sniff_delimiter
+from dsba.data.sniff import sniff_delimiter, spreadsheet_kind
 from dsba.data.urlfetch import fetch_url
 from dsba.errors import Forbidden, InvalidInput, TooLarge
 from dsba.store.atomic import sha256_bytes
@@ -88,6 +88,17 @@ def _decode_text(raw: bytes) -> str:
             "cannot be decoded; save the file as UTF-8 and upload it again",
             {"line": line},
         ) from exc
+
+
+def _refuse_spreadsheet(raw: bytes, filename: str | None) -> None:
+    """Say that a workbook must be saved as CSV, rather than that its bytes look binary."""
+    kind = spreadsheet_kind(raw, Path(filename or "").suffix.lower())
+    if kind:
+        raise InvalidInput(
+            f"the file is {kind}, not a data table this service reads: save it as CSV "
+            "(in Excel: File > Save As > CSV UTF-8) and use that file",
+            {"format": "spreadsheet"},
+        )
 
 
 def _check_header(header: list[str]) -> None:
@@ -198,6 +209,7 @@ def parse_bytes(
     limits = limits or Limits.upload(settings or Settings())
     if not raw.strip():
         raise InvalidInput("file is empty")
+    _refuse_spreadsheet(raw, filename)
     fmt = _detect_format(raw, filename)
     if fmt == "parquet":
         check_parquet(raw, limits)

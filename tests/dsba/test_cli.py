@@ -165,7 +165,8 @@ def test_models_list_show_alias_delete(penguins_registry, cli):
         gone = cli(penguins_registry, "models", "show", ref)
         assert gone.exit_code == NOT_FOUND, ref
         error_line(gone.stderr)
-    assert cli(penguins_registry, "models", "list").stdout.strip() == "no models yet"
+    empty = cli(penguins_registry, "models", "list").stdout.strip()
+    assert empty == f"no models yet in {penguins_registry / 'models'}"
 
 
 def test_dsba_cli_is_an_alias_of_dsba(tmp_path, penguins_trained):

@@ -23,6 +23,7 @@ class Health(MethodView):
     """Liveness."""
 
     @bp.response(200, StatusSchema)
+    @bp.doc(security=[])  # probes need no token
     def get(self):
         """Report that the process is alive."""
         return {"status": "ok"}
@@ -34,6 +35,7 @@ class Ready(MethodView):
 
     @bp.response(200, StatusSchema)
     @bp.alt_response(503, schema=StatusSchema)
+    @bp.doc(security=[])
     def get(self):
         """Report whether the model store can be read and written."""
         if state().service.registry.is_writable():

@@ -12,6 +12,7 @@ from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
 from dsba.model.params import validate_params
 from dsba.registry.refs import validate_name
+from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state
@@ -99,7 +100,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
 class Train(MethodView):
     """Training."""
 
-    @bp.arguments(TrainRequestSchema())
+    @bp.arguments(TrainRequestSchema(), example=TRAIN_EXAMPLE, description=TRAIN_DESCRIPTION)
     @bp.response(202, JobSchema)
     @documents_errors(bp, 400, 403, 404, 409, 413)
     def post(self, body):

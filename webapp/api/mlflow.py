@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsba.errors import InvalidInput, TooLarge
+from webapp.api.docs import PENGUIN
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ROWS = {"type": "array", "items": {"type": "object"}}
@@ -36,11 +37,9 @@ INVOCATIONS_BODY = {
                     "inputs": {"oneOf": [_ROWS, _COLUMNS]},
                 },
             },
+            # Every feature of the quick start's penguins model: it scores this as it is.
             "example": {
-                "dataframe_split": {
-                    "columns": ["island", "bill_length_mm"],
-                    "data": [["Biscoe", 45.1]],
-                }
+                "dataframe_split": {"columns": list(PENGUIN), "data": [list(PENGUIN.values())]}
             },
         },
         "text/csv": {"schema": {"type": "string"}},

@@ -17,6 +17,7 @@ from dsba.data.ingestion import parse_bytes
 from dsba.data.limits import Limits, check_json_containers
 from dsba.errors import InvalidInput, TooLarge
 from webapp.api import fastjson
+from webapp.api.docs import PREDICT_DESCRIPTION, PREDICT_EXAMPLE
 from webapp.api.fastjson import Blueprint
 from webapp.api.mlflow import INVOCATIONS_BODY, records_from_mlflow
 from webapp.api.schemas import (
@@ -56,7 +57,8 @@ def json_response(payload: Any) -> Response:
 class Predict(MethodView):
     """Our scoring endpoint."""
 
-    @bp.arguments(PredictRequestSchema())  # an instance: a class is instantiated per call
+    # An instance: a class would be instantiated per call.
+    @bp.arguments(PredictRequestSchema(), example=PREDICT_EXAMPLE, description=PREDICT_DESCRIPTION)
     @bp.response(200, PredictResponseSchema)
     @documents_errors(bp, 400, 404, 413)
     def post(self, body):

@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from webapp.pages import bp
 from webapp.state import state
 
 _NOT_NAME = re.compile(r"[^a-z0-9_-]+")
+_NAME_BREAKS = re.compile(r"(?<=[_.])(?=[^_.])")
 _UNITS = (("day", 86400), ("h", 3600), ("min", 60))
 
 
@@ -32,6 +35,12 @@ def age(stamp: str | None) -> str:
             plural = "s" if unit == "day" and count != 1 else ""
             return f"{count} {unit}{plural} ago"
     return "just now"
+
+
+@bp.app_template_filter("breakable")
+def breakable(name: Any) -> Markup:
+    """A column name that may wrap after its underscores and dots, never inside a word."""
+    return Markup("<wbr>").join(_NAME_BREAKS.split(str(name)))
 
 
 @bp.app_template_filter("metric")

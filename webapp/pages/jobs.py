@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask.wrappers import Response
 
-from dsba.errors import Conflict
+from dsba.errors import Conflict, NotFound
 from dsba.jobs.job_store import ACTIVE
 from dsba.registry.refs import parse_ref
 from webapp.pages import bp
 from webapp.pages.forms import CancelJobForm
 from webapp.state import state
+
+# The jobs this browser started, newest first: the forms it comes back to name them.
+SESSION_JOBS = "jobs"
+REMEMBERED_JOBS = 5
+# Pages whose form starts a job: Back must not show them as they were before it started.
+FORM_PAGES = {"pages.train", "pages.dataset"}
+
+
+def remember_job(job_id: str) -> None:
+    """Note a job this browser session started."""
+    earlier = [other for other in session.get(SESSION_JOBS, []) if other != job_id]
+    session[SESSION_JOBS] = [job_id, *earlier][:REMEMBERED_JOBS]
+
+
+def running_jobs() -> list[dict]:
+    """The jobs this browser session started that are still queued or running."""
+    store = state().jobs
+    running = []
+    for job_id in session.get(SESSION_JOBS, []):
+        try:
+            job = store.get(job_id)
+        except NotFound:  # pruned from the history, or an id from another store
+            continue
+        if job["state"] in ACTIVE:
+            running.append(job)
+    return running
+
+
+@bp.context_processor
+def jobs_of_this_session() -> dict:
+    """Let a page list the session's running jobs (read only where a template asks)."""
+    return {"running_jobs": running_jobs}
+
+
+@bp.after_request
+def fresh_forms(response: Response) -> Response:
+    """Have Back reload a form page (not the browser's copy), so it shows a job it started."""
+    if request.endpoint in FORM_PAGES:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def model_url(job: dict) -> str | None:

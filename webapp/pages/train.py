@@ -11,6 +11,7 @@ from webapp.api.jobs import submit_training
 from webapp.pages import bp
 from webapp.pages.formatting import model_name_from
 from webapp.pages.forms import TrainForm, UploadForm
+from webapp.pages.jobs import remember_job
 from webapp.state import state
 
 
@@ -74,6 +75,7 @@ def dataset(dataset_id: str):
         except DsbaError as error:
             flash(f"Training could not start: {error.message}", "danger")
         else:
+            remember_job(job["id"])
             flash(f"Training {form.name.data} to predict {form.target.data}.", "info")
             return redirect(url_for("pages.job", job_id=job["id"]))
     status = 400 if request.method == "POST" else 200

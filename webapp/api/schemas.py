@@ -76,6 +76,28 @@ class TrainRequestSchema(Schema):
     params = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     test_size = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=42, validate=validate.Range(min=0, max=2**31 - 1))
+    # Raw: dsba.data.column_choices checks them against the dataset's columns, naming the column.
+    exclude = fields.Raw(
+        load_default=None,
+        metadata={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "feature columns to leave out",
+            "example": ["island"],
+        },
+    )
+    kinds = fields.Raw(
+        load_default=None,
+        metadata={
+            "type": "object",
+            "additionalProperties": {
+                "type": "string",
+                "enum": ["numeric", "categorical", "datetime", "boolean", "ignore"],
+            },
+            "description": "a kind per column instead of the inferred one (ignore: leave out)",
+            "example": {"year": "categorical"},
+        },
+    )
 
     @validates_schema
     def one_source(self, data, **kwargs):

@@ -158,6 +158,9 @@ class MetadataSchema(Schema):
     dataset = fields.Dict(metadata={"description": "source, format, sha256, bytes, rows"})
     features = fields.List(fields.String())
     dropped_columns = fields.List(fields.Dict())
+    columns = fields.Dict(
+        metadata={"description": "the columns left out (exclude) and kinds chosen (kinds)"}
+    )
     library_versions = fields.Dict(keys=fields.String(), values=fields.String())
     training_seconds = fields.Float()
     trained_at = fields.String()

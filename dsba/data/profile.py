@@ -102,7 +102,7 @@ def column_notes(profile: dict[str, Any], max_categories: int) -> dict[str, dict
             notes[column["name"]] = {"unusable": reason}
         elif column.get("kind") == CATEGORICAL and column.get("distinct", 0) > HIGH_CARDINALITY:
             notes[column["name"]] = {
-                "warning": f"high cardinality: {column['distinct']:,} categories; rare ones "
-                "teach the model little (consider leaving it out)"
+                "warning": f"high cardinality: {column['distinct']:,} categories, each seen "
+                "rarely; consider leaving it out"
             }
     return notes

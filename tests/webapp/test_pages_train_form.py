@@ -148,8 +148,7 @@ def test_the_profile_marks_columns_and_keeps_them_out_of_the_target_choices(clie
     assert notes == [
         "Left out: ID-like: a different value on every row",
         "Left out: constant: a single value",
-        "high cardinality: 120 categories; rare ones teach the model little "
-        "(consider leaving it out)",
+        "high cardinality: 120 categories, each seen rarely; consider leaving it out",
     ]
     assert re.search(r'<option disabled value="penguin_ref">penguin_ref — cannot be the target '
                      r"\(ID-like", html)  # fmt: skip

@@ -130,6 +130,23 @@ def test_bad_column_choices_are_400_naming_the_column(
     assert len(_jobs(live_server.url)) == before
 
 
+def test_the_profile_names_the_columns_training_would_drop(live_server):
+    frame = palmerpenguins.load_penguins()
+    frame.insert(0, "ref", [f"P{i:04d}" for i in range(len(frame))])
+    frame["observer"] = [f"observer-{i % 120}" for i in range(len(frame))]
+    with session() as http:
+        uploaded = http.post(
+            f"{live_server.url}/api/datasets",
+            files={"file": ("notes.csv", io.BytesIO(frame.to_csv(index=False).encode()))},
+        ).json()
+        again = http.get(f"{live_server.url}/api/datasets/{uploaded['id']}").json()
+    for profile in (uploaded, again):
+        columns = {c["name"]: c for c in profile["columns"]}
+        assert columns["ref"]["unusable"] == "ID-like: a different value on every row"
+        assert columns["observer"]["warning"].startswith("high cardinality: 120 categories")
+        assert "unusable" not in columns["island"] and "warning" not in columns["island"]
+
+
 def test_a_target_with_a_lone_class_is_refused_before_a_job(live_server):
     rows = (f"{i % 4 + 0.5},{'b' if i == 7 else 'a'}\n" for i in range(30))
     raw = b"x,label\n" + "".join(rows).encode()

@@ -35,6 +35,12 @@ class ColumnProfileSchema(Schema):
     max = fields.Raw(allow_none=True)
     mean = fields.Float(allow_none=True)
     top = fields.List(fields.Dict())
+    unusable = fields.String(
+        metadata={"description": "why training will leave this column out (ID-like, ...)"}
+    )
+    warning = fields.String(
+        metadata={"description": "what to watch, e.g. a categorical of high cardinality"}
+    )
 
 
 class DatasetSummarySchema(Schema):

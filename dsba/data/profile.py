@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from dsba.data.schema import (
-    _ID_NAME,
     CATEGORICAL,
+    ID_NAME,
     MIN_ROWS_FOR_ID_CHECK,
     NUMERIC,
     column_kind,
@@ -86,7 +86,7 @@ def unusable_reason(column: dict[str, Any], rows: int, max_categories: int) -> s
         return "ID-like: a different value on every row"
     if kind == NUMERIC and unique_per_row and str(column.get("dtype", "")).startswith("int"):
         consecutive = column.get("max", 0) - column.get("min", 0) == rows - 1
-        if consecutive or _ID_NAME.search(column["name"]):
+        if consecutive or ID_NAME.search(column["name"]):
             return "ID-like: a unique integer on every row"
     if kind == CATEGORICAL and distinct > max_categories:
         return f"too many categories: {distinct} distinct values (limit {max_categories})"

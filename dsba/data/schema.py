@@ -21,7 +21,7 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _PART_ACCESSORS = {"dayofweek": "day_of_week"}
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
 FALSE_TEXT = {"false", "f", "no", "n", "0"}
-_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
+ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
 # A target with more distinct values than this is treated as continuous, not classes.
 MAX_CLASSES = 50
 MIN_ROWS_FOR_ID_CHECK = 20
@@ -157,7 +157,7 @@ def _drop_reason(series: pd.Series, kind: str, n_rows: int, max_categories: int)
         return "ID-like: a different value on every row"
     if kind == NUMERIC and unique_per_row and pd.api.types.is_integer_dtype(values):
         ordered = np.sort(values.to_numpy())
-        if _ID_NAME.search(str(series.name)) or bool((np.diff(ordered) == 1).all()):
+        if ID_NAME.search(str(series.name)) or bool((np.diff(ordered) == 1).all()):
             return "ID-like: a unique integer on every row"
     if kind == CATEGORICAL and distinct > max_categories:
         return f"too many categories: {distinct} distinct values (limit {max_categories})"

@@ -55,6 +55,16 @@ main.add_command(feedback)
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Hyperparameter, repeatable.")
 @click.option("--test-size", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option(
+    "--exclude", "exclude", multiple=True, metavar="COL", help="Leave a column out, repeatable."
+)
+@click.option(
+    "--kind",
+    "kind_pairs",
+    multiple=True,
+    metavar="COL=KIND",
+    help="Read a column as numeric, categorical, datetime, boolean or ignore; repeatable.",
+)
 @click.pass_obj
 def train(
     obj: Context,
@@ -64,6 +74,8 @@ def train(
     params: tuple[str, ...],
     test_size: float,
     seed: int,
+    exclude: tuple[str, ...],
+    kind_pairs: tuple[str, ...],
 ) -> None:
     """Train a classifier on DATA (path or URL) and store it as a new version.
 
@@ -71,6 +83,7 @@ def train(
     Examples:
       dsba train penguins.csv --target species --name penguins --param max_depth=4
       dsba train penguins.csv --target species --name penguins --json
+      dsba train penguins.csv --target species --name p2 --exclude island --kind year=categorical
     """
     with contextlib.ExitStack() as stack:
         bars: list = []
@@ -91,6 +104,8 @@ def train(
             test_size=test_size,
             seed=seed,
             progress=progress,
+            exclude=list(exclude),
+            kinds=parse_kind_pairs(kind_pairs),
         )
         if bars:
             bars[0].update(bars[0].length - bars[0].pos)
@@ -102,6 +117,17 @@ def train(
         f"trained {meta['name']}:{meta['version']} in "
         f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}",
     )
+
+
+def parse_kind_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    """Turn ["col=kind", ...] into {col: kind}; the kinds are checked with the columns."""
+    kinds: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, kind = pair.rpartition("=")
+        if not sep or not column.strip():
+            raise InvalidInput(f"--kind {pair!r} must look like COLUMN=KIND", {"kinds": pair})
+        kinds[column.strip()] = kind.strip()
+    return kinds
 
 
 def write_table(frame: pd.DataFrame, out: str | None) -> None:

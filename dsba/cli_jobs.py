@@ -24,7 +24,7 @@ def job_line(job: dict[str, Any]) -> str:
 
 @click.group(cls=DsbaGroup)
 def jobs() -> None:
-    """List training jobs and cancel them.
+    """List training jobs, cancel them, and remove finished ones.
 
     \b
     Example:
@@ -57,3 +57,16 @@ def jobs_cancel(obj: Context, job_id: str) -> None:
     """
     job = obj.service.cancel_job(job_id)
     obj.emit(job, job_line(job))
+
+
+@jobs.command("delete")
+@click.argument("job_id")
+@click.pass_obj
+def jobs_delete(obj: Context, job_id: str) -> None:
+    """Remove the finished job JOB_ID from the list (cancel an active one first).
+
+    \b
+    Example:
+      dsba jobs delete 019ac2d4e5f67a3c9b1d0e8f2a4b6c8d
+    """
+    obj.emit(obj.service.delete_job(job_id), f"deleted job {job_id}")

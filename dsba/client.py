@@ -185,8 +185,14 @@ class Client(MonitoringCalls):
         params: dict[str, Any] | None = None,
         test_size: float = 0.2,
         seed: int = 42,
+        exclude: list[str] | None = None,
+        kinds: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Start a training job; a local file or DataFrame is uploaded first. Return the job."""
+        """Start a training job; a local file or DataFrame is uploaded first. Return the job.
+
+        exclude leaves feature columns out; kinds gives columns a kind instead of the
+        inferred one (numeric, categorical, datetime, boolean, or ignore).
+        """
         body: dict[str, Any] = {
             "target": target,
             "name": name,
@@ -194,6 +200,10 @@ class Client(MonitoringCalls):
             "test_size": test_size,
             "seed": seed,
         }
+        if exclude:
+            body["exclude"] = list(exclude)
+        if kinds:
+            body["kinds"] = dict(kinds)
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -218,6 +228,8 @@ class Client(MonitoringCalls):
         wait: bool = True,
         progress: ProgressCallback | None = None,
         poll: float = 0.5,
+        exclude: list[str] | None = None,
+        kinds: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
@@ -225,7 +237,14 @@ class Client(MonitoringCalls):
         metadata, reporting rounds to progress(done, total); otherwise return the job.
         """
         job = self.submit(
-            source, target=target, name=name, params=params, test_size=test_size, seed=seed
+            source,
+            target=target,
+            name=name,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            exclude=exclude,
+            kinds=kinds,
         )
         if not wait:
             return job
@@ -243,6 +262,10 @@ class Client(MonitoringCalls):
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """Ask a queued or running job to stop; return its record."""
         return self.request("POST", f"/api/jobs/{quote(job_id, safe='')}/cancel")
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """Remove a finished job from the list (an active one is refused: cancel it first)."""
+        return self.request("DELETE", f"/api/jobs/{quote(job_id, safe='')}")
 
     def wait(
         self,

@@ -65,6 +65,8 @@ class LocalService:
         test_size: float = 0.2,
         seed: int = 42,
         progress: ProgressCallback | None = None,
+        exclude: list[str] | None = None,
+        kinds: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
@@ -78,6 +80,8 @@ class LocalService:
             test_size=test_size,
             seed=seed,
             progress=progress,
+            exclude=exclude,
+            kinds=kinds,
         )
 
     def goes_to_dask(self, dataset_id: str) -> bool:
@@ -119,6 +123,10 @@ class LocalService:
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """Ask a queued or running job to stop; return its record."""
         return JobStore(self.settings).cancel(job_id)
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """Remove a finished (succeeded, failed or cancelled) job from the list."""
+        return JobStore(self.settings).delete(job_id)
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model with its latest version, aliases and headline metrics."""

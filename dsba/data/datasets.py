@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from datetime import UTC, datetime
@@ -56,7 +57,7 @@ class DatasetStore:
         dataset_id = dataset.fingerprint[:16]
         target = self._path(dataset_id)
         if (target / "profile.json").exists():
-            return self.get(dataset_id)
+            return self._rename(dataset_id, Path(filename or dataset.source).name, dataset.source)
         staging = staging_dir(self.root)
         try:
             _parquet_ready(dataset.frame).to_parquet(staging / "data.parquet", index=False)
@@ -86,6 +87,17 @@ class DatasetStore:
             remove_tree(staging, self.root)
         info = self.get(dataset_id)
         self._mark(info)
+        return info
+
+    def _rename(self, dataset_id: str, filename: str, source: str) -> dict[str, Any]:
+        """Known bytes under a new name: the dataset takes the name just given."""
+        info = read_json(self._path(dataset_id) / "profile.json")
+        if info.get("filename") != filename:
+            info.update(filename=filename, source=source)
+            # A store that refuses the write still has the data: the name is then this
+            # answer's only, and the upload succeeds as it did before names were kept.
+            with contextlib.suppress(OSError):
+                atomic_write_json(self._path(dataset_id) / "profile.json", info)
         return info
 
     def _mark(self, info: dict[str, Any]) -> str:
@@ -120,6 +132,11 @@ class DatasetStore:
         info = self.get(dataset_id)
         frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
         return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
+
+    def load_columns(self, dataset_id: str, columns: list[str]) -> pd.DataFrame:
+        """Only the named columns of a stored dataset (to check them before a job starts)."""
+        self.get(dataset_id)
+        return pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=columns)
 
     def _header(self, dataset_id: str) -> dict[str, Any] | None:
         try:

@@ -57,16 +57,17 @@ def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
 
 
 def _detect_format(raw: bytes, filename: str | None) -> str:
-    # The name the sender gave wins over the bytes: a body declared CSV is never read as
-    # Parquet, whose small files can decode to gigabytes.
-    suffix = Path(filename or "").suffix.lower()
-    if suffix in FORMATS:
-        return FORMATS[suffix]
-    if raw[:4] == _PARQUET_MAGIC:
-        return "parquet"
+    # A name declaring CSV wins over the bytes: such a body is never read as Parquet, whose
+    # small files can decode to gigabytes. Any other name is only a hint: the content
+    # decides, so CSV saved as "export.dat" or "data.json" is still read as CSV.
+    named = FORMATS.get(Path(filename or "").suffix.lower())
+    if named == "csv":
+        return "csv"
     head = raw.lstrip()[:1]
+    if raw[:4] == _PARQUET_MAGIC:
+        return "parquet" if named in (None, "parquet") else named
     if head in (b"{", b"["):
-        return "json"
+        return named if named in ("json", "jsonl") else "json"
     return "csv"
 
 

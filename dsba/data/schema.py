@@ -13,13 +13,15 @@ import pandas as pd
 from dsba.errors import InvalidInput, TooLarge
 
 NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
+# A kind a user may give a column instead of the inferred one; IGNORE leaves it out.
+IGNORE = "ignore"
 # Datetime columns become these numeric parts (named "<column>__<part>"); the raw value is dropped.
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 # pandas 3.1 deprecated .dt.dayofweek; stored models keep the part's name, only the accessor moves.
 _PART_ACCESSORS = {"dayofweek": "day_of_week"}
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
 FALSE_TEXT = {"false", "f", "no", "n", "0"}
-_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
+ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
 # A target with more distinct values than this is treated as continuous, not classes.
 MAX_CLASSES = 50
 MIN_ROWS_FOR_ID_CHECK = 20
@@ -42,6 +44,8 @@ class FeatureSchema:
     classes: list[Any]
     features: list[Feature]
     dropped: list[dict[str, str]] = field(default_factory=list)
+    # What the user chose: {"exclude": [columns], "kinds": {column: kind}} (empty: nothing).
+    choices: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_columns(self) -> list[str]:
@@ -75,6 +79,7 @@ class FeatureSchema:
             classes=list(data["classes"]),
             features=[Feature(**item) for item in data["features"]],
             dropped=list(data.get("dropped", [])),
+            choices=dict(data.get("choices") or {}),
         )
 
 
@@ -152,7 +157,7 @@ def _drop_reason(series: pd.Series, kind: str, n_rows: int, max_categories: int)
         return "ID-like: a different value on every row"
     if kind == NUMERIC and unique_per_row and pd.api.types.is_integer_dtype(values):
         ordered = np.sort(values.to_numpy())
-        if _ID_NAME.search(str(series.name)) or bool((np.diff(ordered) == 1).all()):
+        if ID_NAME.search(str(series.name)) or bool((np.diff(ordered) == 1).all()):
             return "ID-like: a unique integer on every row"
     if kind == CATEGORICAL and distinct > max_categories:
         return f"too many categories: {distinct} distinct values (limit {max_categories})"
@@ -210,10 +215,51 @@ def check_target(series: pd.Series) -> list[Any]:
         ) from exc
 
 
+def read_as(name: str, series: pd.Series, kind: str) -> pd.Series:
+    """The column's values read as kind (a user's choice); refuse values that are not."""
+    if kind == NUMERIC:
+        return _as_numeric(name, series)
+    if kind == BOOLEAN:
+        return _as_boolean(name, series)
+    if kind == DATETIME:
+        return _parse_datetime(name, series)
+    return category_text(series, [])
+
+
+def _column_feature(
+    series: pd.Series, forced: str | None, n_rows: int, max_categories: int
+) -> Feature | str:
+    """The feature a column becomes, or why it is dropped; forced is the user's kind."""
+    name = str(series.name)
+    if forced is None:
+        kind = column_kind(series)
+        reason = _drop_reason(series, kind, n_rows, max_categories)
+    else:
+        kind = forced
+        # A chosen kind is the user's judgement: only empty, constant and oversized go.
+        reason = _drop_reason(read_as(name, series, kind).rename(name), kind, 0, max_categories)
+    if reason:
+        return reason
+    categories = None
+    if kind == CATEGORICAL:
+        categories = sorted(set(category_text(series, []).dropna()))
+    return Feature(name=name, kind=kind, categories=categories)
+
+
 def infer_schema(
-    frame: pd.DataFrame, target: str, *, max_categories: int = 1000, max_columns: int = 1000
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    max_categories: int = 1000,
+    max_columns: int = 1000,
+    exclude: list[str] | tuple[str, ...] = (),
+    kinds: dict[str, str] | None = None,
 ) -> FeatureSchema:
-    """Decide each column's kind and which columns to drop (with the reason)."""
+    """Decide each column's kind and which columns to drop (with the reason).
+
+    exclude names columns to leave out; kinds gives columns a kind instead of the inferred
+    one (IGNORE leaves the column out). Both are assumed checked (dsba.data.column_choices).
+    """
     if target not in frame.columns:
         raise InvalidInput(
             f"target column {target!r} not found; "
@@ -222,6 +268,7 @@ def infer_schema(
         )
     if frame.shape[1] - 1 > max_columns:
         raise TooLarge(f"{frame.shape[1] - 1} feature columns exceed the limit of {max_columns}")
+    kinds = kinds or {}
     labelled = frame[frame[target].notna()]
     classes = check_target(labelled[target])
     features: list[Feature] = []
@@ -229,20 +276,26 @@ def infer_schema(
     for column in labelled.columns:
         if column == target:
             continue
-        series = labelled[column]
-        kind = column_kind(series)
-        reason = _drop_reason(series, kind, len(labelled), max_categories)
-        if reason:
-            dropped.append({"column": str(column), "reason": reason})
+        forced = kinds.get(str(column))
+        if str(column) in exclude or forced == IGNORE:
+            dropped.append({"column": str(column), "reason": "excluded: left out on request"})
             continue
-        categories = None
-        if kind == CATEGORICAL:
-            categories = sorted(str(value) for value in series.dropna().astype(str).unique())
-        features.append(Feature(name=str(column), kind=kind, categories=categories))
+        outcome = _column_feature(labelled[column], forced, len(labelled), max_categories)
+        if isinstance(outcome, str):
+            dropped.append({"column": str(column), "reason": outcome})
+        else:
+            features.append(outcome)
     if not features:
         reasons = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped) or "none given"
         raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
-    return FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
+    choices: dict[str, Any] = {}
+    if exclude:
+        choices["exclude"] = list(exclude)
+    if kinds:
+        choices["kinds"] = dict(kinds)
+    return FeatureSchema(
+        target=target, classes=classes, features=features, dropped=dropped, choices=choices
+    )
 
 
 def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
@@ -319,12 +372,16 @@ def _as_category(feature: Feature, series: pd.Series, warnings_out: list[str]) -
     return text.astype("category").cat.set_categories(categories).rename(feature.name)
 
 
-def _datetime_parts(name: str, series: pd.Series) -> dict[str, pd.Series]:
+def _parse_datetime(name: str, series: pd.Series) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     _refuse_unreadable(name, series, parsed.isna() & series.notna(), "a date/time")
-    accessor = parsed.dt
+    return parsed
+
+
+def _datetime_parts(name: str, series: pd.Series) -> dict[str, pd.Series]:
+    accessor = _parse_datetime(name, series).dt
     return {
         f"{name}__{part}": getattr(accessor, _PART_ACCESSORS.get(part, part)).astype(np.float32)
         for part in DATETIME_PARTS

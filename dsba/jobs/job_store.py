@@ -224,6 +224,19 @@ class JobStore:
         # A runner that died meanwhile leaves nobody to honour the request: reap it now.
         return self.get(job_id)
 
+    def delete(self, job_id: str) -> dict[str, Any]:
+        """Remove a finished job's record from the list; an active job must be cancelled first."""
+        job = self.get(job_id)
+        if job["state"] in ACTIVE:
+            raise Conflict(
+                f"job {job_id} is {job['state']}; cancel it first, then remove it when it has "
+                "ended",
+                {"job_id": job_id, "state": job["state"]},
+            )
+        self._delete(job_id)
+        log.info("job deleted", extra={"event": "job_deleted", "job_id": job_id})
+        return {"deleted": job_id}
+
     def cancel_requested(self, job_id: str) -> bool:
         """True once someone asked this job to stop."""
         return self._cancel_path(job_id).exists()

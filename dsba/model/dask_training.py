@@ -34,6 +34,7 @@ import xgboost as xgb
 import xgboost.dask as dxgb
 
 from dsba.config import Settings
+from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.ingestion import Dataset
 from dsba.data.schema import (
     CATEGORICAL,
@@ -113,7 +114,7 @@ def reference_dask(
 
 
 def infer_schema_dask(
-    ddf: dd.DataFrame, target: str, *, max_categories: int, seed: int
+    ddf: dd.DataFrame, target: str, *, max_categories: int, seed: int, **choices: Any
 ) -> tuple[FeatureSchema, int]:
     """infer_schema on a sample, with the classes and category lists of all rows."""
     if target not in ddf.columns:
@@ -131,7 +132,8 @@ def infer_schema_dask(
     if len(sample) < total:
         # A sample may miss a rare class (or hold one row of it): its target is a placeholder.
         sample[target] = np.arange(len(sample)) % 2
-    draft = infer_schema(sample, target, max_categories=max_categories)
+    check_kind_values(sample, choices.get("kinds") or {})
+    draft = infer_schema(sample, target, max_categories=max_categories, **choices)
     categorical = [f.name for f in draft.features if f.kind == CATEGORICAL]
     uniques = dask.compute(
         *(labelled[name].dropna().astype(str).unique(split_out=1) for name in categorical)
@@ -152,7 +154,9 @@ def infer_schema_dask(
         raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
     order = list(ddf.columns)
     dropped.sort(key=lambda item: order.index(item["column"]))
-    schema = FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
+    schema = FeatureSchema(
+        target=target, classes=classes, features=features, dropped=dropped, choices=draft.choices
+    )
     return schema, len(sample)
 
 
@@ -178,7 +182,13 @@ def connect(address: str, timeout: str = CONNECT_TIMEOUT) -> distributed.Client:
 
 
 def _prepare(
-    client: distributed.Client, path: Path, target: str, *, max_categories: int, **split: Any
+    client: distributed.Client,
+    path: Path,
+    target: str,
+    *,
+    max_categories: int,
+    choices: dict[str, Any],
+    **split: Any,
 ) -> tuple[dd.DataFrame, FeatureSchema, int, dd.DataFrame]:
     """Read and infer the schema; persist the model matrix with each row's label and part."""
     workers = sorted(client.nthreads())
@@ -186,7 +196,7 @@ def _prepare(
     if ddf.npartitions < len(workers):
         ddf = ddf.repartition(npartitions=len(workers))
     schema, sample_rows = infer_schema_dask(
-        ddf, target, max_categories=max_categories, seed=split["seed"]
+        ddf, target, max_categories=max_categories, seed=split["seed"], **choices
     )
     meta = _prepare_partition(ddf._meta, schema, **split)
     prepared = ddf.map_partitions(_prepare_partition, schema, **split, meta=meta)
@@ -266,12 +276,16 @@ def train_model_dask(
     seed: int = 42,
     max_categories: int = 1000,
     progress: ProgressCallback | None = None,
+    exclude: list[str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> tuple[TrainingResult, dict[str, Any]]:
     """train_model on the cluster over the Parquet at path; also say where it ran."""
     started = time.perf_counter()
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     checked = validate_params(params)
+    columns = pq.read_schema(path).names
+    exclude, kinds = check_choices(columns, target, exclude, kinds)
     # Every compute below, len() included, must run on this client's cluster.
     with client.as_current():
         try:
@@ -280,6 +294,7 @@ def train_model_dask(
                 path,
                 target,
                 max_categories=max_categories,
+                choices={"exclude": exclude, "kinds": kinds},
                 seed=seed,
                 test_size=test_size,
                 validation=checked["validation_fraction"],
@@ -346,6 +361,8 @@ def train_and_register_dask(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
+    exclude: list[str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train on the cluster at settings.dask_scheduler; save the next version of name."""
     validate_name(name)
@@ -359,6 +376,8 @@ def train_and_register_dask(
             seed=seed,
             max_categories=settings.max_categories,
             progress=progress,
+            exclude=exclude,
+            kinds=kinds,
         )
     # The metadata reads only the column count from the frame: the header is enough.
     header = pd.DataFrame(columns=pq.read_schema(path).names)

@@ -52,6 +52,8 @@ def build_metadata(
         },
         "features": [f.name for f in result.schema.features],
         "dropped_columns": result.schema.dropped,
+        # The user's column choices, so a retrain can start from them.
+        "columns": {"exclude": [], "kinds": {}} | result.schema.choices,
         "library_versions": library_versions(),
         "training_seconds": result.duration_seconds,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -70,6 +72,8 @@ def train_and_register(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
+    exclude: list[str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
@@ -82,6 +86,8 @@ def train_and_register(
         threads=settings.train_threads,
         max_categories=settings.max_categories,
         progress=progress,
+        exclude=exclude,
+        kinds=kinds,
     )
     return register_result(
         registry,

@@ -12,6 +12,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
+from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
 from dsba.model.evaluation import evaluate
@@ -99,13 +100,22 @@ def train_model(
     threads: int = 0,
     max_categories: int = 1000,
     progress: ProgressCallback | None = None,
+    exclude: list[str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> TrainingResult:
-    """Train and evaluate a classifier predicting target from the other columns of frame."""
+    """Train and evaluate a classifier predicting target from the other columns of frame.
+
+    exclude leaves columns out; kinds gives columns a kind instead of the inferred one.
+    """
     started = time.perf_counter()
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     checked = validate_params(params)
-    schema = infer_schema(frame, target, max_categories=max_categories)
+    exclude, kinds = check_choices(frame.columns, target, exclude, kinds)
+    check_kind_values(frame, kinds)
+    schema = infer_schema(
+        frame, target, max_categories=max_categories, exclude=exclude, kinds=kinds
+    )
     # A positional index, so the training part's raw rows can be picked for the reference.
     labelled = frame[frame[target].notna()].reset_index(drop=True)
     y = encode_target(schema, labelled[target])

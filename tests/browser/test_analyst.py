@@ -228,9 +228,11 @@ def test_alias_and_delete_a_version(live_server, page, api_model):
     expect(page.get_by_test_id("model-version")).to_have_text("v1")
 
 
-def test_a_failing_training_shows_a_readable_error(live_server, page, screenshot, tmp_path):
-    # Three classes pass the checks made before the job starts; the split then needs two rows
-    # of every class, and "rare" has one.
+def test_a_target_that_cannot_train_is_refused_next_to_the_field(
+    live_server, page, screenshot, tmp_path
+):
+    # Three classes pass the profile's checks; the split needs two rows of every class, and
+    # "rare" has one: dsba's target check says so before any job is queued.
     data = tmp_path / "rare-class.csv"
     pd.DataFrame(
         {
@@ -244,13 +246,12 @@ def test_a_failing_training_shows_a_readable_error(live_server, page, screenshot
     page.locator("#target").select_option("label")
     page.get_by_test_id("train-submit").click()
 
-    error = page.get_by_test_id("job-error")
-    expect(error).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
-    expect(error).to_contain_text("classes ['rare'] have a single row")
-    expect(page.get_by_test_id("job-state")).to_have_text("failed")
-    screenshot(page, "job-failed")
-    page.get_by_test_id("try-again").click()
     expect(page).to_have_url(dataset_url)
+    error = page.locator("#target ~ .invalid-feedback")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("classes ['rare'] have a single row")
+    expect(page.locator("#target")).to_have_value("label")
+    screenshot(page, "target-refused")
 
 
 def test_an_unknown_model_gets_a_friendly_404(live_server, page, screenshot):

@@ -104,6 +104,26 @@ def test_a_sampled_schema_left_without_features_is_refused(client, tmp_path, mon
         dask_training.infer_schema_dask(dd.read_parquet(path), "label", max_categories=30, seed=1)
 
 
+def test_column_choices_shape_the_sampled_schema_as_they_do_locally(client, tmp_path):
+    frame = colour_logit(2000).assign(batch=[i % 5 for i in range(2000)])
+    path = parquet(frame, tmp_path / "data.parquet")
+    choices = {"exclude": ["x3"], "kinds": {"batch": "categorical", "colour": "ignore"}}
+
+    with client.as_current():
+        schema, _ = dask_training.infer_schema_dask(
+            dd.read_parquet(path), "label", max_categories=30, seed=1, **choices
+        )
+        with pytest.raises(InvalidInput, match="kinds: column 'colour' must be numeric"):
+            dask_training.infer_schema_dask(
+                dd.read_parquet(path), "label", max_categories=30, seed=1,
+                kinds={"colour": "numeric"},
+            )  # fmt: skip
+
+    assert schema == infer_schema(frame, "label", max_categories=30, **choices)
+    assert [f.name for f in schema.features] == ["x0", "x1", "x2", "batch"]
+    assert schema.choices == choices
+
+
 def test_dask_training_splits_evaluates_and_reports_like_local_training(client, tmp_path):
     frame = colour_logit(6000)
     path = parquet(frame, tmp_path / "data.parquet")

@@ -135,12 +135,29 @@ def test_server_errors_become_dsba_errors_with_the_server_message(client, traine
         client.train(io.BytesIO(b"a,b\n1,2\n3,4\n"), target="beak", name="x")
 
 
-def test_a_failed_job_raises_job_failed(client, penguins_csv):
-    job = client.train(penguins_csv, target="body_mass_g", name="mass", params=FAST, wait=False)
+def test_a_failed_job_raises_job_failed(client):
+    # Every check before the job passes (two rows of "rare"); half of them held out for the
+    # test leaves one "rare" row, too few for the validation split inside the job.
+    frame = pd.DataFrame(
+        {
+            "size": [i % 9 for i in range(40)],
+            "colour": ["red", "blue"] * 20,
+            "label": ["common"] * 20 + ["usual"] * 18 + ["rare"] * 2,
+        }
+    )
+    job = client.train(frame, target="label", name="rare", test_size=0.5, wait=False)
     assert job["state"] == "queued"
-    with pytest.raises(JobFailed, match="body_mass_g") as caught:
+    with pytest.raises(JobFailed, match="stratified validation split") as caught:
         client.wait(job["id"], poll=0.1)
     assert caught.value.job["state"] == "failed"
+
+
+def test_a_target_that_cannot_train_is_refused_before_a_job(client):
+    frame = pd.DataFrame({"size": [i % 9 + 0.5 for i in range(30)], "label": ["a"] * 29 + ["b"]})
+    before = len(client.jobs())
+    with pytest.raises(InvalidInput, match=r"classes \['b'\] have a single row"):
+        client.train(frame, target="label", name="lone", params=FAST, wait=False)
+    assert len(client.jobs()) == before
 
 
 def test_too_many_jobs_is_a_conflict(client, penguins_csv):

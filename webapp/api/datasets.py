@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from dsba.data.ingestion import read_upload
+from dsba.data.profile import column_notes
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import (
     DatasetDeletedSchema,
@@ -16,6 +17,13 @@ from webapp.api.schemas import (
 from webapp.state import state
 
 bp = Blueprint("datasets", __name__, description="Uploaded datasets and their profiles")
+
+
+def _with_notes(profile: dict) -> dict:
+    """The profile with each column's note: unusable (and why) or a warning."""
+    notes = column_notes(profile, state().settings.max_categories)
+    columns = [{**column, **notes.get(column["name"], {})} for column in profile["columns"]]
+    return {**profile, "columns": columns}
 
 
 @bp.route("/datasets")
@@ -35,7 +43,7 @@ class Datasets(MethodView):
         upload = files["file"]
         app_state = state()
         dataset = read_upload(upload.stream, upload.filename, app_state.settings)
-        return app_state.datasets.save(dataset, upload.filename)
+        return _with_notes(app_state.datasets.save(dataset, upload.filename))
 
 
 @bp.route("/datasets/<dataset_id>")
@@ -45,8 +53,8 @@ class DatasetItem(MethodView):
     @bp.response(200, DatasetSchema)
     @documents_errors(bp, 404)
     def get(self, dataset_id):
-        """Show a dataset's profile and preview."""
-        return state().datasets.get(dataset_id)
+        """Show a dataset's profile and preview, with the columns training would drop."""
+        return _with_notes(state().datasets.get(dataset_id))
 
     @bp.response(200, DatasetDeletedSchema)
     @documents_errors(bp, 404, 409)

@@ -6,64 +6,63 @@ from typing import Any
 
 from flask.views import MethodView
 
+from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.ingestion import read_source
-from dsba.data.schema import MIN_ROWS_FOR_ID_CHECK
+from dsba.data.profile import unusable_reason
+from dsba.data.schema import CATEGORICAL, IGNORE, check_target
 from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
 from dsba.model.params import validate_params
 from dsba.registry.refs import validate_name
 from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
 from webapp.api.fastjson import Blueprint
-from webapp.api.schemas import JobSchema, TrainRequestSchema, documents_errors
+from webapp.api.schemas import DeletedSchema, JobSchema, TrainRequestSchema, documents_errors
 from webapp.state import AppState, state
 
 bp = Blueprint("jobs", __name__, description="Training jobs")
 
 
 def _check_target(profile: dict[str, Any], target: str) -> None:
-    """Refuse a target that is absent or has a single class now, not minutes later in a job."""
-    columns = {c["name"]: c for c in profile["columns"]}
+    """Refuse a target that is absent from the dataset."""
+    columns = [c["name"] for c in profile["columns"]]
     if target not in columns:
         raise InvalidInput(
             f"target column {target!r} not found; columns are: {', '.join(columns)}",
             {"target": target},
         )
-    distinct = columns[target].get("distinct", 2)
-    if distinct < 2:
-        what = "no values" if distinct == 0 else "a single class"
-        raise InvalidInput(
-            f"target column {target!r} has {what}; a classifier needs at least two",
-            {"target": target},
-        )
 
 
-def _unusable(column: dict[str, Any], rows: int, max_categories: int) -> str | None:
-    """Why infer_schema will drop this column, judged from the profile (None: it is usable)."""
-    distinct = column.get("distinct", 0)
-    categorical = column.get("kind") == "categorical"
-    if column.get("missing", 0) >= rows:
-        return "empty: every value is missing"
-    if distinct <= 1:
-        return "constant: a single value"
-    if categorical and distinct == rows and rows >= MIN_ROWS_FOR_ID_CHECK:
-        return "ID-like: a different value on every row"
-    if categorical and distinct > max_categories:
-        return f"too many categories: {distinct} distinct values (limit {max_categories})"
-    return None
-
-
-def _check_features(profile: dict[str, Any], target: str, max_categories: int) -> None:
+def _check_features(
+    profile: dict[str, Any], target: str, max_categories: int, choices: tuple[list, dict]
+) -> None:
     """Refuse a dataset that would leave no feature column, before a job is started for it."""
-    reasons = {
-        c["name"]: _unusable(c, profile["rows"], max_categories)
-        for c in profile["columns"]
-        if c["name"] != target
-    }
+    exclude, kinds = choices
+    reasons = {}
+    for column in profile["columns"]:
+        name = column["name"]
+        if name == target:
+            continue
+        if name in exclude or kinds.get(name) == IGNORE:
+            reasons[name] = "excluded: left out on request"
+            continue
+        reason = unusable_reason(column, profile["rows"], max_categories)
+        if name in kinds and reason and not reason.startswith(("empty", "constant")):
+            reason = None  # a chosen kind keeps an ID-like column; too many categories is rechecked
+        reasons[name] = reason
     if reasons and all(reasons.values()):
         listed = "; ".join(f"{name}: {why}" for name, why in reasons.items())
         raise InvalidInput(f"no usable feature columns remain ({listed})", {"dropped": reasons})
     if not reasons:
         raise InvalidInput("the dataset has no column besides the target")
+
+
+def _check_values(app_state: AppState, dataset_id: str, target: str, kinds: dict) -> None:
+    """Run dsba's own target check, and read each column given a kind as that kind."""
+    forced = [name for name, kind in kinds.items() if kind not in (IGNORE, CATEGORICAL)]
+    frame = app_state.datasets.load_columns(dataset_id, [target, *forced])
+    labelled = frame[frame[target].notna()]
+    check_target(labelled[target])
+    check_kind_values(labelled, kinds)
 
 
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
@@ -79,13 +78,17 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
             request["source"], app_state.settings, root=app_state.settings.data_root
         )
         profile = app_state.datasets.save(dataset)
-    _check_target(profile, request["target"])
-    _check_features(profile, request["target"], app_state.settings.max_categories)
+    target = request["target"]
+    _check_target(profile, target)
+    columns = [c["name"] for c in profile["columns"]]
+    choices = check_choices(columns, target, request.get("exclude"), request.get("kinds"))
+    _check_features(profile, target, app_state.settings.max_categories, choices)
+    _check_values(app_state, profile["id"], target, choices[1])
     app_state.service.goes_to_dask(profile["id"])
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),
-        "target": request["target"],
+        "target": target,
         "name": request["name"],
         # What the user chose, plus the round count the progress bar counts against.
         "params": {k: params[k] for k in (request.get("params") or {})}
@@ -93,6 +96,11 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
     }
+    exclude, kinds = choices
+    if exclude:
+        job_request["exclude"] = exclude
+    if kinds:
+        job_request["kinds"] = kinds
     return start_job(app_state.settings, job_request)
 
 
@@ -127,6 +135,12 @@ class JobItem(MethodView):
     def get(self, job_id):
         """Show a job's state, progress, and its model or error."""
         return state().jobs.get(job_id)
+
+    @bp.response(200, DeletedSchema)
+    @documents_errors(bp, 404, 409)
+    def delete(self, job_id):
+        """Remove a finished job from the list; a queued or running one is refused (409)."""
+        return state().jobs.delete(job_id)
 
 
 @bp.route("/jobs/<job_id>/cancel")

@@ -35,6 +35,12 @@ class ColumnProfileSchema(Schema):
     max = fields.Raw(allow_none=True)
     mean = fields.Float(allow_none=True)
     top = fields.List(fields.Dict())
+    unusable = fields.String(
+        metadata={"description": "why training will leave this column out (ID-like, ...)"}
+    )
+    warning = fields.String(
+        metadata={"description": "what to watch, e.g. a categorical of high cardinality"}
+    )
 
 
 class DatasetSummarySchema(Schema):
@@ -76,6 +82,28 @@ class TrainRequestSchema(Schema):
     params = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     test_size = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=42, validate=validate.Range(min=0, max=2**31 - 1))
+    # Raw: dsba.data.column_choices checks them against the dataset's columns, naming the column.
+    exclude = fields.Raw(
+        load_default=None,
+        metadata={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "feature columns to leave out",
+            "example": ["island"],
+        },
+    )
+    kinds = fields.Raw(
+        load_default=None,
+        metadata={
+            "type": "object",
+            "additionalProperties": {
+                "type": "string",
+                "enum": ["numeric", "categorical", "datetime", "boolean", "ignore"],
+            },
+            "description": "a kind per column instead of the inferred one (ignore: leave out)",
+            "example": {"year": "categorical"},
+        },
+    )
 
     @validates_schema
     def one_source(self, data, **kwargs):
@@ -136,6 +164,9 @@ class MetadataSchema(Schema):
     dataset = fields.Dict(metadata={"description": "source, format, sha256, bytes, rows"})
     features = fields.List(fields.String())
     dropped_columns = fields.List(fields.Dict())
+    columns = fields.Dict(
+        metadata={"description": "the columns left out (exclude) and kinds chosen (kinds)"}
+    )
     library_versions = fields.Dict(keys=fields.String(), values=fields.String())
     training_seconds = fields.Float()
     trained_at = fields.String()

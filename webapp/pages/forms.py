@@ -25,6 +25,7 @@ from webapp.pages.formatting import upload_limit
 from webapp.state import state
 
 DATA_EXTENSIONS = sorted(suffix.lstrip(".") for suffix in FORMATS)
+DATA_ACCEPT = ",".join(sorted(FORMATS))
 NAME_RULE = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 MISSING = ""
 MISSING_CHOICE = SelectChoice(MISSING, "(missing)")
@@ -46,12 +47,12 @@ def check_upload_size(form: FlaskForm, field: Field) -> None:
 class UploadForm(FlaskForm):
     """A data file to upload, or a URL to fetch it from."""
 
+    # No FileAllowed: the content decides (CSV named "export.dat" is still CSV); accept
+    # only filters the browser's picker.
     file = FileField(
         "Data file",
-        validators=[
-            FileAllowed(DATA_EXTENSIONS, "use a CSV, Parquet or JSON-lines file"),
-            check_upload_size,
-        ],
+        validators=[check_upload_size],
+        render_kw={"accept": DATA_ACCEPT},
     )
     url = StringField(
         "URL",

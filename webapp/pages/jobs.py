@@ -90,3 +90,17 @@ def cancel_job(job_id: str):
     else:
         flash("Cancelling: training stops at its next boosting round.", "info")
     return redirect(url_for("pages.job", job_id=job_id))
+
+
+@bp.post("/jobs/<job_id>/delete")
+def delete_job(job_id: str):
+    """Remove a finished job from the list, then show the models page."""
+    if not CancelJobForm().validate_on_submit():
+        abort(400)
+    try:
+        state().jobs.delete(job_id)
+    except Conflict as error:
+        flash(f"Not removed: {error.message}", "warning")
+        return redirect(url_for("pages.job", job_id=job_id))
+    flash("The job was removed from the list.", "info")
+    return redirect(url_for("pages.home"))

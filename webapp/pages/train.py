@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
-from wtforms import SelectChoice
 
 from dsba.data.ingestion import read_source, read_upload
+from dsba.data.profile import column_notes
 from dsba.errors import DsbaError
 from webapp.api.jobs import submit_training
 from webapp.pages import bp
 from webapp.pages.formatting import model_name_from
-from webapp.pages.forms import TrainForm, UploadForm
+from webapp.pages.forms import UploadForm
 from webapp.pages.jobs import remember_job
+from webapp.pages.train_form import DatasetTrainForm, dataset_train_form
 from webapp.state import state
 
 
@@ -43,14 +44,19 @@ def train():
     return render_template("pages/train.html", form=form), status
 
 
-def _train_form(profile: dict) -> TrainForm:
-    form = TrainForm()
-    form.target.choices = [SelectChoice("", "Choose the column to predict…")] + [
-        SelectChoice(column["name"]) for column in profile["columns"]
-    ]
-    if request.method == "GET":
-        form.name.data = model_name_from(profile.get("filename"))
-    return form
+def _start_from(form: DatasetTrainForm) -> None:
+    """Fill the form from ?from=<name:version> (Retrain) or ?job=<id> (Try again)."""
+    app_state = state()
+    try:
+        if request.args.get("job"):
+            job = app_state.jobs.get(request.args["job"])
+            earlier = job["request"]
+            form.fill(earlier["target"], earlier["name"], earlier)
+        elif request.args.get("from"):
+            meta = app_state.service.metadata(request.args["from"])
+            form.fill(meta["target"], meta["name"], {**meta, **(meta.get("columns") or {})})
+    except DsbaError as error:
+        flash(f"The earlier settings could not be read: {error.message}", "warning")
 
 
 @bp.route("/datasets/<dataset_id>", methods=["GET", "POST"])
@@ -58,8 +64,12 @@ def dataset(dataset_id: str):
     """Show a dataset's profile; on POST start training on it and go to the job."""
     app_state = state()
     profile = app_state.datasets.get(dataset_id)
-    form = _train_form(profile)
+    form = dataset_train_form(profile, column_notes(profile, app_state.settings.max_categories))
+    if request.method == "GET":
+        form.name.data = model_name_from(profile.get("filename"))
+        _start_from(form)
     if form.validate_on_submit():
+        exclude, kinds = form.choices()
         try:
             job = submit_training(
                 app_state,
@@ -70,13 +80,20 @@ def dataset(dataset_id: str):
                     "params": form.params(),
                     "test_size": form.test_size.data,
                     "seed": form.seed.data,
+                    "exclude": exclude,
+                    "kinds": kinds,
                 },
             )
         except DsbaError as error:
-            flash(f"Training could not start: {error.message}", "danger")
+            if not form.show_error(error.errors, error.message):
+                flash(f"Training could not start: {error.message}", "danger")
         else:
             remember_job(job["id"])
             flash(f"Training {form.name.data} to predict {form.target.data}.", "info")
             return redirect(url_for("pages.job", job_id=job["id"]))
     status = 400 if request.method == "POST" else 200
-    return render_template("pages/dataset.html", profile=profile, form=form), status
+    # After a refusal the settings stay open, showing the values that were sent.
+    advanced_open = request.method == "POST" or form.advanced_changed()
+    return render_template(
+        "pages/dataset.html", profile=profile, form=form, advanced_open=advanced_open
+    ), status

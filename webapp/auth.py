@@ -43,7 +43,7 @@ PUBLIC_ENDPOINTS = {
     "api-docs.openapi_swagger_ui",
 }
 # API calls a reader may make besides GETs.
-READER_API_POSTS = {"predict.Predict", "predict.Invocations"}
+READER_API_POSTS = {"predict.Predict", "predict.Invocations", "scoring.ScoreFile"}
 # Page forms a reader may post: scoring is reading.
 READER_PAGE_POSTS = {
     "pages.predict",

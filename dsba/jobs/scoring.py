@@ -231,6 +231,7 @@ def score_file(
             summary["feedback"] = feedback
     known = {f.name for f in schema.features} | {schema.target}
     summary["ignored"] = [c for c in given if c not in known][:50]
+    summary["explained"] = bool(request.get("explain"))
     return summary
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.api import canary, datasets, health, jobs, models, monitoring, predict
+from webapp.api import canary, datasets, health, jobs, models, monitoring, predict, scoring
 from webapp.extensions import api, csrf
 
 
 def register_api(app: Flask) -> None:
     """Bind flask-smorest and register every API blueprint (token-authenticated, no CSRF)."""
     api.init_app(app)
-    for module in (datasets, jobs, models, canary, predict, monitoring):
+    for module in (datasets, jobs, models, canary, predict, scoring, monitoring):
         csrf.exempt(module.bp)
         api.register_blueprint(module.bp, url_prefix="/api")
     api.register_blueprint(health.bp)

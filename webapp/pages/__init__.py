@@ -12,5 +12,6 @@ from webapp.pages import (  # noqa: E402,F401
     models,
     monitoring,
     predict,
+    scoring,
     train,
 )

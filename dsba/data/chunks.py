@@ -23,7 +23,7 @@ from dsba.errors import InvalidInput, TooLarge
 # Bytes read from the file at a time: the scan's memory stays this small.
 BLOCK_BYTES = 1 << 20
 # Rows per piece scored at once: memory is a few times one piece, not the file.
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 10_000
 _QUOTE = ord('"')
 _PARQUET_MAGIC = b"PAR1"
 

@@ -131,16 +131,19 @@ def read_chunks(
         yield from _jsonl_chunks(path, piece, chunk_rows)
         return
     pending: list[bytes] = []
-    size, header, piece_bytes = 0, b"", 0
+    rows, header, pieces = 0, b"", 0
     for header, block in _csv_rows(path):
-        if not piece_bytes:  # rows of the first block tell how many bytes a piece takes
-            piece_bytes = max(len(block) // max(_rows_in(block), 1), 1) * chunk_rows
+        # Cut at the row end that completes a piece (every block starts at a row's start).
+        ends = _row_ends(block, header[-1] if header else ord("\n"), 0)[0]
+        while rows + len(ends) >= chunk_rows:
+            need = chunk_rows - rows
+            cut = int(ends[need - 1]) + 1
+            yield _csv_frame(header, [*pending, block[:cut]], text_columns, piece)
+            block, ends, pending, rows, pieces = block[cut:], ends[need:] - cut, [], 0, pieces + 1
         pending.append(block)
-        size += len(block)
-        if size >= piece_bytes:
-            yield _csv_frame(header, pending, text_columns, piece)
-            pending, size = [], 0
-    if pending or not piece_bytes:
+        rows += len(ends)
+    # The rest; or, when nothing was read, the parser's word on why (empty, no data rows).
+    if any(part.strip() for part in pending) or not pieces:
         yield _csv_frame(header, pending, text_columns, piece)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from passengers import FEATURES, passengers
 
+from dsba.cli_jobs import job_line
 from dsba.config import Settings
 from dsba.data import chunks
 from dsba.data.chunks import count_rows, read_chunks
@@ -172,3 +173,16 @@ def test_utf16_files_are_staged_as_utf8(settings, tmp_path):
     token, fmt = files.stage(io.BytesIO(text.encode("utf-16")), "p.csv", 1 << 20)
     frame = pd.concat(read_chunks(files.input_path(token, fmt), fmt, limits=LIMITS))
     assert len(frame) == 50 and list(frame.columns) == FEATURES
+
+
+def test_dsba_jobs_lists_a_scoring_job_by_its_rows():
+    job = {
+        "id": "a" * 32,
+        "state": "running",
+        "request": {"kind": "score", "name": "titanic", "model": "titanic:1"},
+        "progress": {"rows": 10_000, "total": 200_000},
+    }
+    assert "rows 10000/200000" in job_line(job)
+    done = {**job, "state": "succeeded", "model": "titanic:1"}
+    done["request"] = {**job["request"], "filename": "people.csv"}
+    assert job_line(done).endswith("scored people.csv with titanic:1")

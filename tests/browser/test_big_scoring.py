@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from playwright.sync_api import expect
 from dsba.config import Settings
 from dsba.service import LocalService
 
-ROWS = 30_000  # three times the batch limit of a request (DSBA_MAX_BATCH_ROWS)
-JOB_MS = 240_000
+# Three times the batch limit of a request (DSBA_MAX_BATCH_ROWS); the 200,000-row run of
+# issue 17 is this test by hand: BIG_SCORING_ROWS=200000 pytest tests/browser/test_big_scoring.py
+ROWS = int(os.environ.get("BIG_SCORING_ROWS", "30000"))
+JOB_MS = max(240_000, ROWS * 5)
 
 pytestmark = pytest.mark.usefixtures("no_csp_violations")
 
@@ -33,7 +36,7 @@ def titanic(live_server, tmp_path_factory: pytest.TempPathFactory) -> str:
 def big_csv(tmp_path: Path) -> Path:
     """30,000 passengers with their true 'survived' and an id column of their own."""
     frame = passengers(rows=ROWS, seed=11)
-    frame.insert(0, "passenger", [f"P{i:05d}" for i in range(ROWS)])
+    frame.insert(0, "passenger", [f"P{i:07d}" for i in range(ROWS)])
     path = tmp_path / "passengers-2026.csv"
     frame.to_csv(path, index=False)
     return path
@@ -75,7 +78,7 @@ def test_a_big_file_is_scored_in_the_background_and_downloaded(
     assert download.suggested_filename == "titanic-v1-scored.csv"
     scored = pd.read_csv(download.path())
     assert len(scored) == ROWS
-    assert scored["passenger"].tolist() == [f"P{i:05d}" for i in range(ROWS)]
+    assert scored["passenger"].tolist() == [f"P{i:07d}" for i in range(ROWS)]
     assert round((scored["prediction"] == scored["survived"]).mean(), 3) == accuracy
     assert set(scored["top_feature_1"]) <= set(FEATURES)
     assert scored["id"].str.len().min() > 0  # the prediction ids, for later feedback

@@ -143,6 +143,12 @@ def _required_role(req: Request) -> str:
     return WRITER
 
 
+def may_write() -> bool:
+    """Whether the caller may do writer actions (everyone may when auth is off)."""
+    user = getattr(g, "user", None)
+    return not tokens().enabled or (user is not None and user.can(WRITER))
+
+
 def _api_unauthorized(message: str):
     from webapp.errors import error_response
 

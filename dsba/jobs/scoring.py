@@ -199,6 +199,7 @@ def score_file(
     columns: list[str] | None = None
     given: list[str] = []
     logged = service.prediction_log is not None
+    give_feedback = request.get("feedback", True)
     with open(partial, "w", encoding="utf-8", newline="") as handle:
         for frame in read_chunks(path, fmt, limits=limits, text_columns=text_columns):
             scored = service.predict_frame(
@@ -217,7 +218,7 @@ def score_file(
             given = given or [str(c) for c in frame.columns]
             result.reindex(columns=columns).to_csv(handle, header=not digest.rows, index=False)
             digest.add(frame, scored)
-            if scored.ids is not None and schema.target in frame.columns:
+            if give_feedback and scored.ids is not None and schema.target in frame.columns:
                 service.prediction_log.flush()  # feedback is matched against the written log
                 target = frame[schema.target]
                 for key, count in _feedback(root, model.name, target, scored.ids).items():
@@ -227,7 +228,7 @@ def score_file(
     summary = digest.summary()
     if logged:
         summary["id_column"] = ID_COLUMN_TAKEN if ID_COLUMN in given else ID_COLUMN
-        if schema.target in given:
+        if give_feedback and schema.target in given:
             summary["feedback"] = feedback
     known = {f.name for f in schema.features} | {schema.target}
     summary["ignored"] = [c for c in given if c not in known][:50]
@@ -236,12 +237,19 @@ def score_file(
 
 
 def start_scoring(
-    service: Scorer, ref: str, stream: IO[bytes], filename: str, *, explain: bool = False
+    service: Scorer,
+    ref: str,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    explain: bool = False,
+    feedback: bool = True,
 ) -> dict[str, Any]:
     """Stage an upload in the store, check its first rows, and start a job that scores it.
 
     The first piece is parsed and scored here, so a file the model cannot read (empty,
     binary, without the feature columns) is refused now rather than by a failed job.
+    feedback: whether the file's true labels may be recorded (a writer's right).
     """
     settings = service.settings
     pinned, text_columns = service.text_features(ref)
@@ -262,5 +270,6 @@ def start_scoring(
         "format": fmt,
         "filename": Path(filename or "").name[-200:],
         "explain": explain,
+        "feedback": feedback,
     }
     return start_job(settings, request, progress={"rows": 0, "total": 0})

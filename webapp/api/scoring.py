@@ -12,6 +12,7 @@ from dsba.jobs.scoring_files import ScoringFiles
 from dsba.registry.refs import parse_ref
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import JobSchema, ScoreFileSchema, UploadSchema, documents_errors
+from webapp.auth import may_write
 from webapp.state import state
 
 bp = Blueprint("scoring", __name__, description="Scoring files of any size as background jobs")
@@ -38,6 +39,7 @@ class ScoreFile(MethodView):
             upload.stream,
             upload.filename or "",
             explain=form.get("explain", False),
+            feedback=may_write(),  # recording true labels is a writer's action
         )
 
 

@@ -12,6 +12,7 @@ from dsba.jobs.job_store import ACTIVE, SUCCEEDED
 from dsba.jobs.scoring import SCORE, start_scoring
 from dsba.jobs.scoring_files import ScoringFiles
 from dsba.registry.refs import parse_ref
+from webapp.auth import may_write
 from webapp.pages import bp
 from webapp.pages.forms import CancelJobForm
 from webapp.state import state
@@ -25,7 +26,14 @@ def is_scoring(job: dict[str, Any]) -> bool:
 def queue_scoring(ref: str, upload: FileStorage, explain: bool):
     """Stage the upload, start its job and go to the job's page."""
     upload.stream.seek(0)
-    job = start_scoring(state().service, ref, upload.stream, upload.filename or "", explain=explain)
+    job = start_scoring(
+        state().service,
+        ref,
+        upload.stream,
+        upload.filename or "",
+        explain=explain,
+        feedback=may_write(),  # recording true labels is a writer's action
+    )
     return redirect(url_for("pages.job", job_id=job["id"]))
 
 

@@ -140,7 +140,7 @@ def predict(
       dsba predict penguins@production new.csv -o scored.parquet
       dsba predict penguins:2 new.csv --json
       dsba predict penguins new.csv --log -o scored.csv
-      dsba --remote URL predict penguins big.csv --job -o scored.csv
+      dsba predict penguins big.csv --job -o scored.csv --remote https://dsba.example.org
     """
     if as_job:
         _predict_job(obj, ref, data, out)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsba.data.ingestion import FORMATS, parse_bytes
-from dsba.data.limits import Limits
+from dsba.data.limits import Limits, check_parquet
 from dsba.errors import InvalidInput, TooLarge
 
 # Bytes read from the file at a time: the scan's memory stays this small.
@@ -171,14 +171,10 @@ def _jsonl_chunks(path: Path, limits: Limits, chunk_rows: int) -> Iterator[pd.Da
 
 
 def _parquet_chunks(path: Path, limits: Limits, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # The checks of an upload: rows, columns, and what the pages and dictionaries decode to.
+    check_parquet(path, limits)
     parquet = _parquet(path)
-    metadata = parquet.metadata
-    limits.check_shape(metadata.num_rows, metadata.num_columns)
-    for index in range(metadata.num_row_groups):
-        # A row group's pages can hide gigabytes: its footer says how much it decodes to.
-        stored = metadata.row_group(index).total_byte_size
-        limits.check_decoded(stored, "a Parquet row group takes {size:,} bytes uncompressed")
-    if metadata.num_rows == 0:
+    if parquet.metadata.num_rows == 0:
         raise InvalidInput("file has a header but no data rows")
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):

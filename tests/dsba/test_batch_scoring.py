@@ -6,6 +6,8 @@ import io
 import time
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from passengers import FEATURES, passengers
 
@@ -186,3 +188,14 @@ def test_dsba_jobs_lists_a_scoring_job_by_its_rows():
     done = {**job, "state": "succeeded", "model": "titanic:1"}
     done["request"] = {**job["request"], "filename": "people.csv"}
     assert job_line(done).endswith("scored people.csv with titanic:1")
+
+
+def test_a_parquet_bomb_is_refused_before_a_job(settings, tmp_path):
+    """One 60,000-character string on 20,000 rows: a few KB stored, 1.2 GB decoded."""
+    path = tmp_path / "bomb.parquet"
+    table = pa.table({"pclass": pa.array(["x" * 60_000] * 20_000).dictionary_encode()})
+    pq.write_table(table, path, use_dictionary=True, compression="zstd")
+    assert path.stat().st_size < 100_000
+    small = Settings(registry_dir=settings.registry_dir, max_upload_bytes=1 << 20)
+    with open(path, "rb") as handle, pytest.raises(TooLarge, match="once decoded"):
+        start_scoring(LocalService(small), "titanic", handle, "bomb.parquet")

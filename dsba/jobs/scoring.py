@@ -49,7 +49,9 @@ class Scorer(Protocol):
 
 def job_limits(settings: Settings) -> Limits:
     """A file scored in the background may be as large as a dataset upload."""
-    return Limits(settings.max_rows, settings.max_columns, settings.max_upload_bytes, "row limit")
+    return Limits(
+        settings.max_rows, settings.max_columns, settings.max_upload_bytes, "upload limit"
+    )
 
 
 def explanation_columns(contributions: list[dict[str, float]]) -> pd.DataFrame:

@@ -151,8 +151,16 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.option(
     "--log", "log_rows", is_flag=True, help="Record the rows in the model's prediction log (ids)."
 )
+@click.option(
+    "--job",
+    "as_job",
+    is_flag=True,
+    help="With --remote: upload DATA whole and score it as a server job (any size; CSV out).",
+)
 @click.pass_obj
-def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) -> None:
+def predict(
+    obj: Context, ref: str, data: str, out: str | None, log_rows: bool, as_job: bool
+) -> None:
     """Score every row of DATA with model REF; adds label, probability and flag columns.
 
     \b
@@ -160,7 +168,11 @@ def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) 
       dsba predict penguins@production new.csv -o scored.parquet
       dsba predict penguins:2 new.csv --json
       dsba predict penguins new.csv --log -o scored.csv
+      dsba predict penguins big.csv --job -o scored.csv --remote https://dsba.example.org
     """
+    if as_job:
+        _predict_job(obj, ref, data, out)
+        return
     if log_rows and obj.remote:
         raise InvalidInput("--log scores locally; a server logs what it scores by itself")
     pinned, text_columns = obj.service.text_features(ref)
@@ -187,6 +199,28 @@ def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) 
     write_table(scored, out)
     if out:
         click.echo(f"wrote {len(scored)} rows scored by {result.model} to {out}", err=True)
+
+
+def _predict_job(obj: Context, ref: str, data: str, out: str | None) -> None:
+    """Score a file as a server job (rows counted on a progress bar) into a CSV."""
+    if not obj.remote or not out or Path(out).suffix.lower() != ".csv":
+        raise InvalidInput("--job scores on a server: give --remote URL and -o FILE.csv")
+    with contextlib.ExitStack() as stack:
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bar = click.progressbar(length=total, label="scoring", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].update(done - bars[0].pos)
+
+        job = obj.service.score_file(ref, data, out, progress=progress)
+    result = job["result"]
+    text = f"wrote {result['rows']} rows scored by {job['model']} to {out}"
+    if result.get("metrics"):
+        text += f"; accuracy on {result['evaluated_rows']} labelled rows: "
+        text += f"{result['metrics']['accuracy']:.4f}"
+    obj.emit(job, text)
 
 
 def _predict_logged(obj: Context, pinned: str, frame: pd.DataFrame) -> Any:

@@ -16,9 +16,13 @@ def job_line(job: dict[str, Any]) -> str:
     outcome = job.get("model") or job.get("error") or ""
     if job.get("cancel_requested"):
         outcome = "cancel requested"
+    # A scoring job counts rows (and has a result, not a model of its own).
+    unit = "rows" if "rows" in progress else "round"
+    if unit == "rows" and job.get("state") == "succeeded":
+        outcome = f"scored {request.get('filename') or 'a file'} with {job.get('model')}"
     return (
         f"{job['id']}  {job['state']:<9} {request.get('name', '?')}  "
-        f"round {progress.get('round', 0)}/{progress.get('total', 0)}  {outcome}"
+        f"{unit} {progress.get(unit, 0)}/{progress.get('total', 0)}  {outcome}"
     ).rstrip()
 
 

@@ -280,7 +280,8 @@ class Client(MonitoringCalls):
         while True:
             job = self.job(job_id)
             state = job.get("progress") or {}
-            done, total = state.get("round", 0), state.get("total", 0)
+            # Boosting rounds of a training job, rows of a scoring job.
+            done, total = state.get("round", state.get("rows", 0)), state.get("total", 0)
             if progress is not None and total and done > reported:
                 reported = done
                 progress(done, total)
@@ -291,6 +292,35 @@ class Client(MonitoringCalls):
             if deadline is not None and time.monotonic() > deadline:
                 raise Unreachable(f"job {job_id} did not finish within {timeout:g} s")
             time.sleep(poll)
+
+    def score_file(
+        self,
+        ref: str,
+        path: str | Path,
+        out: str | Path,
+        *,
+        explain: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Score a file of any size as a server job; write the scored CSV to out, return the job."""
+        path = Path(path)
+        with path.open("rb") as handle:
+            job = self.request(
+                "POST",
+                "/api/score",
+                files={"file": (path.name, handle)},
+                data={"model": ref, "explain": "true" if explain else "false"},
+            )
+        job = self.wait(job["id"], progress=progress)
+        url = f"{self.base_url}/api/jobs/{quote(job['id'], safe='')}/scored"
+        # Streamed to the file: a scored file may be larger than this process should hold.
+        with self.session.get(url, auth=self.auth, timeout=self.timeout, stream=True) as answer:
+            if not answer.ok:
+                raise self._error(answer)
+            with open(out, "wb") as target:
+                for block in answer.iter_content(1 << 20):
+                    target.write(block)
+        return job
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model with its latest version, aliases and headline metrics."""

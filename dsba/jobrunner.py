@@ -23,7 +23,10 @@ from dsba.jobs.job_store import (
     JobStore,
     utc_now,
 )
+from dsba.jobs.scoring import SCORE, score_file
+from dsba.jobs.scoring_files import ScoringFiles
 from dsba.logs import configure_logging
+from dsba.monitoring.prediction_log import PredictionLog
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 
@@ -141,14 +144,18 @@ class JobReporter:
             },
         )
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, done: int, total: int, unit: str = "round") -> None:
         """Record finished boosting rounds (throttled); stop here if the job must stop."""
         if self.stop is not None:
             raise self.stop
         with self.lock:
-            self.job["progress"] = {"round": done, "total": total}
+            self.job["progress"] = {unit: done, "total": total}
             if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
                 self._try_write()
+
+    def rows(self, done: int, total: int) -> None:
+        """Record rows scored so far (throttled); stop here if the job must stop."""
+        self.progress(done, total, unit="rows")
 
     @contextlib.contextmanager
     def committing(self) -> Iterator[None]:
@@ -199,6 +206,17 @@ class _GatedRegistry(ModelRegistry):
             return super().save_version(*args, **kwargs)
 
 
+def server_log(settings: Settings) -> PredictionLog | None:
+    """The prediction log as the server keeps it (DSBA_PREDICTION_LOG), or None when off."""
+    if not settings.prediction_log:
+        return None
+    return PredictionLog(
+        settings.registry_dir,
+        sample=settings.prediction_log_sample,
+        keep_days=settings.prediction_log_days,
+    )
+
+
 def _what(job: dict[str, Any]) -> dict[str, Any]:
     request = job.get("request", {})
     return {
@@ -208,13 +226,31 @@ def _what(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _score(settings: Settings, reporter: JobReporter) -> dict[str, Any]:
+    """Score the staged file of a scoring job; its rows go to the log when the log is on."""
+    request = reporter.job["request"]
+    log_rows = server_log(settings)
+    files = ScoringFiles(settings.registry_dir)
+    try:
+        service = LocalService(settings, prediction_log=log_rows)
+        result = score_file(service, request, reporter.rows, request_id=reporter.job["id"])
+    finally:
+        files.drop_input(request["input"], request["format"])
+        if log_rows is not None:
+            log_rows.close()
+    rows = result["rows"]
+    return {"result": result, "model": request["model"], "progress": {"rows": rows, "total": rows}}
+
+
 def run_job(settings: Settings, job_id: str) -> int:
-    """Train what the job asks for and record the outcome; return a process exit code."""
+    """Run what the job asks for (train or score) and record the outcome; return an exit code."""
     store = JobStore(settings)
     job = store.get(job_id)
     reporter = JobReporter(store, job, settings)
     reporter.start()
     request = job["request"]
+    if request.get("kind") == SCORE:
+        return _finish_scoring(settings, reporter)
     try:
         service = LocalService(settings, registry=_GatedRegistry(reporter, settings))
         meta = service.train_stored(
@@ -244,6 +280,23 @@ def run_job(settings: Settings, job_id: str) -> int:
         metrics=meta["metrics"],
         progress={"round": meta["best_iteration"] + 1, "total": reporter.job["progress"]["total"]},
     )
+    return 0
+
+
+def _finish_scoring(settings: Settings, reporter: JobReporter) -> int:
+    try:
+        outcome = _score(settings, reporter)
+    except JobStopped as stop:
+        reporter.finish(state=stop.state, error=stop.message)
+        return 3
+    except DsbaError as error:
+        reporter.finish(state=FAILED, error=error.message)
+        return 1
+    except Exception:  # noqa: BLE001 - the job must end recorded, whatever happened
+        log.exception("job crashed", extra={"event": "job_crashed", "job_id": reporter.job["id"]})
+        reporter.finish(state=FAILED, error="internal error while scoring; see server logs")
+        return 2
+    reporter.finish(state=SUCCEEDED, **outcome)
     return 0
 
 

@@ -43,7 +43,7 @@ PUBLIC_ENDPOINTS = {
     "api-docs.openapi_swagger_ui",
 }
 # API calls a reader may make besides GETs.
-READER_API_POSTS = {"predict.Predict", "predict.Invocations"}
+READER_API_POSTS = {"predict.Predict", "predict.Invocations", "scoring.ScoreFile"}
 # Page forms a reader may post: scoring is reading.
 READER_PAGE_POSTS = {
     "pages.predict",
@@ -141,6 +141,12 @@ def _required_role(req: Request) -> str:
     if endpoint in READER_API_POSTS or endpoint in READER_PAGE_POSTS:
         return READER
     return WRITER
+
+
+def may_write() -> bool:
+    """Whether the caller may do writer actions (everyone may when auth is off)."""
+    user = getattr(g, "user", None)
+    return not tokens().enabled or (user is not None and user.can(WRITER))
 
 
 def _api_unauthorized(message: str):

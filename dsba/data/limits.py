@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -147,10 +148,11 @@ def _text_bytes(column: pa.ChunkedArray) -> int:
     return total + 8 * len(column)  # an offset per row
 
 
-def check_parquet(raw: bytes, limits: Limits) -> None:
-    """Refuse a Parquet file whose table breaks the limits, reading its data only if needed."""
+def check_parquet(raw: bytes | Path, limits: Limits) -> None:
+    """Refuse Parquet (bytes or a path) that breaks the limits, reading its data only if needed."""
+    source = pa.BufferReader(raw) if isinstance(raw, bytes) else raw
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        parquet = pq.ParquetFile(source)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc
@@ -175,7 +177,8 @@ def check_parquet(raw: bytes, limits: Limits) -> None:
     if text and size <= limits.decoded_bytes:
         # Read as dictionaries, text costs what the file stores, not what it decodes to.
         try:
-            encoded = pq.ParquetFile(pa.BufferReader(raw), read_dictionary=text)
+            reread = pa.BufferReader(raw) if isinstance(raw, bytes) else raw
+            encoded = pq.ParquetFile(reread, read_dictionary=text)
             table = encoded.read(columns=text, use_pandas_metadata=False)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InvalidInput(f"Parquet file cannot be read: {str(exc).strip()[:300]}") from exc

@@ -64,9 +64,15 @@ class JobStore:
     def _cancel_path(self, job_id: str) -> Path:
         return self.folder / f"{job_id}.cancel"
 
-    def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Record a new queued job, refusing when DSBA_MAX_JOBS are already active."""
-        total = validate_params(request.get("params"))["n_estimators"]
+    def create(
+        self, request: dict[str, Any], progress: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Record a new queued job, refusing when DSBA_MAX_JOBS are already active.
+
+        progress is where the job starts counting; a training job counts boosting rounds.
+        """
+        if progress is None:
+            progress = {"round": 0, "total": validate_params(request.get("params"))["n_estimators"]}
         # Write first, count after: of any set of jobs created at once, the last to count
         # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
         # none). Jobs that arrive together may all see too many and back off: each then
@@ -77,7 +83,7 @@ class JobStore:
                 "id": new_job_id(),
                 "state": QUEUED,
                 "request": request,
-                "progress": {"round": 0, "total": total},
+                "progress": progress,
                 "created_at": utc_now(),
                 "heartbeat_at": utc_now(),
             }
@@ -302,10 +308,12 @@ def _runs_job(pid: int, job_id: str) -> bool:
         return True
 
 
-def start_job(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
-    """Record a job and launch its training process, detached from this one."""
+def start_job(
+    settings: Settings, request: dict[str, Any], progress: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Record a job and launch its process (training or scoring), detached from this one."""
     store = JobStore(settings)
-    job = store.create(request)
+    job = store.create(request, progress)
     env = {**os.environ, "DSBA_REGISTRY_DIR": str(settings.registry_dir)}
     # A web worker may run with OMP_NUM_THREADS=1; training sizes its own threads from
     # DSBA_TRAIN_THREADS (0: every core), so the job must not inherit the worker's limit.

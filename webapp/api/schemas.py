@@ -69,6 +69,20 @@ class UploadSchema(Schema):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
+class ScoreFileSchema(Schema):
+    """The model to score a file with, and whether to explain each row."""
+
+    model = fields.String(
+        required=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "name, name:version or name@alias", "example": "titanic"},
+    )
+    explain = fields.Boolean(
+        load_default=False,
+        metadata={"description": "add each row's three most pushing features and contributions"},
+    )
+
+
 class TrainRequestSchema(Schema):
     """Start training from a stored dataset, a URL, or a path inside the data folder."""
 
@@ -113,14 +127,15 @@ class TrainRequestSchema(Schema):
 
 
 class ProgressSchema(Schema):
-    """Boosting rounds done out of the maximum."""
+    """Boosting rounds done out of the maximum, or rows scored out of the file's."""
 
-    round = fields.Integer()
+    round = fields.Integer(metadata={"description": "a training job's boosting rounds done"})
+    rows = fields.Integer(metadata={"description": "a scoring job's rows scored"})
     total = fields.Integer()
 
 
 class JobSchema(Schema):
-    """A training job's state."""
+    """A training or scoring job's state."""
 
     id = fields.String(required=True)
     state = fields.String(required=True, validate=validate.OneOf(STATES))
@@ -129,6 +144,13 @@ class JobSchema(Schema):
     model = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     metrics = fields.Dict(allow_none=True)
+    result = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "a finished scoring job's digest: rows, labels, unseen values, and "
+            "the metrics when the file held the target"
+        },
+    )
     created_at = fields.String()
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)

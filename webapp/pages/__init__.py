@@ -13,5 +13,6 @@ from webapp.pages import (  # noqa: E402,F401
     models,
     monitoring,
     predict,
+    scoring,
     train,
 )

@@ -78,7 +78,15 @@ def upload_limit() -> str:
     return f"{size:.0f} {unit}" if size >= 10 or size.is_integer() else f"{size:.1f} {unit}"
 
 
+def batch_limit() -> str:
+    """What one request scores at once, in words ("10,000 rows or 16 MB")."""
+    settings = state().settings
+    limit = settings.max_predict_bytes
+    size = f"{limit / (1024 * 1024):.0f} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return f"{settings.max_batch_rows:,} rows or {size}"
+
+
 @bp.app_context_processor
 def page_globals() -> dict[str, Any]:
     """Values every template may use."""
-    return {"upload_limit": upload_limit}
+    return {"upload_limit": upload_limit, "batch_limit": batch_limit}

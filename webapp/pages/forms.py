@@ -7,6 +7,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
+    BooleanField,
     Field,
     FloatField,
     IntegerField,
@@ -185,6 +186,7 @@ class BatchForm(FlaskForm):
             check_upload_size,
         ],
     )
+    explain = BooleanField("Add the three features that pushed each row's prediction most")
 
 
 class FeedbackForm(FlaskForm):

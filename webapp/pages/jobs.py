@@ -10,6 +10,7 @@ from dsba.jobs.job_store import ACTIVE
 from dsba.registry.refs import parse_ref
 from webapp.pages import bp
 from webapp.pages.forms import CancelJobForm
+from webapp.pages.scoring import is_scoring, scoring_page
 from webapp.state import state
 
 # The jobs this browser started, newest first: the forms it comes back to name them.
@@ -65,6 +66,8 @@ def model_url(job: dict) -> str | None:
 def job(job_id: str):
     """Show a job's state and progress; the page's script follows it live."""
     record = state().jobs.get(job_id)
+    if is_scoring(record):
+        return scoring_page(record)
     progress = record.get("progress") or {}
     total = progress.get("total") or 0
     percent = min(100, round(100 * progress.get("round", 0) / total)) if total else 0
@@ -88,7 +91,13 @@ def cancel_job(job_id: str):
     except Conflict as error:
         flash(f"Nothing to cancel: {error.message}", "warning")
     else:
-        flash("Cancelling: training stops at its next boosting round.", "info")
+        record = state().jobs.get(job_id)
+        what = (
+            "scoring stops after its current rows"
+            if is_scoring(record)
+            else "training stops at its next boosting round"
+        )
+        flash(f"Cancelling: {what}.", "info")
     return redirect(url_for("pages.job", job_id=job_id))
 
 

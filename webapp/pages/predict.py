@@ -18,6 +18,7 @@ from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
 from webapp.pages.ranges import feature_hints
+from webapp.pages.scoring import queue_scoring
 from webapp.state import state
 
 TOP_CONTRIBUTIONS = 8
@@ -125,8 +126,15 @@ def predict_batch(name: str):
         flash(f"Nothing was scored: {'; '.join(form.file.errors)}", "danger")
         return back
     upload = form.file.data
+    ref = f"{name}:{version}"
     try:
-        body, summary = score_file(f"{name}:{version}", upload.stream, upload.filename or "")
+        # Beyond one request's limits (or with explanations, slow per row): a background job.
+        if form.explain.data or _size(upload.stream) > state().settings.max_predict_bytes:
+            return queue_scoring(ref, upload, form.explain.data)
+        try:
+            body, summary = score_file(ref, upload.stream, upload.filename or "")
+        except TooLarge:  # more rows than a request scores
+            return queue_scoring(ref, upload, explain=False)
     except DsbaError as error:
         flash(f"Nothing was scored: {error.message}", "danger")
         return back
@@ -134,6 +142,13 @@ def predict_batch(name: str):
     # The store, not this process: the page and the download may reach other workers.
     token = ScoredFiles(state().settings.registry_dir).put(body, summary)
     return redirect(url_for("pages.scored_file", name=name, token=token))
+
+
+def _size(stream: IO[bytes]) -> int:
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return size
 
 
 def _scored_summary(name: str, token: str) -> dict[str, Any]:

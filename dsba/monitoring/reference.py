@@ -198,6 +198,15 @@ def regression_profile(
     }
 
 
+def _feature_profiles(
+    features: list[tuple[str, str]], train: pd.DataFrame, importance: dict[str, float]
+) -> list[dict[str, Any]]:
+    return [
+        feature_profile(name, kind, train[name], round(importance.get(name, 0.0), 6))
+        for name, kind in features
+    ]
+
+
 def build_reference(
     features: list[tuple[str, str]],
     train: pd.DataFrame,
@@ -206,24 +215,39 @@ def build_reference(
     classes: list,
     importance: dict[str, float],
     train_predicted: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The reference profile of a classifier: (name, kind) features profiled on train."""
+    return json_ready(
+        {
+            "format": FORMAT,
+            "features": _feature_profiles(features, train, importance),
+            **prediction_profile(y_test, proba_test, classes, train_predicted),
+        }
+    )
+
+
+def build_regression_reference(
+    features: list[tuple[str, str]],
+    train: pd.DataFrame,
+    y_test: np.ndarray,
+    predicted_test: np.ndarray,
+    importance: dict[str, float],
     *,
     intervals_test: np.ndarray | None = None,
+    train_predicted: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The reference profile of a version: (name, kind) features profiled on train.
+    """The reference profile of a regression model: features on train, values on test.
 
-    A regression model (no classes) passes its predicted values on the test part as
-    proba_test (one value per row), and their intervals (rows x [lower, upper]) if any.
+    intervals_test: the test rows' [lower, upper] bounds (rows x 2); train_predicted: the
+    values predicted for (a sample of) the training part, counted in the values' profile.
     """
-    profiles = [
-        feature_profile(name, kind, train[name], round(importance.get(name, 0.0), 6))
-        for name, kind in features
-    ]
-    if classes:
-        predictions = prediction_profile(y_test, proba_test, classes, train_predicted)
-    else:
-        values = np.asarray(proba_test, np.float64).reshape(len(y_test))
-        predictions = regression_profile(y_test, values, intervals_test, train_predicted)
-    return json_ready({"format": FORMAT, "features": profiles, **predictions})
+    return json_ready(
+        {
+            "format": FORMAT,
+            "features": _feature_profiles(features, train, importance),
+            **regression_profile(y_test, predicted_test, intervals_test, train_predicted),
+        }
+    )
 
 
 def json_ready(value: Any, digits: int | None = None) -> Any:

@@ -13,6 +13,7 @@ from dsba.data.ingestion import Dataset, read_source
 from dsba.data.schema import categorical_features
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
@@ -64,6 +65,8 @@ class LocalService:
         test_size: float = 0.2,
         seed: int = 42,
         progress: ProgressCallback | None = None,
+        task: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
@@ -77,6 +80,8 @@ class LocalService:
             test_size=test_size,
             seed=seed,
             progress=progress,
+            task=task,
+            interval=interval,
         )
 
     def goes_to_dask(self, dataset_id: str) -> bool:

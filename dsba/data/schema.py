@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsba.data.target import CLASSIFICATION, REGRESSION, check_regression_target, resolve_task
 from dsba.errors import InvalidInput, TooLarge
 
 NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
@@ -36,12 +37,19 @@ class Feature:
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """Features, dropped columns with reasons, and the target's classes."""
+    """Features, dropped columns with reasons, the target's classes and the task."""
 
     target: str
     classes: list[Any]
     features: list[Feature]
     dropped: list[dict[str, str]] = field(default_factory=list)
+    # "classification" or "regression" (whose classes are []); absent in older schema.json.
+    task: str = CLASSIFICATION
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the target is a number to predict rather than a class."""
+        return self.task == REGRESSION
 
     @property
     def model_columns(self) -> list[str]:
@@ -75,6 +83,7 @@ class FeatureSchema:
             classes=list(data["classes"]),
             features=[Feature(**item) for item in data["features"]],
             dropped=list(data.get("dropped", [])),
+            task=data.get("task", CLASSIFICATION),
         )
 
 
@@ -211,9 +220,14 @@ def check_target(series: pd.Series) -> list[Any]:
 
 
 def infer_schema(
-    frame: pd.DataFrame, target: str, *, max_categories: int = 1000, max_columns: int = 1000
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    max_categories: int = 1000,
+    max_columns: int = 1000,
+    task: str | None = None,
 ) -> FeatureSchema:
-    """Decide each column's kind and which columns to drop (with the reason)."""
+    """Decide the task, each column's kind and which columns to drop (with the reason)."""
     if target not in frame.columns:
         raise InvalidInput(
             f"target column {target!r} not found; "
@@ -223,7 +237,12 @@ def infer_schema(
     if frame.shape[1] - 1 > max_columns:
         raise TooLarge(f"{frame.shape[1] - 1} feature columns exceed the limit of {max_columns}")
     labelled = frame[frame[target].notna()]
-    classes = check_target(labelled[target])
+    task = resolve_task(labelled[target], task)
+    classes: list[Any] = []
+    if task == REGRESSION:
+        check_regression_target(labelled[target])
+    else:
+        classes = check_target(labelled[target])
     features: list[Feature] = []
     dropped: list[dict[str, str]] = []
     for column in labelled.columns:
@@ -242,11 +261,15 @@ def infer_schema(
     if not features:
         reasons = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped) or "none given"
         raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
-    return FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
+    return FeatureSchema(
+        target=target, classes=classes, features=features, dropped=dropped, task=task
+    )
 
 
 def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
-    """Map target labels to class indices 0..k-1 (labels must be known classes)."""
+    """Map target labels to class indices 0..k-1 (labels must be known classes); or values."""
+    if schema.is_regression:
+        return series.to_numpy(dtype=np.float64)
     codes = pd.Index(schema.classes).get_indexer(series)
     if (codes >= 0).all():
         return codes.astype(np.int32)

@@ -1,0 +1,156 @@
+"""Train a regressor: split, fit with early stopping, calibrate intervals, evaluate on test."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.model_selection import train_test_split
+
+from dsba.data.schema import FeatureSchema, encode_target, prepare_features
+from dsba.errors import InvalidInput
+from dsba.model import intervals as conformal
+from dsba.model.boosting import ProgressCallback, TrainingResult, fit_booster
+from dsba.model.regression_evaluation import evaluate_regression
+
+# Share of the training part set aside to calibrate intervals (see dsba.model.intervals),
+# and a cap: a few thousand rows fix a 90% quantile well; more rows are better spent fitting.
+CALIBRATION_FRACTION = 0.2
+MAX_CALIBRATION_ROWS = 5_000
+# Objectives defined only for some targets: (test, what the target must be).
+_TARGET_DOMAIN = {
+    "reg:gamma": (lambda y: bool((y > 0).all()), "positive"),
+    "reg:tweedie": (lambda y: bool((y >= 0).all()), "zero or positive"),
+}
+
+
+def regression_params(params: dict[str, Any], seed: int, threads: int) -> dict[str, Any]:
+    """XGBoost's native parameters for a regressor with our validated user parameters."""
+    return {
+        "objective": params["objective"],
+        "eval_metric": "rmse",
+        "tree_method": "hist",
+        "eta": params["learning_rate"],
+        "max_depth": params["max_depth"],
+        "min_child_weight": params["min_child_weight"],
+        "subsample": params["subsample"],
+        "colsample_bytree": params["colsample_bytree"],
+        "lambda": params["reg_lambda"],
+        "alpha": params["reg_alpha"],
+        "gamma": params["gamma"],
+        "max_bin": params["max_bin"],
+        "max_cat_to_onehot": params["max_cat_to_onehot"],
+        "seed": seed,
+        "nthread": threads or 0,
+    }
+
+
+def check_objective_target(objective: str, target: str, y: np.ndarray) -> None:
+    """Refuse an objective whose domain the target leaves (gamma: y > 0, Tweedie: y >= 0)."""
+    domain = _TARGET_DOMAIN.get(objective)
+    if domain and not domain[0](y):
+        raise InvalidInput(
+            f"objective {objective!r} needs a {domain[1]} target; column {target!r} has "
+            f"values down to {float(y.min())!r}",
+            {"param": "objective"},
+        )
+
+
+def _split(x: pd.DataFrame, y: np.ndarray, size: float | int, seed: int, what: str):
+    try:
+        return train_test_split(x, y, test_size=size, random_state=seed)
+    except ValueError as exc:
+        raise InvalidInput(f"cannot make the {what} split ({exc}); add rows") from exc
+
+
+def _staged(progress: ProgressCallback | None, stage: int, total: int):
+    """Report a booster's rounds as one half of the whole training (two boosters are fit)."""
+    if progress is None:
+        return None
+    return lambda done, _: progress(stage * total + done, 2 * total)
+
+
+def _predict(booster: xgb.Booster, x: pd.DataFrame) -> np.ndarray:
+    return np.asarray(booster.inplace_predict(x), dtype=np.float64)
+
+
+def train_regression(
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    checked: dict[str, Any],
+    *,
+    test_size: float,
+    seed: int,
+    threads: int,
+    interval: float,
+    progress: ProgressCallback | None,
+    started: float,
+) -> TrainingResult:
+    """Train, calibrate and evaluate a regressor of schema.target."""
+    labelled = frame[frame[schema.target].notna()].reset_index(drop=True)
+    y = encode_target(schema, labelled[schema.target])
+    check_objective_target(checked["objective"], schema.target, y)
+    x, _ = prepare_features(schema, labelled)
+    x_train, x_test, y_train, y_test = _split(x, y, test_size, seed, "train/test")
+    calibration_rows = min(max(round(len(y_train) * CALIBRATION_FRACTION), 2), MAX_CALIBRATION_ROWS)
+    x_rest, x_cal, y_rest, y_cal = _split(x_train, y_train, calibration_rows, seed, "calibration")
+    x_fit, x_val, y_fit, y_val = _split(
+        x_rest, y_rest, checked["validation_fraction"], seed, "validation"
+    )
+    native = regression_params(checked, seed, threads)
+    total = checked["n_estimators"]
+    fit, validation = (x_fit, y_fit), (x_val, y_val)
+    booster, best, evals_result = fit_booster(
+        native, fit, validation, checked, seed, threads, _staged(progress, 0, total)
+    )
+    quantile_booster, _, _ = fit_booster(
+        conformal.quantile_params(native, interval),
+        fit,
+        validation,
+        checked,
+        seed,
+        threads,
+        _staged(progress, 1, total),
+    )
+    cal_quantiles = np.asarray(quantile_booster.inplace_predict(x_cal), dtype=np.float64)
+    interval_model = conformal.calibrate(
+        y_cal, _predict(booster, x_cal), cal_quantiles, quantile_booster, interval, seed
+    )
+    predicted = _predict(booster, x_test)
+    test_quantiles = np.asarray(quantile_booster.inplace_predict(x_test), dtype=np.float64)
+    candidates = conformal.candidate_bounds(interval_model, predicted, test_quantiles)
+    evaluation = evaluate_regression(
+        booster,
+        schema,
+        y_test,
+        predicted,
+        candidates[interval_model.method],
+        float(np.mean(y_train)),
+        interval_model,
+        candidates,
+        evals_result,
+        seed,
+    )
+    return TrainingResult(
+        booster=booster,
+        schema=schema,
+        params=checked,
+        evaluation=evaluation,
+        rows={
+            "total": len(frame),
+            "labelled": len(labelled),
+            "train": len(y_fit),
+            "validation": len(y_val),
+            "calibration": len(y_cal),
+            "test": len(y_test),
+        },
+        best_iteration=best,
+        duration_seconds=round(time.perf_counter() - started, 3),
+        # TODO(reg-monitoring): build_reference for a regressor (test targets and values).
+        reference=None,
+        intervals=interval_model.metadata(),
+        artifacts=interval_model.artifacts(),
+    )

@@ -15,6 +15,7 @@ from dsba.errors import InvalidInput
 from dsba.model import intervals as conformal
 from dsba.model.boosting import ProgressCallback, TrainingResult, fit_booster
 from dsba.model.regression_evaluation import evaluate_regression
+from dsba.monitoring.reference import build_regression_reference
 
 # Share of the training part set aside to calibrate intervals (see dsba.model.intervals),
 # and a cap: a few thousand rows fix a 90% quantile well; more rows are better spent fitting.
@@ -149,8 +150,18 @@ def train_regression(
         },
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
-        # TODO(reg-monitoring): build_reference for a regressor (test targets and values).
-        reference=None,
+        reference=build_regression_reference(
+            [(f.name, f.kind) for f in schema.features],
+            labelled.iloc[x_train.index.to_numpy()],
+            y_test,
+            predicted,
+            {item["feature"]: item["gain"] for item in evaluation["feature_importance"]},
+            intervals_test=candidates[interval_model.method],
+            # As for classifiers: at most 100,000 training rows' values join the profile.
+            train_predicted=_predict(
+                booster, x_train.sample(min(len(x_train), 100_000), random_state=seed)
+            ),
+        ),
         intervals=interval_model.metadata(),
         artifacts=interval_model.artifacts(),
     )

@@ -149,3 +149,24 @@ def test_shifted_values_drift_and_reach_the_metrics(holdout_and_server):
     assert f'dsba_model_monitoring_status{{model="{NAME}",status="drift",version="1"}} 1.0' in (
         scraped
     )
+
+
+def test_invocations_are_logged_with_their_intervals(holdout_and_server):
+    holdout, server = holdout_and_server
+    features = holdout.drop(columns=["progression"]).head(7)
+    since = datetime.now(UTC).isoformat()
+    answer = requests.post(
+        f"{server.url}/api/models/{NAME}/invocations",
+        json={"dataframe_records": features.to_dict(orient="records")},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    values = answer.json()["predictions"]
+    until = datetime.now(UTC).isoformat()
+    client = Client(server.url)
+    _report(client, since, until, len(values))
+    logged = pd.DataFrame(client.predictions(NAME, since, until))
+    assert logged["source"].tolist() == ["invocations"] * len(values)
+    assert logged["prediction"].tolist() == pytest.approx(values)
+    assert (logged["prediction_lower"] <= logged["prediction"]).all()
+    assert (logged["prediction"] <= logged["prediction_upper"]).all()

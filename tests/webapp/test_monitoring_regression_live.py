@@ -85,6 +85,9 @@ def test_numeric_feedback_gives_the_live_error_of_the_export(holdout_and_server,
     report = _report(client, since, until, len(ids))
     assert report["task"] == "regression" and report["status"] == "ok"
     assert report["performance"]["live"] is None and report["performance"]["estimated"] is None
+    window = {"since": since, "until": until}
+    page = requests.get(f"{server.url}/models/{NAME}/monitoring", params=window, timeout=60)
+    assert page.status_code == 200 and "No true values yet for this window" in page.text
 
     # A text label for a regression prediction: a 400 naming the id, nothing stored.
     items = [{"id": i, "label": float(y)} for i, y in zip(ids, holdout["progression"], strict=True)]

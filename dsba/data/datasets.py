@@ -107,6 +107,12 @@ class DatasetStore:
         frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
         return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
 
+    def column(self, dataset_id: str, name: str) -> pd.Series:
+        """One column of a stored dataset (Parquet reads only that column)."""
+        self.get(dataset_id)
+        frame = pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=[name])
+        return frame[name]
+
     def _header(self, dataset_id: str) -> dict[str, Any] | None:
         try:
             info = read_json(self.folder / dataset_id / "profile.json")

@@ -78,7 +78,7 @@ def train_regression_dask(
     seed: int,
     interval: float,
     progress: ProgressCallback | None,
-) -> tuple[xgb.Booster, int, dict[str, Any], conformal.IntervalModel, dict[str, int]]:
+) -> tuple[xgb.Booster, int, dict[str, Any], conformal.IntervalModel, dict[str, int], tuple]:
     """Fit value and quantile boosters, calibrate intervals, evaluate on the test part."""
     counts = prepared[part].value_counts().compute()
     rows = {name: int(counts.get(code, 0)) for name, code in parts.items()}
@@ -110,7 +110,7 @@ def train_regression_dask(
     # Only these come back to this process: the test part and at most a few thousand more.
     computed = client.compute([*held["calibration"], *held["test"], train_mean], sync=True)
     arrays = [np.asarray(value, dtype=np.float64) for value in computed[:6]]
-    evaluation, interval_model, _ = calibrate_and_evaluate(
+    evaluation, interval_model, test_bounds = calibrate_and_evaluate(
         booster,
         quantile_booster,
         schema,
@@ -121,4 +121,6 @@ def train_regression_dask(
         output["history"],
         seed,
     )
-    return booster, best, evaluation, interval_model, rows
+    # The test part's targets, values and bounds, for the reference profile.
+    test = (arrays[3], arrays[4], test_bounds)
+    return booster, best, evaluation, interval_model, rows, test

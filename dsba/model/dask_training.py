@@ -54,7 +54,7 @@ from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.model.pipeline import register_result
 from dsba.model.training import ProgressCallback, TrainingResult, booster_params
-from dsba.monitoring.reference import build_reference
+from dsba.monitoring.reference import build_reference, build_regression_reference
 from dsba.registry.model_registry import ModelRegistry
 from dsba.registry.refs import validate_name
 
@@ -111,7 +111,7 @@ def reference_dask(
     ddf: dd.DataFrame,
     schema: FeatureSchema,
     evaluation: dict[str, Any],
-    test: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, ...],
     train_rows: int,
     **split: Any,
 ) -> dict[str, Any]:
@@ -122,6 +122,11 @@ def reference_dask(
     sample = rows.compute().reset_index(drop=True)
     importance = {item["feature"]: item["gain"] for item in evaluation["feature_importance"]}
     features = [(f.name, f.kind) for f in schema.features]
+    if schema.is_regression:  # test: targets, values, [lower, upper] bounds
+        y_test, values, bounds = test
+        return build_regression_reference(
+            features, sample, y_test, values, importance, intervals_test=bounds
+        )
     return build_reference(features, sample, *test, schema.classes, importance)
 
 
@@ -378,7 +383,7 @@ def train_model_dask(
         checked = validate_params(params, regression=schema.is_regression)
         if schema.is_regression:
             parts = {"train": FIT, "validation": VALIDATION, "calibration": CALIBRATION}
-            booster, best, evaluation, interval_model, rows = train_regression_dask(
+            booster, best, evaluation, interval_model, rows, test = train_regression_dask(
                 client,
                 prepared,
                 schema,
@@ -393,6 +398,8 @@ def train_model_dask(
             )
             rows = {"labelled": sum(rows.values()), **rows}
             intervals, artifacts = interval_model.metadata(), interval_model.artifacts()
+            train_rows = rows["labelled"] - rows["test"]
+            reference = reference_dask(ddf, schema, evaluation, test, train_rows, **split)
         else:
             booster, best, evaluation, reference, rows = _train_classifier(
                 client, ddf, prepared, schema, checked, split, progress

@@ -227,3 +227,34 @@ def test_several_writer_processes_log_every_regression_row_once(diabetes) -> Non
     writers = {p.name.rsplit("-", 1)[0] for p in folder.rglob("*.parquet")}
     assert len(writers) >= 3  # each process wrote its own files
     assert service.monitoring("diabetes", since=since, until=until)["window"]["rows"] == 60
+
+
+@pytest.mark.slow
+def test_a_regression_trained_on_dask_is_monitored_as_one_trained_locally(
+    dask_cluster, tmp_path
+) -> None:
+    from dsba.model.dask_training import connect, train_model_dask
+    from dsba.model.pipeline import register_result
+
+    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    train, holdout = train_test_split(frame, test_size=0.3, random_state=0)
+    path = tmp_path / "train.parquet"
+    train.to_parquet(path, index=False)
+    with connect(dask_cluster.scheduler_address) as client:
+        result, _ = train_model_dask(client, path, "progression", params={"n_estimators": 60})
+    assert result.reference is not None and result.reference["task"] == "regression"
+    assert result.reference["prediction"]["count"] == result.rows["test"]
+    assert result.reference["features"][0]["count"] == result.rows["labelled"] - result.rows["test"]
+    root = tmp_path / "registry"
+    service = LocalService(Settings(registry_dir=root))
+    dataset = Dataset(train, "0" * 64, "train.parquet", "parquet", 1)
+    register_result(
+        service.registry, "dask", result, dataset, test_size=0.2, seed=42, ran_on="dask"
+    )
+    service.prediction_log = PredictionLog(root)
+    report = _window_of(service, "dask", holdout.drop(columns=["progression"]))[1]
+    assert report["status"] == "ok" and report["window"]["rows"] == len(holdout)
+    assert report["prediction_drift"]["score"] is not None
+    assert report["performance"]["test"]["rmse"] == pytest.approx(
+        result.evaluation["metrics"]["rmse"], rel=1e-6
+    )

@@ -258,3 +258,19 @@ def test_a_regression_trained_on_dask_is_monitored_as_one_trained_locally(
     assert report["performance"]["test"]["rmse"] == pytest.approx(
         result.evaluation["metrics"]["rmse"], rel=1e-6
     )
+
+
+def test_dsba_predict_log_writes_values_and_bounds_like_the_scored_file(diabetes, cli, tmp_path):
+    service, holdout = diabetes
+    source, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    holdout.drop(columns=["progression"]).head(9).to_csv(source, index=False)
+    since = datetime.now(UTC)
+    root = service.settings.registry_dir
+    result = cli(root, "predict", "diabetes", str(source), "-o", str(out), "--log")
+    assert result.exit_code == 0, result.stderr
+    scored = pd.read_csv(out)
+    logged = pd.DataFrame(service.predictions("diabetes", since, None, limit=1000))
+    assert logged["id"].tolist() == scored["id"].tolist()
+    assert set(logged["source"]) == {"cli"}
+    for column in ("prediction", "prediction_lower", "prediction_upper"):
+        np.testing.assert_allclose(logged[column], scored[column], rtol=1e-6)

@@ -24,6 +24,7 @@ from dsba.client import Client
 from dsba.config import Settings
 from dsba.data.ingestion import Dataset
 from dsba.service import LocalService
+from webapp.api.monitoring_schemas import LoggedPredictionSchema, MonitoringReportSchema
 
 NAME = "diabetes"
 
@@ -115,7 +116,10 @@ def test_numeric_feedback_gives_the_live_error_of_the_export(holdout_and_server,
     exported = pd.read_csv(io.BytesIO(client.predictions(NAME, since, until, format="csv")))
     assert not [c for c in exported.columns if c.startswith("proba:")]
     y, p = exported["label"].to_numpy(np.float64), exported["prediction"].to_numpy(np.float64)
-    live = client.monitoring(NAME, since, until)["performance"]["live"]
+    report = client.monitoring(NAME, since, until)
+    assert MonitoringReportSchema().validate(report) == {}
+    assert LoggedPredictionSchema(many=True).validate(client.predictions(NAME, since, until)) == {}
+    live = report["performance"]["live"]
     assert live["rows"] == len(ids)
     assert live["rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(y, p)), rel=1e-6)
     assert live["mae"] == pytest.approx(metrics.mean_absolute_error(y, p), rel=1e-6)

@@ -186,10 +186,8 @@ def check_feedback(
         label = number_text(given) if regression else label_text(given)
         if label is None:
             reason = "the label must be a number (the true value of a regression model)"
-            refused.append(
-                {"index": index, "id": prediction_id, "label": given, "version": version}
-                | {"reason": reason}
-            )
+            entry = {"index": index, "id": prediction_id, "reason": reason}
+            refused.append({**entry, "label": given, "version": version})
             continue
         if not regression and label not in classes:
             reason = f"label {label!r} is not a class of {name}:{version} ({', '.join(classes)})"

@@ -183,22 +183,32 @@ def test_numeric_feedback_gives_the_live_error_counted_by_hand(diabetes) -> None
 def test_a_text_label_for_a_regression_prediction_is_refused_naming_its_id(diabetes) -> None:
     service, holdout = diabetes
     ids, _ = _score(service, "diabetes", holdout.drop(columns=["progression"]).iloc[:3])
-    folder = layout.feedback_dir(service.settings.registry_dir, "diabetes")
-    before = sorted(folder.rglob("*.parquet")) if folder.exists() else []
+    # A classifier in the same store: a request without a model mixes both models' ids.
+    penguins = palmerpenguins.load_penguins()
+    dataset = Dataset(penguins, "1" * 64, "penguins.csv", "csv", 1)
+    service.train(dataset, target="species", name="penguins", params={"n_estimators": 10})
+    species_ids, _ = _score(service, "penguins", penguins.drop(columns=["species"]).head(2))
+    root = service.settings.registry_dir
+    stored = lambda: sorted((root / layout.MONITORING_DIR).rglob("feedback/*/*.parquet"))  # noqa: E731
+    before = stored()
     items = [{"id": ids[0], "label": 120.5}, {"id": ids[1], "label": "high"}]
-    for call in (
-        lambda: service.feedback("diabetes", items),
-        lambda: service.feedback(None, items),
-    ):
+    mixed = [{"id": species_ids[0], "label": "Adelie"}, *items]
+    # The refusal names the item by its place in the request that was sent.
+    for model, sent, place in (("diabetes", items, 1), (None, items, 1), (None, mixed, 2)):
         with pytest.raises(InvalidInput) as refused:
-            call()
+            service.feedback(model, sent)
         assert ids[1] in refused.value.message and "not a number" in refused.value.message
-        assert refused.value.errors["feedback"][0]["index"] == 1
+        assert refused.value.errors["feedback"] == [
+            {"index": place, "id": ids[1], "reason": refused.value.errors["feedback"][0]["reason"]}
+        ]
     for label in (True, "inf", "NaN", "12 kg"):
         with pytest.raises(InvalidInput):
             service.feedback("diabetes", [{"id": ids[2], "label": label}])
-    # Refused requests store nothing, not even their good items.
-    assert (sorted(folder.rglob("*.parquet")) if folder.exists() else []) == before
+    # Refused requests store nothing, not even their good items, of either model.
+    assert stored() == before
+    # The classifier's labels are checked as before: an unknown class is counted, not refused.
+    answer = service.feedback(None, [{"id": species_ids[1], "label": 7.5}, mixed[0]])
+    assert answer["accepted"] == 1 and answer["invalid"][0]["index"] == 0
 
 
 def _write_rows(root: str, name: str, rows: list[dict]) -> int:

@@ -18,6 +18,26 @@ def _number(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _errors(figures: dict[str, Any]) -> str:
+    """RMSE, MAE, R² and interval coverage of a regression model, on one line."""
+    return (
+        f"rmse {_number(figures.get('rmse'))}  mae {_number(figures.get('mae'))}  "
+        f"r2 {_number(figures.get('r2'))}  coverage {_number(figures.get('interval_coverage'))}"
+    )
+
+
+def _regression_lines(performance: dict[str, Any]) -> list[str]:
+    test, live = performance["test"] or {}, performance["live"]
+    nominal = test.get("interval_nominal")
+    lines = [f"  test       {_errors(test)}" + (f" (nominal {nominal:g})" if nominal else "")]
+    if live:
+        lines.append(f"  live       {_errors(live)} over {live.get('rows', '?')} labelled rows")
+    else:
+        lines.append("  live       - (no true values sent as feedback in the window)")
+    lines.append("  estimated  none: no label-free estimate exists for regression")
+    return lines
+
+
 def _performance_lines(performance: dict[str, Any]) -> list[str]:
     test, live, estimated = performance["test"] or {}, performance["live"], performance["estimated"]
     lines = [f"  test       accuracy {_number(test.get('accuracy'))}"]
@@ -57,7 +77,11 @@ def report_text(report: dict[str, Any]) -> str:
         f"prediction drift: {moved['method']} {_number(moved['score'])}"
         f"{'  DRIFTED' if moved['drifted'] else ''}",
         "performance:",
-        *_performance_lines(report["performance"]),
+        *(
+            _regression_lines(report["performance"])
+            if report.get("task") == "regression"
+            else _performance_lines(report["performance"])
+        ),
     ]
     return "\n".join(lines)
 
@@ -88,6 +112,9 @@ def monitor(obj: Context, ref: str, since: str | None, until: str | None) -> Non
 @click.pass_obj
 def feedback(obj: Context, ref: str, file: str, id_column: str, label_column: str) -> None:
     """Record the true labels in FILE (CSV, Parquet, JSON lines) for predictions of REF.
+
+    A regression model's labels are the true values, numbers: a file with any other label
+    for one of its predictions is refused (nothing stored), naming the id.
 
     \b
     Examples:

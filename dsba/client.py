@@ -187,6 +187,8 @@ class Client(MonitoringCalls):
         seed: int = 42,
         exclude: list[str] | None = None,
         kinds: dict[str, str] | None = None,
+        task: str | None = None,
+        interval: float | None = None,
     ) -> dict[str, Any]:
         """Start a training job; a local file or DataFrame is uploaded first. Return the job.
 
@@ -204,6 +206,8 @@ class Client(MonitoringCalls):
             body["exclude"] = list(exclude)
         if kinds:
             body["kinds"] = dict(kinds)
+        # None: the server's defaults (the task inferred from the target, 90% intervals).
+        body.update({k: v for k, v in (("task", task), ("interval", interval)) if v is not None})
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -230,6 +234,8 @@ class Client(MonitoringCalls):
         poll: float = 0.5,
         exclude: list[str] | None = None,
         kinds: dict[str, str] | None = None,
+        task: str | None = None,
+        interval: float | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
@@ -245,6 +251,8 @@ class Client(MonitoringCalls):
             seed=seed,
             exclude=exclude,
             kinds=kinds,
+            task=task,
+            interval=interval,
         )
         if not wait:
             return job
@@ -414,32 +422,44 @@ class Client(MonitoringCalls):
         if len(frame) == 0:
             meta = self.metadata(ref)
             classes = meta["classes"]
+            regression = meta.get("task") == "regression"
             return Predictions(
-                f"{meta['name']}:{meta['version']}", classes, [], np.zeros((0, len(classes)))
+                f"{meta['name']}:{meta['version']}",
+                classes,
+                [],
+                np.zeros((0, len(classes))),
+                intervals=np.zeros((0, 2)) if regression else None,
             )
         answer = self._predict_frame_json(ref, frame, bool(options.get("contributions")))
         rows = answer["predictions"]
+        flags = {
+            i: {key: row[key] for key in ("unseen", "unreliable") if key in row}
+            for i, row in enumerate(rows)
+            if "unseen" in row or "unreliable" in row
+        }
+        explained = "contributions" in rows[0]
+        common = {
+            "contributions": [row["contributions"] for row in rows] if explained else None,
+            "flags": flags,
+            # The server's prediction log ids, when it logged the rows (all or none of a call).
+            "ids": [row["id"] for row in rows] if all("id" in row for row in rows) else None,
+        }
+        if "value" in rows[0]:
+            return Predictions(
+                answer["model"],
+                [],
+                [row["value"] for row in rows],
+                np.zeros((len(rows), 0)),
+                answer["warnings"],
+                intervals=np.array([row["interval"] for row in rows], dtype=np.float64),
+                **common,
+            )
         names = list(rows[0]["probabilities"])
         labels = [row["label"] for row in rows]
         # Probability keys are strings; keep the labels' own type (e.g. int classes) where known.
         by_name = {str(label): label for label in labels}
         classes = [by_name.get(name, name) for name in names]
         probabilities = np.array([[row["probabilities"][n] for n in names] for row in rows])
-        explained = "contributions" in rows[0]
-        contributions = [row["contributions"] for row in rows] if explained else None
-        flags = {
-            i: {key: row[key] for key in ("unseen", "unreliable") if key in row}
-            for i, row in enumerate(rows)
-            if "unseen" in row or "unreliable" in row
-        }
         return Predictions(
-            answer["model"],
-            classes,
-            labels,
-            probabilities,
-            answer["warnings"],
-            contributions,
-            flags=flags,
-            # The server's prediction log ids, when it logged the rows (all or none of a call).
-            ids=[row["id"] for row in rows] if all("id" in row for row in rows) else None,
+            answer["model"], classes, labels, probabilities, answer["warnings"], **common
         )

@@ -26,6 +26,7 @@ from dsba.jobs.job_store import (
 from dsba.jobs.scoring import SCORE, score_file
 from dsba.jobs.scoring_files import ScoringFiles
 from dsba.logs import configure_logging
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.monitoring.prediction_log import PredictionLog
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
@@ -263,6 +264,9 @@ def run_job(settings: Settings, job_id: str) -> int:
             progress=reporter.progress,
             exclude=request.get("exclude"),
             kinds=request.get("kinds"),
+            # Jobs queued before regression carry neither: inferred, and the default.
+            task=request.get("task"),
+            interval=request.get("interval", DEFAULT_INTERVAL),
         )
     except JobStopped as stop:
         reporter.finish(state=stop.state, error=stop.message)

@@ -11,8 +11,10 @@ from dsba.config import Settings
 from dsba.data.datasets import DatasetStore
 from dsba.data.ingestion import Dataset, read_source
 from dsba.data.schema import categorical_features
+from dsba.data.target import REGRESSION, check_regression_target, resolve_task
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.training import ProgressCallback
@@ -67,6 +69,8 @@ class LocalService:
         progress: ProgressCallback | None = None,
         exclude: list[str] | None = None,
         kinds: dict[str, str] | None = None,
+        task: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
@@ -82,7 +86,18 @@ class LocalService:
             progress=progress,
             exclude=exclude,
             kinds=kinds,
+            task=task,
+            interval=interval,
         )
+
+    def training_task(self, dataset_id: str, target: str, task: str | None = None) -> str:
+        """The task a stored dataset's target trains as; refuse one regression cannot learn."""
+        series = DatasetStore(self.settings.registry_dir).column(dataset_id, target)
+        labelled = series[series.notna()]
+        resolved = resolve_task(labelled, task)
+        if resolved == REGRESSION:
+            check_regression_target(labelled)
+        return resolved
 
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""

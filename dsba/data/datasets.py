@@ -138,6 +138,10 @@ class DatasetStore:
         self.get(dataset_id)
         return pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=columns)
 
+    def column(self, dataset_id: str, name: str) -> pd.Series:
+        """One column of a stored dataset (Parquet reads only that column)."""
+        return self.load_columns(dataset_id, [name])[name]
+
     def _header(self, dataset_id: str) -> dict[str, Any] | None:
         try:
             info = read_json(self.folder / dataset_id / "profile.json")

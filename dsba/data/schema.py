@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsba.data.target import CLASSIFICATION, REGRESSION, check_regression_target, resolve_task
 from dsba.errors import InvalidInput, TooLarge
 
 NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
@@ -38,7 +39,7 @@ class Feature:
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """Features, dropped columns with reasons, and the target's classes."""
+    """Features, dropped columns with reasons, the target's classes and the task."""
 
     target: str
     classes: list[Any]
@@ -46,6 +47,13 @@ class FeatureSchema:
     dropped: list[dict[str, str]] = field(default_factory=list)
     # What the user chose: {"exclude": [columns], "kinds": {column: kind}} (empty: nothing).
     choices: dict[str, Any] = field(default_factory=dict)
+    # "classification" or "regression" (whose classes are []); absent in older schema.json.
+    task: str = CLASSIFICATION
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the target is a number to predict rather than a class."""
+        return self.task == REGRESSION
 
     @property
     def model_columns(self) -> list[str]:
@@ -80,6 +88,7 @@ class FeatureSchema:
             features=[Feature(**item) for item in data["features"]],
             dropped=list(data.get("dropped", [])),
             choices=dict(data.get("choices") or {}),
+            task=data.get("task", CLASSIFICATION),
         )
 
 
@@ -254,11 +263,13 @@ def infer_schema(
     max_columns: int = 1000,
     exclude: list[str] | tuple[str, ...] = (),
     kinds: dict[str, str] | None = None,
+    task: str | None = None,
 ) -> FeatureSchema:
-    """Decide each column's kind and which columns to drop (with the reason).
+    """Decide the task, each column's kind and which columns to drop (with the reason).
 
     exclude names columns to leave out; kinds gives columns a kind instead of the inferred
     one (IGNORE leaves the column out). Both are assumed checked (dsba.data.column_choices).
+    task is None (inferred from the target), "classification" or "regression".
     """
     if target not in frame.columns:
         raise InvalidInput(
@@ -270,7 +281,12 @@ def infer_schema(
         raise TooLarge(f"{frame.shape[1] - 1} feature columns exceed the limit of {max_columns}")
     kinds = kinds or {}
     labelled = frame[frame[target].notna()]
-    classes = check_target(labelled[target])
+    task = resolve_task(labelled[target], task)
+    classes: list[Any] = []
+    if task == REGRESSION:
+        check_regression_target(labelled[target])
+    else:
+        classes = check_target(labelled[target])
     features: list[Feature] = []
     dropped: list[dict[str, str]] = []
     for column in labelled.columns:
@@ -294,12 +310,19 @@ def infer_schema(
     if kinds:
         choices["kinds"] = dict(kinds)
     return FeatureSchema(
-        target=target, classes=classes, features=features, dropped=dropped, choices=choices
+        target=target,
+        classes=classes,
+        features=features,
+        dropped=dropped,
+        choices=choices,
+        task=task,
     )
 
 
 def encode_target(schema: FeatureSchema, series: pd.Series) -> np.ndarray:
-    """Map target labels to class indices 0..k-1 (labels must be known classes)."""
+    """Map target labels to class indices 0..k-1 (labels must be known classes); or values."""
+    if schema.is_regression:
+        return series.to_numpy(dtype=np.float64)
     codes = pd.Index(schema.classes).get_indexer(series)
     if (codes >= 0).all():
         return codes.astype(np.int32)

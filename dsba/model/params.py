@@ -36,6 +36,16 @@ PARAMS: dict[str, Param] = {
 }
 
 
+# XGBoost's regression objectives a user may pick (regression only; the first is the default).
+OBJECTIVES = (
+    "reg:squarederror",
+    "reg:absoluteerror",
+    "reg:pseudohubererror",
+    "reg:tweedie",
+    "reg:gamma",
+)
+
+
 def _coerce(name: str, spec: Param, value: Any) -> Any:
     if isinstance(value, bool):
         raise InvalidInput(f"parameter {name!r} must be a number", {"param": name})
@@ -53,14 +63,33 @@ def _coerce(name: str, spec: Param, value: Any) -> Any:
         ) from exc
 
 
-def validate_params(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the defaults overridden by raw, each checked for name, type and range."""
+def _objective(value: Any) -> str:
+    if value not in OBJECTIVES:
+        raise InvalidInput(
+            f"parameter 'objective' must be one of {', '.join(OBJECTIVES)}, got {value!r}",
+            {"param": "objective"},
+        )
+    return value
+
+
+def validate_params(raw: dict[str, Any] | None, *, regression: bool = False) -> dict[str, Any]:
+    """Return the defaults overridden by raw, each checked for name, type and range.
+
+    A regression also takes "objective" (one of OBJECTIVES); a classifier's objective
+    follows from its classes, so there it stays an unknown parameter.
+    """
     result = {name: spec.default for name, spec in PARAMS.items()}
+    allowed = sorted(PARAMS)
+    if regression:
+        result["objective"] = _objective((raw or {}).get("objective", OBJECTIVES[0]))
+        allowed = sorted([*PARAMS, "objective"])
     for name, value in (raw or {}).items():
+        if regression and name == "objective":
+            continue
         spec = PARAMS.get(name)
         if spec is None:
             raise InvalidInput(
-                f"unknown parameter {name!r}; allowed: {', '.join(sorted(PARAMS))}",
+                f"unknown parameter {name!r}; allowed: {', '.join(allowed)}",
                 {"param": name},
             )
         coerced = _coerce(name, spec, value)

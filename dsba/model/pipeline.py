@@ -12,6 +12,9 @@ import xgboost as xgb
 
 from dsba.config import Settings
 from dsba.data.ingestion import Dataset
+from dsba.data.schema import FeatureSchema
+from dsba.data.target import REGRESSION
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.training import ProgressCallback, TrainingResult, train_model
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.registry.model_registry import ModelRegistry
@@ -28,6 +31,13 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def task_name(schema: FeatureSchema) -> str:
+    """The version's task as metadata records it: binary, multiclass or regression."""
+    if schema.is_regression:
+        return REGRESSION
+    return "binary" if len(schema.classes) == 2 else "multiclass"
+
+
 def build_metadata(
     result: TrainingResult, dataset: Dataset, *, test_size: float, seed: int, ran_on: str
 ) -> dict[str, Any]:
@@ -35,13 +45,14 @@ def build_metadata(
     return {
         "target": result.schema.target,
         "classes": result.schema.classes,
-        "task": "binary" if len(result.schema.classes) == 2 else "multiclass",
+        "task": task_name(result.schema),
         "params": result.params,
         "test_size": test_size,
         "seed": seed,
         "best_iteration": result.best_iteration,
         "metrics": result.evaluation["metrics"],
         "evaluation": {k: v for k, v in result.evaluation.items() if k != "metrics"},
+        **({"intervals": result.intervals} if result.intervals else {}),
         "dataset": {
             "source": dataset.source,
             "format": dataset.format,
@@ -74,6 +85,8 @@ def train_and_register(
     progress: ProgressCallback | None = None,
     exclude: list[str] | None = None,
     kinds: dict[str, str] | None = None,
+    task: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
 ) -> dict[str, Any]:
     """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
@@ -88,6 +101,8 @@ def train_and_register(
         progress=progress,
         exclude=exclude,
         kinds=kinds,
+        task=task,
+        interval=interval,
     )
     return register_result(
         registry,
@@ -114,7 +129,8 @@ def register_result(
     """Save a training result as the next version of name; return the stored metadata."""
     metadata = build_metadata(result, dataset, test_size=test_size, seed=seed, ran_on=ran_on)
     metadata.update(extra or {})
-    artifacts = {REFERENCE_FILE: result.reference} if result.reference else None
+    artifacts = {REFERENCE_FILE: result.reference} if result.reference else {}
+    artifacts.update(result.artifacts)
     version = registry.save_version(
         name, result.booster, result.schema.to_dict(), metadata, artifacts=artifacts
     )

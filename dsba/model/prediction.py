@@ -16,12 +16,15 @@ from dsba.data.schema import (
     FeatureSchema,
     prepare_features,
 )
+from dsba.data.target import CLASSIFICATION, REGRESSION
 from dsba.errors import InvalidInput, TooLarge
 from dsba.model import dense_predict
 from dsba.model.feature_plan import FeaturePlan, feature_plan
+from dsba.model.intervals import interval_model
 from dsba.registry.model_registry import LoadedModel
 
 LABEL_COLUMN = "prediction"
+LOWER_COLUMN, UPPER_COLUMN = "prediction_lower", "prediction_upper"
 # The prediction id of a logged row; a file that has its own "id" column gets "prediction_id".
 ID_COLUMN, ID_COLUMN_TAKEN = "id", "prediction_id"
 UNSEEN_COLUMN = "unseen_features"
@@ -30,7 +33,11 @@ WARNINGS_COLUMN = "warnings"
 
 @dataclass
 class Predictions:
-    """Labels and probabilities for a batch, with warnings about the input."""
+    """Labels and probabilities (or values and intervals) for a batch, with input warnings.
+
+    A regression has classes == [], labels holding the predicted values, probabilities of
+    shape (n, 0) and intervals of shape (n, 2): [lower, upper] per row.
+    """
 
     model: str
     classes: list[Any]
@@ -44,19 +51,38 @@ class Predictions:
     flags: dict[int, dict[str, Any]] = field(default_factory=dict)
     # One prediction id per row when the rows went to the prediction log, else None.
     ids: list[str] | None = None
+    intervals: np.ndarray | None = None
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether these are predicted values with intervals rather than classes."""
+        return self.intervals is not None
+
+    @property
+    def task(self) -> str:
+        """ "regression" or "classification"."""
+        return REGRESSION if self.is_regression else CLASSIFICATION
 
     def __post_init__(self) -> None:
         if self.report is not None and not self.flags:
             self.flags = self.report.row_flags()
 
-    def records(self) -> list[dict[str, Any]]:
-        """One {id?, label, probabilities: {class: p}} dict per row, JSON-ready (id if logged)."""
+    def _rows(self) -> list[dict[str, Any]]:
+        if self.is_regression:
+            return [
+                {"value": value, "interval": bounds}
+                for value, bounds in zip(self.labels, self.intervals.tolist(), strict=True)
+            ]
         names = [str(c) for c in self.classes]
         rounded = np.round(self.probabilities.astype(np.float64), 6).tolist()
-        rows = [
+        return [
             {"label": label, "probabilities": dict(zip(names, p, strict=True))}
             for label, p in zip(self.labels, rounded, strict=True)
         ]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One {id?, label, probabilities} (or {id?, value, interval}) dict per row, JSON-ready."""
+        rows = self._rows()
         if self.ids is not None:
             rows = [{"id": i, **row} for i, row in zip(self.ids, rows, strict=True)]
         if self.contributions is not None:
@@ -69,6 +95,8 @@ class Predictions:
     def to_frame(self, frame: pd.DataFrame, *, flags: bool = False) -> pd.DataFrame:
         """Return frame with the label column and one probability column per class added.
 
+        A regression gets the value and its bounds: prediction, prediction_lower/_upper.
+
         With flags, two more: the count of unseen values per row and a note on the row. Rows
         that went to the prediction log get their id in a first column.
         """
@@ -77,6 +105,8 @@ class Predictions:
             taken = ID_COLUMN in result.columns
             result.insert(0, ID_COLUMN_TAKEN if taken else ID_COLUMN, self.ids)
         result[LABEL_COLUMN] = self.labels
+        if self.is_regression:
+            result[LOWER_COLUMN], result[UPPER_COLUMN] = self.intervals.T
         for i, name in enumerate(self.classes):
             result[f"probability_{name}"] = self.probabilities[:, i].round(6)
         if flags and self.report is not None:
@@ -103,7 +133,10 @@ class Predictions:
 def _contributions(
     booster: xgb.Booster, x: pd.DataFrame, schema: FeatureSchema, predicted: np.ndarray
 ) -> list[dict[str, float]]:
-    """Per-row feature contributions (SHAP values from XGBoost) toward the predicted class."""
+    """Per-row feature contributions (SHAP values from XGBoost) toward the predicted class.
+
+    A regression's contributions explain its value (predicted is then all zeros, unused).
+    """
     matrix = xgb.DMatrix(x, enable_categorical=True)
     contribs = booster.predict(matrix, pred_contribs=True)
     # The feature behind each matrix column: a datetime feature spans one column per part.
@@ -127,17 +160,30 @@ def _contributions(
 
 
 def _score(
-    model: LoadedModel, plan: FeaturePlan, x: Any, warnings: list[str], threads: int
-) -> tuple[list[Any], np.ndarray]:
+    model: LoadedModel, plan: FeaturePlan, x: Any, threads: int
+) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
+    """Labels and probabilities, or values, empty probabilities and intervals."""
     if plan.threads != threads:
         # Each set_param call reconfigures the booster; once per model and worker is enough.
         model.booster.set_param({"nthread": threads})
         plan.threads = threads
     raw = dense_predict.predict(model.booster, x)
+    if plan.schema.is_regression:
+        values = np.asarray(raw, dtype=np.float64)
+        bounds = interval_model(model).bounds(x, values, threads)
+        return _significant(values).tolist(), np.zeros((len(values), 0)), _significant(bounds)
     proba = np.column_stack([1.0 - raw, raw]) if len(plan.schema.classes) == 2 else raw
     classes = plan.schema.classes
     labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
-    return labels, proba
+    return labels, proba, None
+
+
+def _significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
+    """Values rounded to float32's precision, so JSON shows 151.2, not 151.19999694824219."""
+    finite = np.isfinite(values) & (values != 0)
+    scale = np.ones_like(values)
+    scale[finite] = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(values[finite]))))
+    return np.where(finite, np.round(values * scale) / scale, values)
 
 
 def predict_frame(
@@ -155,16 +201,25 @@ def predict_frame(
     except OverflowError as exc:
         raise InvalidInput("a numeric value is beyond the model's number range") from exc
     if len(x) == 0:
+        empty = np.zeros((0, 2)) if schema.is_regression else None
         return Predictions(
-            model.ref, schema.classes, [], np.zeros((0, len(schema.classes))), warnings
+            model.ref,
+            schema.classes,
+            [],
+            np.zeros((0, len(schema.classes))),
+            warnings,
+            intervals=empty,
         )
     report = InputReport.from_frame(schema, frame, x)
     warnings.extend(report.warnings())
-    labels, proba = _score(model, plan, x, warnings, threads)
+    labels, proba, bounds = _score(model, plan, x, threads)
     explained = None
     if contributions:
-        explained = _contributions(model.booster, x, schema, proba.argmax(axis=1))
-    return Predictions(model.ref, schema.classes, labels, proba, warnings, explained, report)
+        winners = np.zeros(len(x), dtype=int) if bounds is not None else proba.argmax(axis=1)
+        explained = _contributions(model.booster, x, schema, winners)
+    return Predictions(
+        model.ref, schema.classes, labels, proba, warnings, explained, report, intervals=bounds
+    )
 
 
 def _check_batch(records: Any, max_rows: int) -> None:
@@ -217,5 +272,7 @@ def predict_records(
         )
     x, warnings, _, report = fast
     warnings.extend(report.warnings())
-    labels, proba = _score(model, plan, x, warnings, threads)
-    return Predictions(model.ref, plan.schema.classes, labels, proba, warnings, report=report)
+    labels, proba, bounds = _score(model, plan, x, threads)
+    return Predictions(
+        model.ref, plan.schema.classes, labels, proba, warnings, report=report, intervals=bounds
+    )

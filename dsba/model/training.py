@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,47 +11,18 @@ import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
 from dsba.data.column_choices import check_choices, check_kind_values
-from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare_features
+from dsba.data.schema import encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
+from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback, TrainingResult, fit_booster
 from dsba.model.evaluation import evaluate
+from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
+from dsba.model.regression import train_regression
 from dsba.monitoring.reference import build_reference
 
-# progress(round_done, total_rounds): called after every boosting round.
-ProgressCallback = Callable[[int, int], None]
-# Past this many fit rows the train learning curve is read on a seeded sample of them:
-# scoring every fit row each round cost ~20% of training time on 144,000 rows.
-TRAIN_CURVE_ROWS = 10_000
 # The reference's predicted class shares also count this many training rows: a small test
 # part alone makes a prediction-drift bound too wide to ever fire on a small window.
 REFERENCE_TRAIN_ROWS = 100_000
-
-
-@dataclass
-class TrainingResult:
-    """A fitted booster with its schema, evaluation and bookkeeping."""
-
-    booster: xgb.Booster
-    schema: FeatureSchema
-    params: dict[str, Any]
-    evaluation: dict[str, Any]
-    rows: dict[str, int]
-    best_iteration: int
-    duration_seconds: float
-    # What monitoring compares served rows against (None: not computed, e.g. on Dask).
-    reference: dict[str, Any] | None = None
-
-
-class _Progress(xgb.callback.TrainingCallback):
-    """Forward each finished round to a plain callable."""
-
-    def __init__(self, callback: ProgressCallback, total: int) -> None:
-        super().__init__()
-        self.callback, self.total = callback, total
-
-    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        self.callback(epoch + 1, self.total)
-        return False
 
 
 def booster_params(params: dict[str, Any], n_classes: int, seed: int, threads: int) -> dict:
@@ -102,20 +71,37 @@ def train_model(
     progress: ProgressCallback | None = None,
     exclude: list[str] | None = None,
     kinds: dict[str, str] | None = None,
+    task: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
 ) -> TrainingResult:
-    """Train and evaluate a classifier predicting target from the other columns of frame.
+    """Train and evaluate a classifier or regressor predicting target from frame's other columns.
 
     exclude leaves columns out; kinds gives columns a kind instead of the inferred one.
     """
     started = time.perf_counter()
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
-    checked = validate_params(params)
+    check_interval(interval)
+    # The same parameter errors, first, as before regression: "objective" waits for the task.
+    validate_params({k: v for k, v in (params or {}).items() if k != "objective"})
     exclude, kinds = check_choices(frame.columns, target, exclude, kinds)
     check_kind_values(frame, kinds)
     schema = infer_schema(
-        frame, target, max_categories=max_categories, exclude=exclude, kinds=kinds
+        frame, target, max_categories=max_categories, exclude=exclude, kinds=kinds, task=task
     )
+    checked = validate_params(params, regression=schema.is_regression)
+    if schema.is_regression:
+        return train_regression(
+            frame,
+            schema,
+            checked,
+            test_size=test_size,
+            seed=seed,
+            threads=threads,
+            interval=interval,
+            progress=progress,
+            started=started,
+        )
     # A positional index, so the training part's raw rows can be picked for the reference.
     labelled = frame[frame[target].notna()].reset_index(drop=True)
     y = encode_target(schema, labelled[target])
@@ -125,29 +111,16 @@ def train_model(
         x_train, y_train, checked["validation_fraction"], seed, "validation"
     )
     native = booster_params(checked, len(schema.classes), seed, threads)
-    d_fit = xgb.DMatrix(x_fit, y_fit, enable_categorical=True, nthread=threads or 0)
-    d_val = xgb.DMatrix(x_val, y_val, enable_categorical=True, nthread=threads or 0)
-    d_curve = d_fit
-    if len(y_fit) > TRAIN_CURVE_ROWS:
-        rows = np.random.default_rng(seed).choice(len(y_fit), TRAIN_CURVE_ROWS, replace=False)
-        d_curve = xgb.DMatrix(
-            x_fit.iloc[rows], y_fit[rows], enable_categorical=True, nthread=threads or 0
-        )
-    evals_result: dict[str, dict[str, list[float]]] = {}
-    total = checked["n_estimators"]
-    booster = xgb.train(
+    booster, best, evals_result = fit_booster(
         native,
-        d_fit,
-        num_boost_round=total,
-        evals=[(d_curve, "train"), (d_val, "validation")],
-        early_stopping_rounds=checked["early_stopping_rounds"],
-        evals_result=evals_result,
-        verbose_eval=False,
-        callbacks=[_Progress(progress, total)] if progress else None,
+        (x_fit, y_fit),
+        (x_val, y_val),
+        checked,
+        seed,
+        threads,
+        progress,
+        curve_rows=TRAIN_CURVE_ROWS,  # read here, so a test may lower it on this module
     )
-    best = int(booster.best_iteration)
-    # Keep only the trees up to the best round, so serving needs no iteration_range.
-    booster = booster[: best + 1]
     proba = _probabilities(booster, x_test, len(schema.classes))
     majority = int(np.bincount(y_train).argmax())
     evaluation = evaluate(booster, schema, y_test, proba, majority, evals_result)

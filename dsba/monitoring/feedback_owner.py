@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from dsba.monitoring import layout
-from dsba.monitoring.feedback_store import check_items, record_feedback
+from dsba.monitoring.feedback_store import check_feedback, check_items, store_labels
 
 # No model has this name (names are lowercase letters, digits, '-' and '_'): items routed
 # here match no log, so record_feedback reports them as unmatched or invalid, as it would.
@@ -77,11 +77,15 @@ def record_feedback_any(root: Path, items: Any) -> dict[str, Any]:
         given = item.get("id") if isinstance(item, dict) else None
         groups[owner.get(given, _NO_MODEL) if isinstance(given, str) else _NO_MODEL].append(index)
     total: dict[str, Any] = {"accepted": 0, "unmatched": 0, "invalid": []}
+    checked = []
     for name, indexes in groups.items():
-        result = record_feedback(root, name, [items[i] for i in indexes])
+        result, labels = check_feedback(root, name, [items[i] for i in indexes], indexes)
+        checked.append((name, labels))
         total["accepted"] += result["accepted"]
         total["unmatched"] += result["unmatched"]
-        # Each group numbers its items from 0: give back the index in the request.
-        total["invalid"] += [{**e, "index": indexes[e["index"]]} for e in result["invalid"]]
+        total["invalid"] += result["invalid"]
+    # Stored once every model's items passed: a refused request stores nothing.
+    for name, labels in checked:
+        store_labels(root, name, labels)
     total["invalid"].sort(key=lambda entry: entry["index"])
     return total

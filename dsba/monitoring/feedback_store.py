@@ -3,16 +3,20 @@
 record_feedback answers {"accepted", "unmatched", "invalid"}; every item lands in exactly one
 of them. An id the model's log does not hold (any version, within retention) is unmatched;
 a label that the version which made the prediction does not know is invalid (labels are
-compared as text, like the log's prediction column). Accepted labels are stored, one file
-per request, under layout.feedback_dir; a repeated id keeps the last label: within a
-request the last item wins, across requests a reader takes the latest received_at.
+compared as text, like the log's prediction column). A regression version's labels are
+numbers (or text that reads as one): any other label for one of its ids refuses the whole
+request (InvalidInput naming the ids), nothing stored, as a wrong type in a prediction does.
+Accepted labels are stored, one file per request, under layout.feedback_dir (a number as
+Python writes it); a repeated id keeps the last label: within a request the last item wins,
+across requests a reader takes the latest received_at.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -32,6 +36,17 @@ def label_text(label: Any) -> str:
     if isinstance(label, float) and label.is_integer():
         return str(int(label))
     return str(label)
+
+
+def number_text(label: Any) -> str | None:
+    """A regression label as the feedback stores it ("151.5"), or None if it is no number."""
+    if isinstance(label, bool) or not isinstance(label, str | int | float):
+        return None
+    try:
+        value = float(label.strip() if isinstance(label, str) else label)
+    except (ValueError, OverflowError):
+        return None
+    return repr(value) if math.isfinite(value) else None
 
 
 def _problem(item: Any) -> str | None:
@@ -69,10 +84,18 @@ def _match_version(files: list[Path], wanted: pa.Table) -> set[str]:
     return {row[0] for row in rows}
 
 
-def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, list[str]]]:
+class Match(NamedTuple):
+    """The version of the log that made a prediction id, and what its labels must be."""
+
+    version: int
+    classes: list[str]  # a classifier's classes as text; [] for a regression version
+    regression: bool
+
+
+def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, Match]:
     """Map each logged id to the version that made it and that version's classes (as text)."""
     wanted = pa.table({layout.ID: pa.array(sorted(set(ids)), pa.string())})
-    found: dict[str, tuple[int, list[str]]] = {}
+    found: dict[str, Match] = {}
     for version in _versions(root, name):
         days = layout.days_of_ids(layout.log_dir(root, name, version), ids)
 
@@ -85,7 +108,8 @@ def match_ids(root: Path, name: str, ids: list[str]) -> dict[str, tuple[int, lis
         classes = [
             n[len(layout.PROBA_PREFIX) :] for n in names if n.startswith(layout.PROBA_PREFIX)
         ]
-        found.update((i, (version, classes)) for i in matched)
+        match = Match(version, classes, layout.PREDICTION_LOWER in names)
+        found.update((i, match) for i in matched)
     return found
 
 
@@ -117,15 +141,34 @@ def check_items(items: Any) -> None:
         raise TooLarge(f"{len(items):,} feedback items exceed the limit of {MAX_ITEMS:,}")
 
 
-def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
-    """Store ground-truth labels for logged predictions of a model; count what was not taken."""
+def _refuse_text(name: str, refused: list[dict[str, Any]]) -> None:
+    """Refuse a request whose labels for a regression version are not numbers."""
+    first = refused[0]
+    more = f" (and {len(refused) - 1} more items)" if len(refused) > 1 else ""
+    raise InvalidInput(
+        f"the label {str(first['label'])[:40]!r} of prediction {first['id']} "
+        f"(feedback[{first['index']}]) is not a number{more}: {name}:{first['version']} is a "
+        "regression model, whose labels are the true values, as numbers",
+        {"feedback": [{k: e[k] for k in ("index", "id", "reason")} for e in refused[:20]]},
+    )
+
+
+def check_feedback(
+    root: Path, name: str, items: Any, positions: list[int] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The answer to feedback for a model, and the labels to store by id (nothing stored).
+
+    positions: each item's index in the request, when items are a part of it. Raises
+    InvalidInput when a label for a regression version's prediction is not a number.
+    """
     check_items(items)
+    places = positions if positions is not None else range(len(items))
     invalid: list[dict[str, Any]] = []
-    checked: list[tuple[int, str, str]] = []
-    for index, item in enumerate(items):
+    checked: list[tuple[int, str, Any]] = []
+    for index, item in zip(places, items, strict=True):
         problem = _problem(item)
         if problem is None:
-            checked.append((index, item["id"], label_text(item["label"])))
+            checked.append((index, item["id"], item["label"]))
         else:
             given = item.get("id") if isinstance(item, dict) else None
             invalid.append(
@@ -133,23 +176,43 @@ def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
             )
     found = match_ids(root, name, [i for _, i, _ in checked]) if checked else {}
     labels: dict[str, str] = {}
+    refused: list[dict[str, Any]] = []
     unmatched = accepted = 0
-    for index, prediction_id, label in checked:
+    for index, prediction_id, given in checked:
         if prediction_id not in found:
             unmatched += 1
             continue
-        version, classes = found[prediction_id]
-        if label not in classes:
+        version, classes, regression = found[prediction_id]
+        label = number_text(given) if regression else label_text(given)
+        if label is None:
+            reason = "the label must be a number (the true value of a regression model)"
+            entry = {"index": index, "id": prediction_id, "reason": reason}
+            refused.append({**entry, "label": given, "version": version})
+            continue
+        if not regression and label not in classes:
             reason = f"label {label!r} is not a class of {name}:{version} ({', '.join(classes)})"
             invalid.append({"index": index, "id": prediction_id, "reason": reason})
             continue
         accepted += 1
         labels.pop(prediction_id, None)  # the last label wins, and keeps its place
         labels[prediction_id] = label
+    if refused:
+        _refuse_text(name, refused)
+    invalid.sort(key=lambda entry: entry["index"])
+    return {"accepted": accepted, "unmatched": unmatched, "invalid": invalid}, labels
+
+
+def record_feedback(root: Path, name: str, items: Any) -> dict[str, Any]:
+    """Store ground-truth labels for logged predictions of a model; count what was not taken."""
+    answer, labels = check_feedback(root, name, items)
+    store_labels(root, name, labels)
+    return answer
+
+
+def store_labels(root: Path, name: str, labels: dict[str, str]) -> None:
+    """Write the accepted labels of one request as one feedback file (none: nothing)."""
     if labels:
         _store(root, name, labels)
-    invalid.sort(key=lambda entry: entry["index"])
-    return {"accepted": accepted, "unmatched": unmatched, "invalid": invalid}
 
 
 def _store(root: Path, name: str, labels: dict[str, str]) -> None:

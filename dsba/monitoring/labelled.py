@@ -70,10 +70,15 @@ def export(
     feedback: Sequence[Path],
     limit: int,
     fmt: str,
+    numeric_labels: bool = False,
 ) -> bytes | list[dict[str, Any]]:
-    """The window's logged rows, oldest first, with their labels: records, CSV or Parquet."""
+    """The window's logged rows, oldest first, with their labels: records, CSV or Parquet.
+
+    numeric_labels: a regression model's labels come out as numbers, as its predictions do.
+    """
+    label = "TRY_CAST(f.label AS DOUBLE)" if numeric_labels else "f.label"
     query = f"""
-        SELECT s.*, f.label AS {ident(layout.LABEL)}
+        SELECT s.*, {label} AS {ident(layout.LABEL)}
         FROM {source()} s LEFT JOIN {latest_labels(feedback)} f ON s.{ident(layout.ID)} = f.id
         ORDER BY s.{ident(layout.TS)}, s.{ident(layout.ID)} LIMIT $limit
     """  # noqa: S608 (identifiers escaped, values bound)
@@ -130,7 +135,8 @@ def export_predictions(
         try:
             params = log_reader.window_params(files, start, end)
             feedback = layout.feedback_files(root, model.name)
-            return export(con, params, feedback, limit, fmt)
+            regression = layout.is_regression(model.schema)
+            return export(con, params, feedback, limit, fmt, numeric_labels=regression)
         finally:
             con.close()
 

@@ -10,11 +10,14 @@ then manifest.json is replaced atomically, naming it and the small files it repl
 skip those from then on), then the small files are deleted. A reader that lists the folder
 at any moment of that sequence sees every row exactly once.
 
-Column types: id, model, request_id, source, prediction (the label as text) and feedback's
-label are strings; ts and received_at are timestamp[us, UTC]; version is int32. A feature
-column holds the value the model read, typed by the feature's kind: numeric float64 (null
-when missing), boolean float64 0/1, categorical the value's text (an unseen category keeps
-its text), datetime timestamp[us, UTC]. proba:<class> columns are float64.
+Column types: id, model, request_id, source and feedback's label are strings; ts and
+received_at are timestamp[us, UTC]; version is int32. A feature column holds the value the
+model read, typed by the feature's kind: numeric float64 (null when missing), boolean float64
+0/1, categorical the value's text (an unseen category keeps its text), datetime
+timestamp[us, UTC]. A classifier's prediction is the label as text, followed by one float64
+proba:<class> column per class; a regression model's prediction is the value (float64),
+followed by prediction_lower and prediction_upper (float64, the interval's bounds) and no
+proba: column. Feedback labels are text for either (a number as Python writes it: 151.5).
 """
 
 from __future__ import annotations
@@ -52,11 +55,17 @@ ID, TS, MODEL, VERSION, REQUEST_ID, SOURCE, PREDICTION = (
     "source",
     "prediction",
 )
+PREDICTION_LOWER, PREDICTION_UPPER = "prediction_lower", "prediction_upper"
 FEATURE_PREFIX = "feature:"
 PROBA_PREFIX = "proba:"
 # Columns of a feedback file.
 LABEL, RECEIVED_AT = "label", "received_at"
 SOURCES = ("api", "invocations", "form", "batch", "cli")
+
+
+def is_regression(schema: dict) -> bool:
+    """Whether a version's schema (schema.json) is a regression model's (absent: a classifier)."""
+    return schema.get("task") == "regression"
 
 
 def model_dir(root: Path, name: str) -> Path:

@@ -80,21 +80,34 @@ def summary(
     types: dict[str, str],
     numeric: dict[str, list[float]],
     classes: list[str],
+    prediction_bounds: list[float] | None = None,
 ) -> dict[str, Any]:
-    """One scan: rows, classes, feature bins, probabilities, rows per hour, top bins per day.
+    """One scan: rows, predictions, feature bins, probabilities, rows per hour, top bins per day.
 
     Each numeric feature is one histogram over its bounds; the first bound is -inf, whose
-    bucket DuckDB also fills with NaN: missing values are NULLs plus that bucket.
+    bucket DuckDB also fills with NaN: missing values are NULLs plus that bucket. A
+    regression model (prediction_bounds given) gets its predicted values binned the same way
+    and the mean width of their intervals, instead of classes and probabilities.
     """
     ts = f"epoch_us({ident(layout.TS)})"
-    parts = [
-        "count(*)",
-        f"histogram({ident(layout.PREDICTION)})",
-        f"histogram({ts} // {HOUR_US})",
-        f"histogram({ts} // {DAY_US} * 10 + {top_bin(types, classes)})",
-    ]
+    parts = ["count(*)", f"histogram({ts} // {HOUR_US})"]
+    bound: dict[str, Any] = dict(params)
+    if prediction_bounds is None:
+        parts += [
+            f"histogram({ident(layout.PREDICTION)})",
+            f"histogram({ts} // {DAY_US} * 10 + {top_bin(types, classes)})",
+        ]
+        bound["proba_bounds"] = PROBA_BOUNDS
+    else:
+        width = " - ".join(
+            numeric_expr(c, types) for c in (layout.PREDICTION_UPPER, layout.PREDICTION_LOWER)
+        )
+        parts += [
+            f"histogram({numeric_expr(layout.PREDICTION, types)}, $prediction_bounds::DOUBLE[])",
+            f"avg({width})",
+        ]
+        bound["prediction_bounds"] = prediction_bounds
     # Bounds go in as bound parameters: a decimal literal may parse to a neighbouring double.
-    bound: dict[str, Any] = {**params, "proba_bounds": PROBA_BOUNDS}
     for i, (name, bounds) in enumerate(numeric.items()):
         x = numeric_expr(layout.FEATURE_PREFIX + name, types)
         bound[f"b{i}"] = bounds
@@ -106,11 +119,17 @@ def summary(
     row = con.execute(query, bound).fetchone()
     assert row is not None
     rows = int(row[0])
-    result: dict[str, Any] = {"rows": rows, "predictions": dict(row[1] or {})}
-    result["hours"] = sorted((int(h) * HOUR_US, int(n)) for h, n in (row[2] or {}).items())
-    result["top_bins"] = sorted(
-        (int(k) // 10 * DAY_US, int(k) % 10, int(n)) for k, n in (row[3] or {}).items()
-    )
+    result: dict[str, Any] = {"rows": rows}
+    result["hours"] = sorted((int(h) * HOUR_US, int(n)) for h, n in (row[1] or {}).items())
+    if prediction_bounds is None:
+        result["predictions"] = dict(row[2] or {})
+        result["top_bins"] = sorted(
+            (int(k) // 10 * DAY_US, int(k) % 10, int(n)) for k, n in (row[3] or {}).items()
+        )
+    else:
+        counts = _bin_list(row[2], prediction_bounds)
+        result["values"] = {"missing": rows - sum(counts) + counts[0], "counts": counts[1:]}
+        result["interval_width"] = None if row[3] is None else float(row[3])
     features, at = {}, 4
     for name, bounds in numeric.items():
         counts = _bin_list(row[at], bounds)

@@ -53,6 +53,7 @@ class Pending:
     probabilities: np.ndarray
     at: float
     ids: list[str]
+    intervals: np.ndarray | None = None  # regression: (rows, 2) lower and upper bounds
 
 
 def arrow_schema(schema: dict[str, Any]) -> pa.Schema:
@@ -69,6 +70,9 @@ def arrow_schema(schema: dict[str, Any]) -> pa.Schema:
         pa.field(layout.FEATURE_PREFIX + f["name"], _KIND_TYPES[f["kind"]])
         for f in schema["features"]
     ]
+    if layout.is_regression(schema):
+        names = (layout.PREDICTION, layout.PREDICTION_LOWER, layout.PREDICTION_UPPER)
+        return pa.schema([*fields, *(pa.field(name, pa.float64()) for name in names)])
     fields.append(pa.field(layout.PREDICTION, pa.string()))
     fields += [pa.field(layout.PROBA_PREFIX + str(c), pa.float64()) for c in schema["classes"]]
     return pa.schema(fields)
@@ -150,11 +154,25 @@ def build_table(batches: list[Pending]) -> pa.Table:
     features = first.schema["features"]
     raw = _feature_values(batches, [f["name"] for f in features])
     columns += [_column(feature, raw[feature["name"]]) for feature in features]
+    if layout.is_regression(first.schema):
+        columns += _regression_columns(batches)
+        return pa.Table.from_arrays(columns, schema=arrow_schema(first.schema))
     labels = chain.from_iterable(b.labels for b in batches)
     columns.append(pa.array([str(label) for label in labels], pa.string()))
     proba = np.vstack([b.probabilities for b in batches]).astype(np.float64)
     columns += [pa.array(proba[:, i]) for i in range(proba.shape[1])]
     return pa.Table.from_arrays(columns, schema=arrow_schema(first.schema))
+
+
+def _regression_columns(batches: list[Pending]) -> list[pa.Array]:
+    """The predicted values and their interval bounds (null bounds when none were made)."""
+    values = np.concatenate([np.asarray(b.labels, dtype=np.float64) for b in batches])
+    bounds = np.vstack(
+        [np.full((len(b.ids), 2), np.nan) if b.intervals is None else b.intervals for b in batches]
+    ).astype(np.float64)
+    return [pa.array(values, pa.float64(), from_pandas=True)] + [
+        pa.array(bounds[:, i], pa.float64(), from_pandas=True) for i in range(2)
+    ]
 
 
 def _repeat(values: list[Any], sizes: list[int]) -> list[Any]:

@@ -87,7 +87,8 @@ class PredictionLog:
         """Queue a scored request; return its rows' ids, or None when it is not logged.
 
         inputs are the records or the frame scored, predictions the Predictions made of them
-        (labels and probabilities); neither is copied, so the caller must not change them.
+        (labels and probabilities, or a regression's values and intervals); neither is
+        copied, so the caller must not change them.
         """
         count = len(predictions.labels)
         if count == 0 or (self.sample < 1.0 and random.random() >= self.sample):
@@ -114,6 +115,7 @@ class PredictionLog:
                         predictions.probabilities,
                         at,
                         ids,
+                        getattr(predictions, "intervals", None),
                     )
                 )
                 self._rows += count

@@ -3,7 +3,9 @@
 Features are profiled on the training part (the rows the model learnt from), predictions on
 the test part (the rows it never saw, as served rows are). Values are profiled as the
 prediction log records them: numbers and booleans (0/1) as float64, datetimes as epoch
-seconds, categories as their text.
+seconds, categories as their text. A regression model's predicted values are profiled as a
+numeric feature is (quantile bins, range, spread), with the test targets and test metrics
+(RMSE, MAE, R², interval coverage); it has no classes, probabilities or calibration.
 """
 
 from __future__ import annotations
@@ -154,6 +156,57 @@ def prediction_profile(
     }
 
 
+def regression_metrics(
+    y_true: np.ndarray, predicted: np.ndarray, intervals: np.ndarray | None
+) -> dict[str, Any]:
+    """RMSE, MAE, R² and (given intervals) their coverage and mean width."""
+    y_true, predicted = np.asarray(y_true, np.float64), np.asarray(predicted, np.float64)
+    errors = y_true - predicted
+    found: dict[str, Any] = {
+        "rows": int(len(y_true)),
+        "rmse": float(np.sqrt(np.mean(errors**2))) if len(errors) else None,
+        "mae": float(np.mean(np.abs(errors))) if len(errors) else None,
+        "r2": float(metrics.r2_score(y_true, predicted)) if len(errors) > 1 else None,
+        "bias": float(np.mean(predicted - y_true)) if len(errors) else None,
+    }
+    if intervals is not None and len(errors):
+        low, high = np.asarray(intervals, np.float64).T
+        found["interval_coverage"] = float(np.mean((low <= y_true) & (y_true <= high)))
+        found["interval_mean_width"] = float(np.mean(high - low))
+    return found
+
+
+def regression_profile(
+    y_true: np.ndarray,
+    predicted: np.ndarray,
+    intervals: np.ndarray | None,
+    train_predicted: np.ndarray | None,
+) -> dict[str, Any]:
+    """Predicted values binned as a numeric feature is, the test targets, the test metrics.
+
+    The predicted values of the training part count too when given, as predicted classes
+    do: the window is compared with more reference rows, so a smaller move stands out.
+    """
+    values = np.asarray(predicted, np.float64)
+    both = values if train_predicted is None else np.concatenate([values, train_predicted])
+    both = both.astype(np.float64)
+    return {
+        "task": "regression",
+        "prediction": {"kind": "regression", "rows": int(len(both)), **_numeric_profile(both)},
+        "target": _numeric_profile(np.asarray(y_true, np.float64)),
+        "metrics": regression_metrics(y_true, values, intervals),
+    }
+
+
+def _feature_profiles(
+    features: list[tuple[str, str]], train: pd.DataFrame, importance: dict[str, float]
+) -> list[dict[str, Any]]:
+    return [
+        feature_profile(name, kind, train[name], round(importance.get(name, 0.0), 6))
+        for name, kind in features
+    ]
+
+
 def build_reference(
     features: list[tuple[str, str]],
     train: pd.DataFrame,
@@ -163,16 +216,36 @@ def build_reference(
     importance: dict[str, float],
     train_predicted: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The reference profile of a version: (name, kind) features profiled on train."""
-    profiles = [
-        feature_profile(name, kind, train[name], round(importance.get(name, 0.0), 6))
-        for name, kind in features
-    ]
+    """The reference profile of a classifier: (name, kind) features profiled on train."""
     return json_ready(
         {
             "format": FORMAT,
-            "features": profiles,
+            "features": _feature_profiles(features, train, importance),
             **prediction_profile(y_test, proba_test, classes, train_predicted),
+        }
+    )
+
+
+def build_regression_reference(
+    features: list[tuple[str, str]],
+    train: pd.DataFrame,
+    y_test: np.ndarray,
+    predicted_test: np.ndarray,
+    importance: dict[str, float],
+    *,
+    intervals_test: np.ndarray | None = None,
+    train_predicted: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The reference profile of a regression model: features on train, values on test.
+
+    intervals_test: the test rows' [lower, upper] bounds (rows x 2); train_predicted: the
+    values predicted for (a sample of) the training part, counted in the values' profile.
+    """
+    return json_ready(
+        {
+            "format": FORMAT,
+            "features": _feature_profiles(features, train, importance),
+            **regression_profile(y_test, predicted_test, intervals_test, train_predicted),
         }
     )
 

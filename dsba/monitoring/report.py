@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,18 @@ from typing import Any
 import numpy as np
 
 from dsba.config import Settings
-from dsba.monitoring import drift, labelled, layout, log_reader, performance
+from dsba.monitoring import drift, labelled, layout, live_regression, log_reader, performance
 from dsba.monitoring.reference import json_ready
 from dsba.monitoring.window import window
 from dsba.registry.model_registry import LoadedModel
 
 # A drifted feature below this share of the model's gain is a warning, not drift.
 MIN_IMPORTANCE = 0.05
+NO_ESTIMATE = (
+    "no performance estimate exists for a regression model: the estimate (CBPE) is the "
+    "accuracy implied by class probabilities, which a regression model does not make; "
+    "send true values as feedback for its live RMSE, MAE and R²"
+)
 
 
 def _feature(profile: dict, raw: dict, rows: int, settings: Settings) -> dict[str, Any]:
@@ -76,6 +82,15 @@ def _drift_part(con, params, types, reference, summary, settings, known) -> tupl
         features.append(_feature(profile, raw, rows, settings))
     features.sort(key=_severity)
     pred = reference["prediction"]
+    if "classes" not in pred:  # a regression model: its values drift as a number does
+        values = summary["values"]
+        scored = drift.numeric_drift(pred, values["counts"], settings.drift_threshold)
+        keep = ("method", "score", "threshold", "drifted", "psi", "out_of_range_rate")
+        moved = {k: scored[k] for k in keep}
+        rows_valued = rows - values["missing"]
+        moved["histogram"] = scored["histogram"] if rows_valued else None
+        moved["interval_mean_width"] = summary["interval_width"]
+        return features, moved
     counts = [int(summary["predictions"].get(c, 0)) for c in pred["classes"]]
     moved = drift.class_drift(pred["class_shares"], pred["rows"], counts, settings.drift_threshold)
     moved["classes"] = pred["classes"]
@@ -106,11 +121,19 @@ def _status(rows: int, features: list, moved: dict, settings: Settings, notes: l
     return status
 
 
+def _value_bounds(reference: dict[str, Any] | None) -> list[float]:
+    """Histogram bounds of a regression model's predicted values (one bucket without a profile)."""
+    profile = (reference or {}).get("prediction") or {}
+    return drift.extended_bounds(profile) if profile.get("boundaries") else [-math.inf]
+
+
 def _compute(root, model, reference, since, until, settings, classes) -> dict[str, Any]:
     files = layout.log_files(root, model.name, model.version, since, until)
     feedback = layout.feedback_files(root, model.name)
+    regression = layout.is_regression(model.schema)
     report: dict[str, Any] = {"features": [], "volume": [], "rows": 0, "notes": []}
-    report["prediction_drift"] = {"method": "jensenshannon", "score": None, "drifted": False}
+    method = "wasserstein_normed" if regression else "jensenshannon"
+    report["prediction_drift"] = {"method": method, "score": None, "drifted": False}
     report["live"], report["estimated"] = None, None
     if not files:
         return report
@@ -123,14 +146,18 @@ def _compute(root, model, reference, since, until, settings, classes) -> dict[st
             for p in (reference or {}).get("features", [])
             if p["kind"] != "categorical" and p.get("boundaries")
         }
-        summary = log_reader.summary(con, params, types, numeric, classes)
+        value_bounds = _value_bounds(reference) if regression else None
+        summary = log_reader.summary(con, params, types, numeric, classes, value_bounds)
         report["rows"] = summary["rows"]
         report["volume"] = [
             {"period": datetime.fromtimestamp(h / 1e6, UTC).isoformat(), "rows": n}
             for h, n in summary["hours"]
         ]
-        live = labelled.live_counts(con, params, feedback, types, classes)
-        report["live"] = performance.live_metrics(live, classes) if live else None
+        if regression:
+            report["live"] = live_regression.live_metrics(con, params, feedback, types)
+        else:
+            live = labelled.live_counts(con, params, feedback, types, classes)
+            report["live"] = performance.live_metrics(live, classes) if live else None
         if reference is not None and summary["rows"]:
             known = {
                 f["name"]: [str(c) for c in f.get("categories") or []]
@@ -138,11 +165,24 @@ def _compute(root, model, reference, since, until, settings, classes) -> dict[st
             }
             features, moved = _drift_part(con, params, types, reference, summary, settings, known)
             report["features"], report["prediction_drift"] = features, moved
-            calibration = reference["calibration"]
-            report["estimated"] = performance.estimated_accuracy(summary["top_bins"], calibration)
+            if not regression:
+                calibration = reference["calibration"]
+                report["estimated"] = performance.estimated_accuracy(
+                    summary["top_bins"], calibration
+                )
     finally:
         con.close()
     return report
+
+
+def _test_figures(model: LoadedModel, reference: dict[str, Any] | None) -> dict[str, Any]:
+    """The test part's figures: the reference's, else the version's metadata."""
+    test = dict(reference["metrics"]) if reference else dict(model.metadata.get("metrics", {}))
+    if layout.is_regression(model.schema):
+        test["interval_nominal"] = (model.metadata.get("intervals") or {}).get("coverage")
+    elif reference is not None:
+        test["ece"] = reference["calibration"]["ece"]
+    return test
 
 
 def monitoring_report(
@@ -157,6 +197,7 @@ def monitoring_report(
     """Drift, data quality, volume and performance of a model version over [since, until)."""
     start, end = window(since, until)
     classes = [str(c) for c in model.schema["classes"]]
+    regression = layout.is_regression(model.schema)
     part = layout.read_live(lambda: _compute(root, model, reference, start, end, settings, classes))
     notes = part["notes"]
     if reference is None:
@@ -167,10 +208,10 @@ def monitoring_report(
         )
     else:
         status = _status(part["rows"], part["features"], part["prediction_drift"], settings, notes)
-    test = dict(reference["metrics"]) if reference else dict(model.metadata.get("metrics", {}))
     estimated = part["estimated"]
-    if reference is not None:
-        test["ece"] = reference["calibration"]["ece"]
+    if regression:
+        notes.append(NO_ESTIMATE)
+    elif reference is not None:
         calibration = reference["calibration"]
         warning = performance.calibration_note(calibration, settings.calibration_max_ece)
         if estimated is not None:
@@ -178,6 +219,7 @@ def monitoring_report(
     return json_ready(
         {
             "model": model.ref,
+            "task": "regression" if regression else "classification",
             "window": {
                 "since": start.isoformat(),
                 "until": end.isoformat(),
@@ -188,7 +230,11 @@ def monitoring_report(
             "notes": notes,
             "features": part["features"],
             "prediction_drift": part["prediction_drift"],
-            "performance": {"test": test, "live": part["live"], "estimated": estimated},
+            "performance": {
+                "test": _test_figures(model, reference),
+                "live": part["live"],
+                "estimated": estimated,
+            },
             "volume": part["volume"],
         },
         digits=6,

@@ -55,6 +55,21 @@
     });
   }
 
+  function errorChart(canvas, errors) {
+    // A regression model: live error per day from true values, the test part's as a line.
+    var datasets = [{ label: "live " + errors.metric + " (true values)", data: errors.live,
+      borderColor: "#198754", backgroundColor: "#198754", pointRadius: 4 }];
+    if (errors.test !== null && errors.test !== undefined) {
+      datasets.push({ label: "test rows", data: errors.days.map(function () { return errors.test; }),
+        borderColor: "#6c757d", backgroundColor: "#6c757d", borderDash: [2, 3],
+        pointStyle: "line", pointRadius: errors.days.length > 1 ? 0 : 12 });
+    }
+    datasets.forEach(function (d) { d.borderWidth = 2; d.spanGaps = true; });
+    var opts = options(errors.metric);
+    opts.scales.x.offset = true;
+    return new Chart(canvas, { type: "line", data: { labels: errors.days, datasets: datasets }, options: opts });
+  }
+
   function accuracyChart(canvas, accuracy) {
     var datasets = [
       { label: "live (labels)", data: accuracy.live, borderColor: "#198754", backgroundColor: "#198754" },
@@ -104,10 +119,14 @@
     }
     var accuracy = document.getElementById("accuracy-chart");
     if (accuracy) {
-      if (data.accuracy.days.length) {
+      if (data.accuracy.days.length && data.accuracy.metric) {
+        errorChart(accuracy, data.accuracy);
+      } else if (data.accuracy.days.length) {
         accuracyChart(accuracy, data.accuracy);
       } else {
-        empty(accuracy, "No accuracy per day yet: it needs the reference profile or true labels.");
+        empty(accuracy, data.accuracy.metric
+          ? "No error per day yet: it needs true values sent back for this window's predictions."
+          : "No accuracy per day yet: it needs the reference profile or true labels.");
       }
     }
     document.querySelectorAll("canvas[data-histogram]").forEach(function (canvas) {

@@ -10,8 +10,10 @@ from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.ingestion import read_source
 from dsba.data.profile import unusable_reason
 from dsba.data.schema import CATEGORICAL, IGNORE, check_target
+from dsba.data.target import REGRESSION, check_regression_target, resolve_task
 from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
+from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.registry.refs import validate_name
 from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
@@ -56,19 +58,32 @@ def _check_features(
         raise InvalidInput("the dataset has no column besides the target")
 
 
-def _check_values(app_state: AppState, dataset_id: str, target: str, kinds: dict) -> None:
-    """Run dsba's own target check, and read each column given a kind as that kind."""
+def _check_values(
+    app_state: AppState, dataset_id: str, target: str, kinds: dict, task: str | None
+) -> str:
+    """Run dsba's own target check for the task, and read each column given a kind as that kind.
+
+    Return the task the target trains as (task, or the one inferred when task is None).
+    """
     forced = [name for name, kind in kinds.items() if kind not in (IGNORE, CATEGORICAL)]
     frame = app_state.datasets.load_columns(dataset_id, [target, *forced])
     labelled = frame[frame[target].notna()]
-    check_target(labelled[target])
+    task = resolve_task(labelled[target], task)
+    if task == REGRESSION:
+        check_regression_target(labelled[target])
+    else:
+        check_target(labelled[target])
     check_kind_values(labelled, kinds)
+    return task
 
 
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     """Validate a training request, store its data, and start a job for it."""
     validate_name(request["name"])
-    params = validate_params(request.get("params"))
+    # The same parameter errors, first, as before regression: "objective" waits for the task.
+    given = request.get("params") or {}
+    validate_params({k: v for k, v in given.items() if k != "objective"})
+    interval = check_interval(request.get("interval", DEFAULT_INTERVAL))
     dataset_id = request.get("dataset_id")
     if dataset_id:
         profile = app_state.datasets.get(dataset_id)
@@ -83,7 +98,8 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
     columns = [c["name"] for c in profile["columns"]]
     choices = check_choices(columns, target, request.get("exclude"), request.get("kinds"))
     _check_features(profile, target, app_state.settings.max_categories, choices)
-    _check_values(app_state, profile["id"], target, choices[1])
+    task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
+    params = validate_params(given, regression=task == REGRESSION)
     app_state.service.goes_to_dask(profile["id"])
     job_request = {
         "dataset_id": profile["id"],
@@ -91,16 +107,18 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         "target": target,
         "name": request["name"],
         # What the user chose, plus the round count the progress bar counts against.
-        "params": {k: params[k] for k in (request.get("params") or {})}
-        | {"n_estimators": params["n_estimators"]},
+        "params": {k: params[k] for k in given} | {"n_estimators": params["n_estimators"]},
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
+        "task": task,
     }
     exclude, kinds = choices
     if exclude:
         job_request["exclude"] = exclude
     if kinds:
         job_request["kinds"] = kinds
+    if task == REGRESSION:
+        job_request["interval"] = interval
     return start_job(app_state.settings, job_request)
 
 

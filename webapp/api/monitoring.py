@@ -62,12 +62,15 @@ class Feedback(MethodView):
     @bp.response(200, FeedbackResponseSchema)
     @documents_errors(bp, 400, 404, 413)
     def post(self, body):
-        """Record true labels by prediction id; unknown ids and labels are counted, not refused.
+        """Record true labels by prediction id; unknown ids and classes are counted, not refused.
 
         With `model`, only that model's log is searched; without it, each id is found in the
         logs of every model within retention (ids are unique across models). An id no log
         holds is `unmatched`; a label the model does not know, or an item without an id or
-        label, is listed in `invalid`; a repeated id keeps its last label.
+        label, is listed in `invalid`; a repeated id keeps its last label. A regression
+        model's label is the true value, a number (or text that reads as one): any other
+        label for one of its predictions refuses the request (400 naming the id), nothing
+        stored.
         """
         return state().service.feedback(body.get("model"), body["feedback"])
 

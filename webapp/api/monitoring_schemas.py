@@ -118,9 +118,11 @@ class FeatureDriftSchema(Schema):
 
 
 class PredictionDriftSchema(Schema):
-    """How far the predicted class shares moved from the test part's."""
+    """How far the predictions moved from the test part's: class shares, or values (regression)."""
 
-    method = fields.String()
+    method = fields.String(
+        metadata={"description": "jensenshannon (classes) or wasserstein_normed (values)"}
+    )
     score = fields.Float(allow_none=True)
     threshold = fields.Float(allow_none=True)
     drifted = fields.Boolean()
@@ -129,14 +131,30 @@ class PredictionDriftSchema(Schema):
     reference = fields.List(fields.Float(), metadata={"description": "class shares, test part"})
     current = fields.List(fields.Float(), metadata={"description": "class shares, window"})
     proba_histograms = fields.Dict()
+    histogram = fields.Dict(
+        allow_none=True, metadata={"description": "regression: predicted values, test vs window"}
+    )
+    out_of_range_rate = fields.Float(
+        allow_none=True, metadata={"description": "regression: values outside the test range"}
+    )
+    interval_mean_width = fields.Float(
+        allow_none=True, metadata={"description": "regression: mean interval width, window"}
+    )
 
 
 class PerformanceSchema(Schema):
-    """Test-set figures, live figures from feedback labels, and the CBPE estimate."""
+    """Test-set figures, live figures from feedback labels, and the CBPE estimate.
+
+    A classifier's figures are accuracy, balanced accuracy, F1 macro, log loss; a regression
+    model's are rmse, mae, r2, bias and interval_coverage (test also interval_nominal).
+    """
 
     test = fields.Dict(allow_none=True)
     live = fields.Dict(allow_none=True, metadata={"description": "null without feedback"})
-    estimated = fields.Dict(allow_none=True, metadata={"description": "null without reference"})
+    estimated = fields.Dict(
+        allow_none=True,
+        metadata={"description": "null without reference, and always for regression (no estimate)"},
+    )
 
 
 class VolumeSchema(Schema):
@@ -150,6 +168,10 @@ class MonitoringReportSchema(Schema):
     """Drift, data quality, volume and performance of a model version over a window."""
 
     model = fields.String(required=True, metadata={"example": "penguins:1"})
+    task = fields.String(
+        validate=validate.OneOf(("classification", "regression")),
+        metadata={"description": "classification | regression", "example": "classification"},
+    )
     window = fields.Nested(ReportWindowSchema, required=True)
     status = fields.String(
         required=True,
@@ -164,7 +186,11 @@ class MonitoringReportSchema(Schema):
 
 
 class LoggedPredictionSchema(Schema):
-    """One logged row; feature:<name> and proba:<class> columns follow the fixed ones."""
+    """One logged row; feature:<name> and proba:<class> columns follow the fixed ones.
+
+    A regression model's rows have the value in prediction, its interval in prediction_lower
+    and prediction_upper, a number as label, and no proba: columns.
+    """
 
     class Meta:
         unknown = INCLUDE  # the feature:<name> and proba:<class> columns
@@ -175,8 +201,16 @@ class LoggedPredictionSchema(Schema):
     version = fields.Integer()
     request_id = fields.String(allow_none=True)
     source = fields.String(allow_none=True)
-    prediction = fields.String(allow_none=True)
-    label = fields.String(allow_none=True, metadata={"description": "the feedback label"})
+    prediction = fields.Raw(
+        allow_none=True,
+        metadata={"description": "the predicted label (text) or value (number, regression)"},
+    )
+    prediction_lower = fields.Float(allow_none=True, metadata={"description": "regression"})
+    prediction_upper = fields.Float(allow_none=True, metadata={"description": "regression"})
+    label = fields.Raw(
+        allow_none=True,
+        metadata={"description": "the feedback label (text, or a number for regression)"},
+    )
 
 
 EXPORT_CONTENT = {

@@ -106,10 +106,34 @@ def _accuracy(performance: dict) -> dict:
     }
 
 
+def _errors(performance: dict) -> dict:
+    """A regression model's RMSE per day, live (from true values), with the test part's."""
+    live = (performance.get("live") or {}).get("per_day", [])
+    return {
+        "metric": "RMSE",
+        "days": [d["period"] for d in live],
+        "live": [d["rmse"] for d in live],
+        "estimated": [],  # no label-free estimate exists for regression
+        "test": (performance.get("test") or {}).get("rmse"),
+    }
+
+
 def chart_data(report: dict) -> dict:
     """The JSON the monitoring page's script reads to draw its charts."""
     window = report["window"]
     moved = report["prediction_drift"]
+    if report.get("task") == "regression":
+        values = moved.get("histogram") or {}
+        return {
+            "volume": _hours(report["volume"], window["since"], window["until"]),
+            "accuracy": _errors(report["performance"]),
+            "histograms": [f["histogram"] for f in report["features"]],
+            "predictions": {
+                "classes": values.get("bins", []),
+                "reference": values.get("reference", []),
+                "current": values.get("current", []),
+            },
+        }
     return {
         "volume": _hours(report["volume"], window["since"], window["until"]),
         "accuracy": _accuracy(report["performance"]),

@@ -107,6 +107,11 @@ class DatasetStore:
         frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
         return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
 
+    def columns(self, dataset_id: str, names: list[str]) -> pd.DataFrame:
+        """Some columns of a stored dataset, read without the others."""
+        self.get(dataset_id)
+        return pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=names)
+
     def _header(self, dataset_id: str) -> dict[str, Any] | None:
         try:
             info = read_json(self.folder / dataset_id / "profile.json")

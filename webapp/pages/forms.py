@@ -28,6 +28,8 @@ DATA_EXTENSIONS = sorted(suffix.lstrip(".") for suffix in FORMATS)
 NAME_RULE = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 MISSING = ""
 MISSING_CHOICE = SelectChoice(MISSING, "(missing)")
+AUTOMATIC = ""  # the task choice that lets training infer it from the target
+DEFAULT_INTERVAL = 0.9
 
 
 def check_upload_size(form: FlaskForm, field: Field) -> None:
@@ -78,6 +80,23 @@ class TrainForm(FlaskForm):
         validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    task = SelectField(
+        "Task",
+        choices=[
+            SelectChoice(AUTOMATIC, "Automatic"),
+            SelectChoice("classification", "Classification"),
+            SelectChoice("regression", "Regression"),
+        ],
+        default=AUTOMATIC,
+        validate_choice=True,
+    )
+    interval = FloatField(
+        "Interval coverage",
+        default=DEFAULT_INTERVAL,
+        validators=[Optional(), NumberRange(0.5, 0.99)],
+        description="regression: share of true values each prediction interval should hold",
+        render_kw={"min": 0.5, "max": 0.99, "step": "any"},
+    )
     test_size = FloatField(
         "Test size",
         default=0.2,
@@ -101,6 +120,15 @@ class TrainForm(FlaskForm):
             if value is not None and value != spec.default:
                 chosen[name] = value
         return chosen
+
+    def task_options(self) -> dict[str, Any]:
+        """The task and interval coverage asked for, when they differ from the defaults."""
+        options: dict[str, Any] = {}
+        if self.task.data != AUTOMATIC:
+            options["task"] = self.task.data
+        if self.interval.data is not None and self.interval.data != DEFAULT_INTERVAL:
+            options["interval"] = self.interval.data
+        return options
 
     def param_fields(self) -> list[Field]:
         """The hyperparameter fields, in the order of dsba.model.params.PARAMS."""

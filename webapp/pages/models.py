@@ -13,6 +13,14 @@ from dsba.registry.refs import ModelRef
 from webapp.pages import bp
 from webapp.pages.charts import chart_data, heat_map
 from webapp.pages.forms import AliasForm, CanaryDecisionForm, CanaryForm, DeleteVersionForm
+from webapp.pages.regression import (
+    METHOD_NAMES,
+    interval_summary,
+    is_regression,
+    metric_cards,
+    regression_chart_data,
+    version_columns,
+)
 from webapp.state import state
 
 
@@ -77,8 +85,14 @@ def model(name: str):
     if len(versions) > 1:
         canary_form.canary.data, canary_form.stable.data = (v["version"] for v in versions[:2])
     aliases = registry.get_aliases(name)
+    regression = is_regression(metadata)
     return render_template(
         "pages/model.html",
+        regression=regression,
+        cards=metric_cards(metadata) if regression else [],
+        intervals=interval_summary(metadata) if regression else None,
+        interval_methods=METHOD_NAMES,
+        columns=version_columns(versions),
         name=name,
         meta=metadata,
         schema=registry.get_schema(f"{name}:{metadata['version']}"),
@@ -88,7 +102,7 @@ def model(name: str):
         canary_form=canary_form,
         decision_form=CanaryDecisionForm(),
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
-        charts=chart_data(metadata),
+        charts=regression_chart_data(metadata) if regression else chart_data(metadata),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,
         delete_form=DeleteVersionForm(),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from dsba.data.ingestion import read_source, read_upload
+from dsba.data.schema import NUMERIC
+from dsba.data.target import CLASSIFICATION, MAX_CLASSES, REGRESSION, infer_task
 from dsba.errors import DsbaError
 from webapp.api.jobs import submit_training
 from webapp.pages import bp
@@ -42,6 +46,34 @@ def train():
     return render_template("pages/train.html", form=form), status
 
 
+def _integer_dtype(dtype: str) -> bool:
+    return dtype.lower().startswith(("int", "uint"))
+
+
+def inferred_tasks(profile: dict[str, Any]) -> dict[str, str]:
+    """The task training would infer for each column as the target (infer_task's rule).
+
+    The profile settles most columns: text and booleans are classes, integers are classes up
+    to MAX_CLASSES values, many distinct floats are a quantity. Only numeric columns with few
+    distinct values and no integer type are read, to see whether they hold fractions.
+    """
+    tasks, unsettled = {}, []
+    for column in profile["columns"]:
+        name, dtype = column["name"], column.get("dtype", "")
+        if column.get("kind") != NUMERIC:
+            tasks[name] = CLASSIFICATION
+        elif _integer_dtype(dtype):
+            tasks[name] = REGRESSION if column.get("distinct", 0) > MAX_CLASSES else CLASSIFICATION
+        elif dtype.lower().startswith("float") and column.get("distinct", 0) > MAX_CLASSES:
+            tasks[name] = REGRESSION
+        else:
+            unsettled.append(name)
+    if unsettled:
+        frame = state().datasets.columns(profile["id"], unsettled)
+        tasks |= {name: infer_task(frame[name]) for name in unsettled}
+    return {column["name"]: tasks[column["name"]] for column in profile["columns"]}
+
+
 def _train_form(profile: dict) -> TrainForm:
     form = TrainForm()
     form.target.choices = [SelectChoice("", "Choose the column to predict…")] + [
@@ -67,6 +99,7 @@ def dataset(dataset_id: str):
                     "target": form.target.data,
                     "name": form.name.data,
                     "params": form.params(),
+                    **form.task_options(),
                     "test_size": form.test_size.data,
                     "seed": form.seed.data,
                 },
@@ -77,4 +110,5 @@ def dataset(dataset_id: str):
             flash(f"Training {form.name.data} to predict {form.target.data}.", "info")
             return redirect(url_for("pages.job", job_id=job["id"]))
     status = 400 if request.method == "POST" else 200
-    return render_template("pages/dataset.html", profile=profile, form=form), status
+    tasks = inferred_tasks(profile)
+    return render_template("pages/dataset.html", profile=profile, form=form, tasks=tasks), status

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 TARGET = "body_mass_g"
 CHARTS = ("actual-chart", "residual-chart", "decile-chart", "importance-chart", "learning-chart")
 TRAINING_TIMEOUT_MS = 180_000
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 # True when Chart.js has an instance on the canvas and it painted some non-blank pixels.
 CHART_DRAWN = """(id) => {
@@ -91,6 +92,13 @@ def test_a_regression_from_upload_to_the_predicted_interval(
     assert [p["x"] for p in line] == [p["y"] for p in line]  # the diagonal is y = x
     expect(page.get_by_test_id("versions-table")).to_contain_text("RMSE")
     screenshot(page, "regression-model")
+
+    page.set_viewport_size(PHONE)
+    page.reload()
+    assert page.evaluate(CHART_DRAWN, "actual-chart")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "regression-model-phone")
+    page.set_viewport_size(DESKTOP)
 
     page.get_by_test_id("predict-link").click()
     form = page.get_by_test_id("predict-form")

@@ -229,6 +229,9 @@ def test_the_dataset_page_shows_the_task_training_infers_for_each_column(client,
     assert shown["year"] == "classification"
     assert '<option selected value="">Automatic</option>' in html
     assert 'id="interval"' in html and 'value="0.9"' in html
+    objective = re.search(r'<select[^>]*id="objective"[^>]*>(.*?)</select>', html, re.S)
+    assert objective and "reg:squarederror" in objective.group(1)
+    assert "reg:tweedie" in objective.group(1)
 
 
 def test_the_train_form_refuses_an_interval_outside_its_range(client, settings, penguins):

@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from dsba.data.ingestion import FORMATS
 from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
-from dsba.model.params import PARAMS
+from dsba.model.params import OBJECTIVES, PARAMS
 from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
 from webapp.state import state
@@ -104,6 +104,12 @@ class TrainForm(FlaskForm):
         description="share of rows held out to evaluate the model",
         render_kw={"min": 0.05, "max": 0.5, "step": "any"},
     )
+    objective = SelectField(
+        "objective",
+        choices=[SelectChoice(objective) for objective in OBJECTIVES],
+        default=OBJECTIVES[0],
+        description="regression only: the loss XGBoost minimises",
+    )
     seed = IntegerField(
         "Random seed",
         default=42,
@@ -119,6 +125,8 @@ class TrainForm(FlaskForm):
             value = self[f"param_{name}"].data
             if value is not None and value != spec.default:
                 chosen[name] = value
+        if self.objective.data != OBJECTIVES[0]:
+            chosen["objective"] = self.objective.data
         return chosen
 
     def task_options(self) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def value_summary(values: list[float], intervals: Any, bins: int = 10) -> dict[s
                 "low": float(low),
                 "high": float(high),
                 "count": int(count),
-                "pct": _pct(count, numbers.size),
+                "pct": _pct(count, counts.max()),  # bars scaled to the fullest bin
             }
             for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
         ],

@@ -109,8 +109,14 @@
   }
 
   // Regression: points of the test rows, with a dashed reference line (the diagonal or zero).
-  function scatterChart(canvas, xs, ys, line, xTitle, yTitle, lineLabel) {
+  function scatterChart(canvas, xs, ys, line, xTitle, yTitle, lineLabel, sameScale) {
     var options = baseOptions(xTitle, yTitle, false);
+    if (sameScale) {  // both axes span the same values, so the diagonal runs at 45 degrees
+      [options.scales.x, options.scales.y].forEach(function (scale) {
+        scale.suggestedMin = line[0].x;
+        scale.suggestedMax = line[1].x;
+      });
+    }
     options.interaction = { mode: "nearest", intersect: true };
     options.elements.point = { radius: 2, hoverRadius: 4, hitRadius: 3 };
     options.plugins.tooltip = {
@@ -197,10 +203,10 @@
     if (data.actual.length) {
       var low = data.diagonal[0], high = data.diagonal[1];
       scatterChart(actual, data.actual, data.predicted, [{ x: low, y: low }, { x: high, y: high }],
-        "actual", "predicted", "exact (predicted = actual)");
+        "actual", "predicted", "exact (predicted = actual)", true);
       var lowest = Math.min.apply(null, data.predicted), highest = Math.max.apply(null, data.predicted);
       scatterChart(residual, data.predicted, data.residual, [{ x: lowest, y: 0 }, { x: highest, y: 0 }],
-        "predicted", "residual", "no error");
+        "predicted", "residual", "no error", false);
     } else {
       empty(actual, "No test points were recorded.");
       empty(residual, "No test points were recorded.");

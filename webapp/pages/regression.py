@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from dsba.data.target import CLASSIFICATION, REGRESSION
 from webapp.pages.charts import MAX_IMPORTANCE_BARS, learning_curve
 
-REGRESSION = "regression"
 # Metric key, card title, note; lower is better for all but R².
 CARDS = (
     ("rmse", "RMSE", "root mean squared error"),
@@ -18,9 +18,9 @@ CARDS = (
     ("mape", "MAPE", "mean absolute percentage error"),
 )
 METHOD_NAMES = {
-    "absolute": "constant width (absolute residuals)",
-    "normalized": "width scaled by the expected error",
-    "cqr": "conformalised quantile regression",
+    "absolute": "constant width",
+    "normalized": "width scaled to the expected error",
+    "cqr": "quantile regression (CQR)",
 }
 
 
@@ -61,6 +61,7 @@ def interval_summary(metadata: dict[str, Any]) -> dict[str, Any] | None:
     candidates = [
         {
             "method": name,
+            "calibration_coverage": figures.get("calibration_coverage"),
             "coverage": figures.get("coverage"),
             "mean_width": figures.get("mean_width"),
             "kept": name == method,
@@ -104,7 +105,7 @@ def regression_chart_data(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def version_columns(versions: list[dict[str, Any]]) -> str:
     """Which metric columns a list of versions needs: classification, regression or mixed."""
-    tasks = {REGRESSION if is_regression(v) else "classification" for v in versions}
+    tasks = {REGRESSION if is_regression(v) else CLASSIFICATION for v in versions}
     return tasks.pop() if len(tasks) == 1 else "mixed"
 
 

@@ -12,8 +12,13 @@
     var automatic = task.querySelector("option[value='']");
     var plain = automatic ? automatic.textContent : "";
 
+    // Settings only a regression reads are off (and not sent) while the task is a classification.
+    var regressionOnly = ["interval", "objective"].map(function (id) { return document.getElementById(id); });
+
     function show() {
       var inferred = tasks[target.value];
+      var classification = (task.value || inferred) === "classification";
+      regressionOnly.forEach(function (input) { if (input) { input.disabled = classification; } });
       note.textContent = "";
       if (automatic) {
         automatic.textContent = inferred ? plain + " (" + inferred + ")" : plain;
@@ -27,6 +32,7 @@
     }
 
     target.addEventListener("change", show);
+    task.addEventListener("change", show);
     show();
   }
 

@@ -64,11 +64,16 @@ def test_a_regression_from_upload_to_the_predicted_interval(
     expect(page.get_by_test_id("inferred-task")).to_have_text(
         "For species training infers classification."
     )
+    expect(page.locator("#interval")).to_be_disabled()  # a classifier has no intervals
+    page.locator("#task").select_option("regression")
+    expect(page.locator("#interval")).to_be_enabled()
+    page.locator("#task").select_option("")
     page.locator("#target").select_option(TARGET)
     expect(page.get_by_test_id("inferred-task")).to_have_text(
         f"For {TARGET} training infers regression."
     )
     expect(automatic).to_have_text("Automatic (regression)")
+    expect(page.locator("#objective")).to_be_enabled()
     page.locator("#name").fill("mass")
     page.get_by_text("Advanced settings").click()
     expect(page.locator("#interval")).to_have_value("0.9")

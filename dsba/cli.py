@@ -16,7 +16,9 @@ from dsba.cli_models import metrics_line, models
 from dsba.cli_monitor import feedback, monitor
 from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
 from dsba.data.ingestion import read_source
+from dsba.data.target import TASKS
 from dsba.errors import InvalidInput
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.params import parse_param_pairs
 
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
@@ -26,7 +28,7 @@ The registry is DSBA_REGISTRY_DIR (default ./models/registry); --remote uses a s
 
 @click.group(cls=DsbaGroup, epilog=EPILOG, params=shared_options(envvars=True))
 def main() -> None:
-    """Train, version and serve XGBoost classifiers on tabular data.
+    """Train, version and serve XGBoost classifiers and regressors on tabular data.
 
     --json, --remote and --token go before or after the command name, alike; given at
     both places, the one nearest the command wins (--json anywhere turns JSON on).
@@ -53,6 +55,18 @@ main.add_command(feedback)
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Hyperparameter, repeatable.")
 @click.option("--test-size", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    help="Override the task inferred from the target (numbers with many values: regression).",
+)
+@click.option(
+    "--interval",
+    default=DEFAULT_INTERVAL,
+    show_default=True,
+    type=float,
+    help="Regression: nominal coverage of the prediction intervals (0.5 to 0.99).",
+)
 @click.pass_obj
 def train(
     obj: Context,
@@ -62,13 +76,17 @@ def train(
     params: tuple[str, ...],
     test_size: float,
     seed: int,
+    task: str | None,
+    interval: float,
 ) -> None:
-    """Train a classifier on DATA (path or URL) and store it as a new version.
+    """Train a classifier or regressor on DATA (path or URL) and store it as a new version.
 
     \b
     Examples:
       dsba train penguins.csv --target species --name penguins --param max_depth=4
       dsba train penguins.csv --target species --name penguins --json
+      dsba train penguins.csv --target body_mass_g --name mass --interval 0.8
+      dsba train ratings.csv --target stars --name stars --task regression
     """
     with contextlib.ExitStack() as stack:
         bars: list = []
@@ -89,6 +107,8 @@ def train(
             test_size=test_size,
             seed=seed,
             progress=progress,
+            task=task,
+            interval=interval,
         )
         if bars:
             bars[0].update(bars[0].length - bars[0].pos)
@@ -126,6 +146,8 @@ def write_table(frame: pd.DataFrame, out: str | None) -> None:
 @click.pass_obj
 def predict(obj: Context, ref: str, data: str, out: str | None, log_rows: bool) -> None:
     """Score every row of DATA with model REF; adds label, probability and flag columns.
+
+    A regression model adds prediction, prediction_lower and prediction_upper instead.
 
     \b
     Examples:

@@ -12,12 +12,30 @@ from dsba.errors import InvalidInput
 
 def metrics_line(metrics: dict[str, Any]) -> str:
     """The headline metrics of a version on one line."""
+    if "rmse" in metrics:
+        return _regression_line(metrics)
     keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
     parts = [f"{k}={metrics[k]:.4f}" for k in keys if isinstance(metrics.get(k), int | float)]
     baseline = metrics.get("baseline_accuracy")
     if baseline is not None:
         parts.append(f"(majority baseline {baseline:.4f})")
     return " ".join(parts)
+
+
+def _regression_line(metrics: dict[str, Any]) -> str:
+    keys = ("rmse", "mae", "r2", "mape")
+    parts = [f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), int | float)]
+    coverage, width = metrics.get("interval_coverage"), metrics.get("interval_mean_width")
+    if isinstance(coverage, int | float) and isinstance(width, int | float):
+        parts.append(f"interval_coverage={coverage:.3f} interval_width={width:.4g}")
+    if isinstance(metrics.get("baseline_rmse"), int | float):
+        parts.append(f"(mean baseline rmse={metrics['baseline_rmse']:.4g})")
+    return " ".join(parts)
+
+
+def task_label(meta: dict[str, Any]) -> str:
+    """The task of a version's metadata (binary, multiclass or regression; old ones have none)."""
+    return str(meta.get("task") or "?")
 
 
 @click.group(cls=DsbaGroup)
@@ -41,7 +59,8 @@ def models_list(obj: Context) -> None:
     """
     rows = obj.service.list_models()
     lines = [
-        f"{m['name']:<24} v{m['latest_version']:<4} aliases={m.get('aliases') or {}} "
+        f"{m['name']:<24} v{m['latest_version']:<4} {task_label(m.get('latest', {})):<10} "
+        f"aliases={m.get('aliases') or {}} "
         f"{metrics_line(m.get('latest', {}).get('metrics', {}))}"
         for m in rows
     ]
@@ -60,10 +79,15 @@ def models_show(obj: Context, ref: str) -> None:
     """
     meta = obj.service.metadata(ref)
     features = ", ".join(meta.get("features", []))
+    if meta.get("task") == "regression":
+        intervals = meta.get("intervals") or {}
+        what = f"task=regression interval={intervals.get('coverage')} ({intervals.get('method')})"
+    else:
+        what = f"task={task_label(meta)} classes={meta['classes']}"
     obj.emit(
         meta,
         f"{meta['name']}:{meta['version']} target={meta['target']} "
-        f"classes={meta['classes']}\n  {metrics_line(meta['metrics'])}\n"
+        f"{what}\n  {metrics_line(meta['metrics'])}\n"
         f"  features: {features}\n  trained {meta.get('trained_at')} "
         f"on {meta['dataset']['source']} (sha256 {meta['dataset']['sha256'][:12]})",
     )

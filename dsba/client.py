@@ -185,6 +185,8 @@ class Client(MonitoringCalls):
         params: dict[str, Any] | None = None,
         test_size: float = 0.2,
         seed: int = 42,
+        task: str | None = None,
+        interval: float | None = None,
     ) -> dict[str, Any]:
         """Start a training job; a local file or DataFrame is uploaded first. Return the job."""
         body: dict[str, Any] = {
@@ -194,6 +196,8 @@ class Client(MonitoringCalls):
             "test_size": test_size,
             "seed": seed,
         }
+        # None: the server's defaults (the task inferred from the target, 90% intervals).
+        body.update({k: v for k, v in (("task", task), ("interval", interval)) if v is not None})
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -218,6 +222,8 @@ class Client(MonitoringCalls):
         wait: bool = True,
         progress: ProgressCallback | None = None,
         poll: float = 0.5,
+        task: str | None = None,
+        interval: float | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
@@ -225,7 +231,14 @@ class Client(MonitoringCalls):
         metadata, reporting rounds to progress(done, total); otherwise return the job.
         """
         job = self.submit(
-            source, target=target, name=name, params=params, test_size=test_size, seed=seed
+            source,
+            target=target,
+            name=name,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            task=task,
+            interval=interval,
         )
         if not wait:
             return job
@@ -340,32 +353,44 @@ class Client(MonitoringCalls):
         if len(frame) == 0:
             meta = self.metadata(ref)
             classes = meta["classes"]
+            regression = meta.get("task") == "regression"
             return Predictions(
-                f"{meta['name']}:{meta['version']}", classes, [], np.zeros((0, len(classes)))
+                f"{meta['name']}:{meta['version']}",
+                classes,
+                [],
+                np.zeros((0, len(classes))),
+                intervals=np.zeros((0, 2)) if regression else None,
             )
         answer = self._predict_frame_json(ref, frame, bool(options.get("contributions")))
         rows = answer["predictions"]
+        flags = {
+            i: {key: row[key] for key in ("unseen", "unreliable") if key in row}
+            for i, row in enumerate(rows)
+            if "unseen" in row or "unreliable" in row
+        }
+        explained = "contributions" in rows[0]
+        common = {
+            "contributions": [row["contributions"] for row in rows] if explained else None,
+            "flags": flags,
+            # The server's prediction log ids, when it logged the rows (all or none of a call).
+            "ids": [row["id"] for row in rows] if all("id" in row for row in rows) else None,
+        }
+        if "value" in rows[0]:
+            return Predictions(
+                answer["model"],
+                [],
+                [row["value"] for row in rows],
+                np.zeros((len(rows), 0)),
+                answer["warnings"],
+                intervals=np.array([row["interval"] for row in rows], dtype=np.float64),
+                **common,
+            )
         names = list(rows[0]["probabilities"])
         labels = [row["label"] for row in rows]
         # Probability keys are strings; keep the labels' own type (e.g. int classes) where known.
         by_name = {str(label): label for label in labels}
         classes = [by_name.get(name, name) for name in names]
         probabilities = np.array([[row["probabilities"][n] for n in names] for row in rows])
-        explained = "contributions" in rows[0]
-        contributions = [row["contributions"] for row in rows] if explained else None
-        flags = {
-            i: {key: row[key] for key in ("unseen", "unreliable") if key in row}
-            for i, row in enumerate(rows)
-            if "unseen" in row or "unreliable" in row
-        }
         return Predictions(
-            answer["model"],
-            classes,
-            labels,
-            probabilities,
-            answer["warnings"],
-            contributions,
-            flags=flags,
-            # The server's prediction log ids, when it logged the rows (all or none of a call).
-            ids=[row["id"] for row in rows] if all("id" in row for row in rows) else None,
+            answer["model"], classes, labels, probabilities, answer["warnings"], **common
         )

@@ -24,6 +24,7 @@ from dsba.jobs.job_store import (
     utc_now,
 )
 from dsba.logs import configure_logging
+from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 
@@ -225,6 +226,9 @@ def run_job(settings: Settings, job_id: str) -> int:
             test_size=request.get("test_size", 0.2),
             seed=request.get("seed", 42),
             progress=reporter.progress,
+            # Jobs queued before regression carry neither: inferred, and the default.
+            task=request.get("task"),
+            interval=request.get("interval", DEFAULT_INTERVAL),
         )
     except JobStopped as stop:
         reporter.finish(state=stop.state, error=stop.message)

@@ -107,10 +107,11 @@ class DatasetStore:
         frame = pd.read_parquet(self._path(dataset_id) / "data.parquet")
         return Dataset(frame, info["sha256"], info["source"], info["format"], info["bytes"])
 
-    def columns(self, dataset_id: str, names: list[str]) -> pd.DataFrame:
-        """Some columns of a stored dataset, read without the others."""
+    def column(self, dataset_id: str, name: str) -> pd.Series:
+        """One column of a stored dataset (Parquet reads only that column)."""
         self.get(dataset_id)
-        return pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=names)
+        frame = pd.read_parquet(self._path(dataset_id) / "data.parquet", columns=[name])
+        return frame[name]
 
     def _header(self, dataset_id: str) -> dict[str, Any] | None:
         try:

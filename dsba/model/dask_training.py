@@ -1,18 +1,20 @@
 """Train on a Dask cluster: xgboost.dask over the Parquet partitions of a stored dataset.
 
-The only module that imports dask; dsba.service imports it only when DSBA_DASK_SCHEDULER is
-set and the dataset is large enough. The workers read the Parquet file themselves, so they
-must see the store at the same path as the job process (on Azure: the same File Share mounted
-at the same path) and run the same dsba, xgboost and pandas versions.
+The only module that imports dask, with dsba.model.dask_regression (its regression part);
+dsba.service imports it only when DSBA_DASK_SCHEDULER is set and the dataset is large enough.
+The workers read the Parquet file themselves, so they must see the store at the same path as
+the job process (on Azure: the same File Share mounted at the same path) and run the same
+dsba, xgboost and pandas versions.
 
 Where it differs from dsba.model.training, and why:
 - The schema is inferred on a seeded random sample of at most SCHEMA_SAMPLE_ROWS labelled
   rows (the whole data when smaller); category lists and classes are then recomputed on all
   rows, so every value seen in training has its code. Empty, constant and ID-like columns
   (and a category count already over the limit) are judged on the sample.
-- The split is not stratified: each row goes to test, validation or fit by a seeded hash of
-  its values, which is deterministic, independent of partitioning, keeps duplicate rows on
-  one side, and gives every class the same expected share in each part.
+- The split is not stratified: each row goes to test, validation or fit (and, for a
+  regression, calibration) by a seeded hash of its values, which is deterministic,
+  independent of partitioning, keeps duplicate rows on one side, and gives every class the
+  same expected share in each part.
 - hist on several workers merges per-worker quantile sketches: the model is close to, not
   bit-identical with, one trained in one process on the same rows.
 """
@@ -44,8 +46,11 @@ from dsba.data.schema import (
     infer_schema,
     prepare_features,
 )
+from dsba.data.target import REGRESSION, check_regression_target, resolve_task
 from dsba.errors import DsbaError, InvalidInput
+from dsba.model.dask_regression import calibration_share, check_target_dask, train_regression_dask
 from dsba.model.evaluation import evaluate
+from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.model.pipeline import register_result
 from dsba.model.training import ProgressCallback, TrainingResult, booster_params
@@ -58,40 +63,48 @@ SCHEMA_SAMPLE_ROWS = 200_000
 # training rows (fit and validation parts) of at most this many rows.
 REFERENCE_SAMPLE_ROWS = 100_000
 CONNECT_TIMEOUT = "20s"
-TEST, VALIDATION, FIT = 0, 1, 2
+TEST, VALIDATION, FIT, CALIBRATION = 0, 1, 2, 3
 # Reserved columns of the prepared partitions, beside the model columns.
 LABEL, PART = "__dsba_label__", "__dsba_part__"
 
 
-def row_parts(frame: pd.DataFrame, seed: int, test_size: float, validation: float) -> np.ndarray:
-    """Assign each row to TEST, VALIDATION or FIT from a seeded hash of its values."""
+def row_parts(
+    frame: pd.DataFrame,
+    seed: int,
+    test_size: float,
+    validation: float,
+    calibration: float = 0.0,
+) -> np.ndarray:
+    """Assign each row to TEST, CALIBRATION, VALIDATION or FIT from a seeded hash of its values.
+
+    calibration (a regression's interval slice) and validation are shares of the non-test rows;
+    without calibration the parts are those of a classifier.
+    """
     rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
     # hash_key only seeds string hashing; mixing the seed in here covers numeric rows too.
     mixed = pd.util.hash_array(rows ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
     uniform = mixed / 2.0**64
     parts = np.full(len(frame), FIT, dtype=np.int8)
-    parts[uniform < test_size + (1.0 - test_size) * validation] = VALIDATION
+    calibrated = test_size + (1.0 - test_size) * calibration
+    parts[uniform < calibrated + (1.0 - test_size) * (1.0 - calibration) * validation] = VALIDATION
+    parts[uniform < calibrated] = CALIBRATION
     parts[uniform < test_size] = TEST
     return parts
 
 
-def _prepare_partition(
-    part: pd.DataFrame, schema: FeatureSchema, *, seed: int, test_size: float, validation: float
-) -> pd.DataFrame:
+def _prepare_partition(part: pd.DataFrame, schema: FeatureSchema, **split: Any) -> pd.DataFrame:
     """The model matrix of a partition's labelled rows, with their class index and part."""
     labelled = part[part[schema.target].notna()]
     x, _ = prepare_features(schema, labelled)
     x[LABEL] = encode_target(schema, labelled[schema.target])
-    x[PART] = row_parts(labelled, seed, test_size, validation)
+    x[PART] = row_parts(labelled, **split)
     return x
 
 
-def _train_rows(
-    part: pd.DataFrame, target: str, *, seed: int, test_size: float, validation: float
-) -> pd.DataFrame:
+def _train_rows(part: pd.DataFrame, target: str, **split: Any) -> pd.DataFrame:
     """A partition's labelled rows outside the test part, as read (for the reference)."""
     labelled = part[part[target].notna()]
-    return labelled[row_parts(labelled, seed, test_size, validation) != TEST]
+    return labelled[row_parts(labelled, **split) != TEST]
 
 
 def reference_dask(
@@ -113,9 +126,12 @@ def reference_dask(
 
 
 def infer_schema_dask(
-    ddf: dd.DataFrame, target: str, *, max_categories: int, seed: int
+    ddf: dd.DataFrame, target: str, *, max_categories: int, seed: int, task: str | None = None
 ) -> tuple[FeatureSchema, int]:
-    """infer_schema on a sample, with the classes and category lists of all rows."""
+    """infer_schema on a sample, with the classes and category lists of all rows.
+
+    The task, when not given, is inferred from the sample's target (a numeric one only).
+    """
     if target not in ddf.columns:
         infer_schema(ddf._meta, target)  # raises local training's "not found" error
     labelled = ddf[ddf[target].notnull()]
@@ -123,15 +139,29 @@ def infer_schema_dask(
     sample = labelled
     if total > SCHEMA_SAMPLE_ROWS:
         sample = labelled.sample(frac=SCHEMA_SAMPLE_ROWS / total, random_state=seed)
-    counts, sample = dask.compute(labelled[target].value_counts(split_out=1), sample)
-    # check_target looks only at the distinct labels and whether each has two rows.
-    classes = check_target(
-        counts.index.repeat(np.minimum(counts.to_numpy(), 2)).to_series(name=target)
-    )
-    if len(sample) < total:
-        # A sample may miss a rare class (or hold one row of it): its target is a placeholder.
-        sample[target] = np.arange(len(sample)) % 2
-    draft = infer_schema(sample, target, max_categories=max_categories)
+    numeric = pd.api.types.is_numeric_dtype(ddf._meta[target].dtype)
+    if task == REGRESSION or (task is None and numeric):
+        sample = sample.compute()
+        task = resolve_task(sample[target], task)
+    task = resolve_task(ddf._meta[target], task)
+    classes: list[Any] = []
+    if task == REGRESSION:
+        check_regression_target(sample[target])
+        check_target_dask(labelled[target])
+    else:
+        value_counts = labelled[target].value_counts(split_out=1)
+        if isinstance(sample, dd.DataFrame):
+            counts, sample = dask.compute(value_counts, sample)
+        else:
+            counts = value_counts.compute()
+        # check_target looks only at the distinct labels and whether each has two rows.
+        classes = check_target(
+            counts.index.repeat(np.minimum(counts.to_numpy(), 2)).to_series(name=target)
+        )
+        if len(sample) < total:
+            # A sample may miss a rare class (or hold one row of it): its target is a placeholder.
+            sample[target] = np.arange(len(sample)) % 2
+    draft = infer_schema(sample, target, max_categories=max_categories, task=task)
     categorical = [f.name for f in draft.features if f.kind == CATEGORICAL]
     uniques = dask.compute(
         *(labelled[name].dropna().astype(str).unique(split_out=1) for name in categorical)
@@ -152,7 +182,9 @@ def infer_schema_dask(
         raise InvalidInput(f"no usable feature columns remain ({reasons})", {"dropped": dropped})
     order = list(ddf.columns)
     dropped.sort(key=lambda item: order.index(item["column"]))
-    schema = FeatureSchema(target=target, classes=classes, features=features, dropped=dropped)
+    schema = FeatureSchema(
+        target=target, classes=classes, features=features, dropped=dropped, task=task
+    )
     return schema, len(sample)
 
 
@@ -178,16 +210,25 @@ def connect(address: str, timeout: str = CONNECT_TIMEOUT) -> distributed.Client:
 
 
 def _prepare(
-    client: distributed.Client, path: Path, target: str, *, max_categories: int, **split: Any
-) -> tuple[dd.DataFrame, FeatureSchema, int, dd.DataFrame]:
+    client: distributed.Client,
+    path: Path,
+    target: str,
+    *,
+    max_categories: int,
+    task: str | None,
+    **split: Any,
+) -> tuple[dd.DataFrame, FeatureSchema, int, dd.DataFrame, dict[str, Any]]:
     """Read and infer the schema; persist the model matrix with each row's label and part."""
     workers = sorted(client.nthreads())
     ddf = dd.read_parquet(str(path), split_row_groups=True)  # a partition per row group
     if ddf.npartitions < len(workers):
         ddf = ddf.repartition(npartitions=len(workers))
     schema, sample_rows = infer_schema_dask(
-        ddf, target, max_categories=max_categories, seed=split["seed"]
+        ddf, target, max_categories=max_categories, seed=split["seed"], task=task
     )
+    if schema.is_regression:
+        labelled_rows = len(ddf[ddf[target].notnull()])
+        split["calibration"] = calibration_share(labelled_rows, split["test_size"])
     meta = _prepare_partition(ddf._meta, schema, **split)
     prepared = ddf.map_partitions(_prepare_partition, schema, **split, meta=meta)
     # Partition i lives on worker i mod n: every worker trains, even on a file of one row
@@ -196,18 +237,19 @@ def _prepare(
         client.persist(prepared.partitions[i], workers=[workers[i % len(workers)]])
         for i in range(prepared.npartitions)
     ]
-    return ddf, schema, sample_rows, dd.concat(parts)
+    return ddf, schema, sample_rows, dd.concat(parts), split
 
 
 def _fit(
     client: distributed.Client,
     prepared: dd.DataFrame,
     schema: FeatureSchema,
+    native: dict[str, Any],
     checked: dict[str, Any],
     seed: int,
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
-    """xgboost.dask.train on the fit part, stopping early on the validation part."""
+    """xgboost.dask.train with native params on the fit part, stopping early on validation."""
     columns = schema.model_columns
     fit, val = (prepared[prepared[PART] == part] for part in (FIT, VALIDATION))
     d_fit = dxgb.DaskQuantileDMatrix(
@@ -228,7 +270,7 @@ def _fit(
     try:
         return dxgb.train(
             client,
-            booster_params(checked, len(schema.classes), seed, threads=0),
+            native,
             d_fit,
             num_boost_round=total,
             evals=[(d_fit, "train"), (d_val, "validation")],
@@ -256,6 +298,44 @@ def _test_predictions(
     return y_test.to_numpy(), proba
 
 
+def _train_classifier(
+    client: distributed.Client,
+    ddf: dd.DataFrame,
+    prepared: dd.DataFrame,
+    schema: FeatureSchema,
+    checked: dict[str, Any],
+    split: dict[str, Any],
+    progress: ProgressCallback | None,
+) -> tuple[xgb.Booster, int, dict[str, Any], dict[str, Any], dict[str, int]]:
+    """Fit and evaluate a classifier; its reference profile and rows per part."""
+    counts = prepared.groupby([PART, LABEL]).size().compute()
+    per_part = counts.groupby(level=0).sum()
+    if any(per_part.get(part, 0) == 0 for part in (FIT, VALIDATION, TEST)):
+        raise InvalidInput(
+            f"too few labelled rows ({int(per_part.sum())}) for a train/validation/test split"
+        )
+    seed = split["seed"]
+    native = booster_params(checked, len(schema.classes), seed, threads=0)
+    output = _fit(client, prepared, schema, native, checked, seed, progress)
+    best = int(output["booster"].best_iteration)
+    # Keep only the trees up to the best round, so serving needs no iteration_range.
+    booster = output["booster"][: best + 1]
+    y_test, proba = _test_predictions(client, booster, prepared, len(schema.classes))
+    train_counts = counts.drop(TEST, level=0, errors="ignore").groupby(level=1).sum()
+    evaluation = evaluate(
+        booster, schema, y_test, proba, int(train_counts.idxmax()), output["history"]
+    )
+    train_rows = int(per_part.get(FIT, 0) + per_part.get(VALIDATION, 0))
+    reference = reference_dask(ddf, schema, evaluation, (y_test, proba), train_rows, **split)
+    rows = {
+        "labelled": int(per_part.sum()),
+        "train": int(per_part.get(FIT, 0)),
+        "validation": int(per_part.get(VALIDATION, 0)),
+        "test": int(per_part.get(TEST, 0)),
+    }
+    return booster, best, evaluation, reference, rows
+
+
 def train_model_dask(
     client: distributed.Client,
     path: Path,
@@ -266,20 +346,26 @@ def train_model_dask(
     seed: int = 42,
     max_categories: int = 1000,
     progress: ProgressCallback | None = None,
+    task: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
 ) -> tuple[TrainingResult, dict[str, Any]]:
     """train_model on the cluster over the Parquet at path; also say where it ran."""
     started = time.perf_counter()
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
-    checked = validate_params(params)
+    check_interval(interval)
+    # The same parameter errors, first, as before regression: "objective" waits for the task.
+    checked = validate_params({k: v for k, v in (params or {}).items() if k != "objective"})
+    intervals, artifacts, reference = None, {}, None
     # Every compute below, len() included, must run on this client's cluster.
     with client.as_current():
         try:
-            ddf, schema, sample_rows, prepared = _prepare(
+            ddf, schema, sample_rows, prepared, split = _prepare(
                 client,
                 path,
                 target,
                 max_categories=max_categories,
+                task=task,
                 seed=seed,
                 test_size=test_size,
                 validation=checked["validation_fraction"],
@@ -289,31 +375,29 @@ def train_model_dask(
                 f"the Dask workers cannot read {path}: mount the store on every worker at "
                 "the same path as in the app"
             ) from exc
-        counts = prepared.groupby([PART, LABEL]).size().compute()
-        per_part = counts.groupby(level=0).sum()
-        if any(per_part.get(part, 0) == 0 for part in (FIT, VALIDATION, TEST)):
-            raise InvalidInput(
-                f"too few labelled rows ({int(per_part.sum())}) for a train/validation/test split"
+        checked = validate_params(params, regression=schema.is_regression)
+        if schema.is_regression:
+            parts = {"train": FIT, "validation": VALIDATION, "calibration": CALIBRATION}
+            booster, best, evaluation, interval_model, rows = train_regression_dask(
+                client,
+                prepared,
+                schema,
+                checked,
+                parts={**parts, "test": TEST},
+                label=LABEL,
+                part=PART,
+                fit=_fit,
+                seed=seed,
+                interval=interval,
+                progress=progress,
             )
-        output = _fit(client, prepared, schema, checked, seed, progress)
-        best = int(output["booster"].best_iteration)
-        # Keep only the trees up to the best round, so serving needs no iteration_range.
-        booster = output["booster"][: best + 1]
-        y_test, proba = _test_predictions(client, booster, prepared, len(schema.classes))
-        train_counts = counts.drop(TEST, level=0, errors="ignore").groupby(level=1).sum()
-        evaluation = evaluate(
-            booster, schema, y_test, proba, int(train_counts.idxmax()), output["history"]
-        )
-        split = {"seed": seed, "test_size": test_size, "validation": checked["validation_fraction"]}
-        train_rows = int(per_part.get(FIT, 0) + per_part.get(VALIDATION, 0))
-        reference = reference_dask(ddf, schema, evaluation, (y_test, proba), train_rows, **split)
-        rows = {
-            "total": len(ddf),
-            "labelled": int(per_part.sum()),
-            "train": int(per_part.get(FIT, 0)),
-            "validation": int(per_part.get(VALIDATION, 0)),
-            "test": int(per_part.get(TEST, 0)),
-        }
+            rows = {"labelled": sum(rows.values()), **rows}
+            intervals, artifacts = interval_model.metadata(), interval_model.artifacts()
+        else:
+            booster, best, evaluation, reference, rows = _train_classifier(
+                client, ddf, prepared, schema, checked, split, progress
+            )
+        rows = {"total": len(ddf), **rows}
         where = {
             "scheduler": client.scheduler.address,
             "workers": len(client.nthreads()),
@@ -330,6 +414,8 @@ def train_model_dask(
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
         reference=reference,
+        intervals=intervals,
+        artifacts=artifacts,
     )
     return result, where
 
@@ -346,6 +432,8 @@ def train_and_register_dask(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
+    task: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
 ) -> dict[str, Any]:
     """Train on the cluster at settings.dask_scheduler; save the next version of name."""
     validate_name(name)
@@ -359,6 +447,8 @@ def train_and_register_dask(
             seed=seed,
             max_categories=settings.max_categories,
             progress=progress,
+            task=task,
+            interval=interval,
         )
     # The metadata reads only the column count from the frame: the header is enough.
     header = pd.DataFrame(columns=pq.read_schema(path).names)

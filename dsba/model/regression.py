@@ -66,7 +66,7 @@ def _split(x: pd.DataFrame, y: np.ndarray, size: float | int, seed: int, what: s
         raise InvalidInput(f"cannot make the {what} split ({exc}); add rows") from exc
 
 
-def _staged(progress: ProgressCallback | None, stage: int, total: int):
+def staged_progress(progress: ProgressCallback | None, stage: int, total: int):
     """Report a booster's rounds as one half of the whole training (two boosters are fit)."""
     if progress is None:
         return None
@@ -75,6 +75,42 @@ def _staged(progress: ProgressCallback | None, stage: int, total: int):
 
 def _predict(booster: xgb.Booster, x: pd.DataFrame) -> np.ndarray:
     return np.asarray(booster.inplace_predict(x), dtype=np.float64)
+
+
+def calibrate_and_evaluate(
+    booster: xgb.Booster,
+    quantile_booster: xgb.Booster,
+    schema: FeatureSchema,
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    train_mean: float,
+    interval: float,
+    evals_result: dict[str, dict[str, list[float]]],
+    seed: int,
+) -> tuple[dict[str, Any], conformal.IntervalModel, np.ndarray]:
+    """Calibrate intervals on (y, value, quantiles) of held-out rows; evaluate on the test part.
+
+    Returns the evaluation, the interval model and the test part's [lower, upper] bounds.
+    """
+    y_cal, predicted_cal, quantiles_cal = calibration
+    interval_model = conformal.calibrate(
+        y_cal, predicted_cal, quantiles_cal, quantile_booster, interval, seed
+    )
+    y_test, predicted, quantiles = test
+    candidates = conformal.candidate_bounds(interval_model, predicted, quantiles)
+    evaluation = evaluate_regression(
+        booster,
+        schema,
+        y_test,
+        predicted,
+        candidates[interval_model.method],
+        train_mean,
+        interval_model,
+        candidates,
+        evals_result,
+        seed,
+    )
+    return evaluation, interval_model, candidates[interval_model.method]
 
 
 def train_regression(
@@ -104,7 +140,7 @@ def train_regression(
     total = checked["n_estimators"]
     fit, validation = (x_fit, y_fit), (x_val, y_val)
     booster, best, evals_result = fit_booster(
-        native, fit, validation, checked, seed, threads, _staged(progress, 0, total)
+        native, fit, validation, checked, seed, threads, staged_progress(progress, 0, total)
     )
     quantile_booster, _, _ = fit_booster(
         conformal.quantile_params(native, interval),
@@ -113,24 +149,18 @@ def train_regression(
         checked,
         seed,
         threads,
-        _staged(progress, 1, total),
+        staged_progress(progress, 1, total),
     )
-    cal_quantiles = np.asarray(quantile_booster.inplace_predict(x_cal), dtype=np.float64)
-    interval_model = conformal.calibrate(
-        y_cal, _predict(booster, x_cal), cal_quantiles, quantile_booster, interval, seed
-    )
-    predicted = _predict(booster, x_test)
-    test_quantiles = np.asarray(quantile_booster.inplace_predict(x_test), dtype=np.float64)
-    candidates = conformal.candidate_bounds(interval_model, predicted, test_quantiles)
-    evaluation = evaluate_regression(
+    calibration = (y_cal, _predict(booster, x_cal), _predict(quantile_booster, x_cal))
+    test = (y_test, _predict(booster, x_test), _predict(quantile_booster, x_test))
+    evaluation, interval_model, test_bounds = calibrate_and_evaluate(
         booster,
+        quantile_booster,
         schema,
-        y_test,
-        predicted,
-        candidates[interval_model.method],
+        calibration,
+        test,
         float(np.mean(y_train)),
-        interval_model,
-        candidates,
+        interval,
         evals_result,
         seed,
     )
@@ -149,7 +179,8 @@ def train_regression(
         },
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
-        # TODO(reg-monitoring): build_reference for a regressor (test targets and values).
+        # reg-monitoring wires the reference profile here: test targets test[0], values
+        # test[1], bounds test_bounds, training rows labelled.iloc[x_train.index].
         reference=None,
         intervals=interval_model.metadata(),
         artifacts=interval_model.artifacts(),

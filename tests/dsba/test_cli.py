@@ -213,10 +213,11 @@ BAD_TRAINING_DATA = {
         "y",
         "single class ('yes')",
     ),
-    "continuous target": (
-        _rows("a,y", lambda i: f"{i % 5},{NOISE[i] * 7.3}"),
+    # A continuous target trains a regressor now; one with an infinity cannot.
+    "infinite target": (
+        _rows("a,y", lambda i: f"{i % 5},{'inf' if i == 7 else NOISE[i] * 7.3}"),
         "y",
-        "looks continuous",
+        "target column 'y' has an infinite value (inf on row 7)",
     ),
     "only feature all missing": (
         _rows("a,y", lambda i: f",{'ab'[i % 2]}"),

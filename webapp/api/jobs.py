@@ -8,8 +8,10 @@ from flask.views import MethodView
 
 from dsba.data.ingestion import read_source
 from dsba.data.schema import MIN_ROWS_FOR_ID_CHECK
+from dsba.data.target import REGRESSION
 from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
+from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.registry.refs import validate_name
 from webapp.api.fastjson import Blueprint
@@ -68,7 +70,10 @@ def _check_features(profile: dict[str, Any], target: str, max_categories: int) -
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     """Validate a training request, store its data, and start a job for it."""
     validate_name(request["name"])
-    params = validate_params(request.get("params"))
+    # The same parameter errors, first, as before regression: "objective" waits for the task.
+    given = request.get("params") or {}
+    validate_params({k: v for k, v in given.items() if k != "objective"})
+    interval = check_interval(request.get("interval", DEFAULT_INTERVAL))
     dataset_id = request.get("dataset_id")
     if dataset_id:
         profile = app_state.datasets.get(dataset_id)
@@ -78,7 +83,13 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
             request["source"], app_state.settings, root=app_state.settings.data_root
         )
         profile = app_state.datasets.save(dataset)
-    _check_target(profile, request["target"])
+    task = request.get("task")
+    if request["target"] in {c["name"] for c in profile["columns"]}:
+        # Read the target column now: a regression target it cannot learn is a 400, not a job.
+        task = app_state.service.training_task(profile["id"], request["target"], task)
+    if task != REGRESSION:
+        _check_target(profile, request["target"])
+    params = validate_params(given, regression=task == REGRESSION)
     _check_features(profile, request["target"], app_state.settings.max_categories)
     app_state.service.goes_to_dask(profile["id"])
     job_request = {
@@ -87,11 +98,13 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         "target": request["target"],
         "name": request["name"],
         # What the user chose, plus the round count the progress bar counts against.
-        "params": {k: params[k] for k in (request.get("params") or {})}
-        | {"n_estimators": params["n_estimators"]},
+        "params": {k: params[k] for k in given} | {"n_estimators": params["n_estimators"]},
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
+        "task": task,
     }
+    if task == REGRESSION:
+        job_request["interval"] = interval
     return start_job(app_state.settings, job_request)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from dsba.data.target import TASKS
 from dsba.jobs.job_store import STATES
+from dsba.model.intervals import DEFAULT_INTERVAL
+from dsba.model.params import OBJECTIVES
 from dsba.registry.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
@@ -73,9 +76,30 @@ class TrainRequestSchema(Schema):
     )
     target = fields.String(required=True, validate=validate.Length(min=1, max=512))
     name = fields.String(required=True, validate=NAME)
-    params = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    params = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=dict,
+        metadata={
+            "description": "hyperparameters; a regression also takes objective: "
+            + ", ".join(OBJECTIVES)
+        },
+    )
     test_size = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=42, validate=validate.Range(min=0, max=2**31 - 1))
+    task = fields.String(
+        validate=validate.OneOf(TASKS),
+        metadata={
+            "description": "override the task inferred from the target (a numeric target with "
+            "fractions or more than 50 distinct values is a regression); a text target is "
+            "never a regression"
+        },
+    )
+    interval = fields.Float(
+        load_default=DEFAULT_INTERVAL,
+        validate=validate.Range(min=0.5, max=0.99),
+        metadata={"description": "regression: nominal coverage of the prediction intervals"},
+    )
 
     @validates_schema
     def one_source(self, data, **kwargs):
@@ -126,13 +150,26 @@ class MetadataSchema(Schema):
     version = fields.Integer(required=True)
     target = fields.String()
     classes = fields.List(fields.Raw())
-    task = fields.String(metadata={"description": "binary or multiclass"})
-    metrics = fields.Dict()
+    task = fields.String(metadata={"description": "binary, multiclass or regression"})
+    metrics = fields.Dict(
+        metadata={
+            "description": "classifier: accuracy, f1, roc_auc...; regression: rmse, mae, r2, "
+            "median_absolute_error, mape, interval_coverage, interval_mean_width, baseline_*"
+        }
+    )
+    intervals = fields.Dict(
+        metadata={"description": "regression: nominal coverage and conformal method"}
+    )
     params = fields.Dict()
     test_size = fields.Float()
     seed = fields.Integer()
     best_iteration = fields.Integer()
-    evaluation = fields.Dict(metadata={"description": "confusion matrix, curves, importances"})
+    evaluation = fields.Dict(
+        metadata={
+            "description": "confusion matrix, curves, importances; for a regression: baseline, "
+            "predicted_vs_actual, error_by_decile, intervals, importances"
+        }
+    )
     dataset = fields.Dict(metadata={"description": "source, format, sha256, bytes, rows"})
     features = fields.List(fields.String())
     dropped_columns = fields.List(fields.Dict())
@@ -216,7 +253,7 @@ def _plain_predict_body(data) -> bool:
 
 
 class PredictionSchema(Schema):
-    """One row's id, label and per-class probabilities."""
+    """One row's id and label with per-class probabilities, or value with its interval."""
 
     id = fields.String(
         metadata={
@@ -225,8 +262,18 @@ class PredictionSchema(Schema):
             "example": "01hf7yat00jhbs076n2s2n0000002a",
         }
     )
-    label = fields.Raw(required=True)
-    probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    label = fields.Raw(metadata={"description": "classifier: the predicted class"})
+    probabilities = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "classifier: the probability of each class"},
+    )
+    value = fields.Float(metadata={"description": "regression: the predicted value"})
+    interval = fields.List(
+        fields.Float(),
+        validate=validate.Length(equal=2),
+        metadata={"description": "regression: [lower, upper] at the model's nominal coverage"},
+    )
     contributions = fields.Dict(keys=fields.String(), values=fields.Float())
     unseen = fields.Dict(
         keys=fields.String(),
@@ -249,6 +296,6 @@ class PredictResponseSchema(Schema):
 
 
 class InvocationsResponseSchema(Schema):
-    """MLflow scoring server's answer: one label per row."""
+    """MLflow scoring server's answer: one label (a number for a regression) per row."""
 
     predictions = fields.List(fields.Raw(), required=True)

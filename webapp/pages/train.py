@@ -68,9 +68,8 @@ def inferred_tasks(profile: dict[str, Any]) -> dict[str, str]:
             tasks[name] = REGRESSION
         else:
             unsettled.append(name)
-    if unsettled:
-        frame = state().datasets.columns(profile["id"], unsettled)
-        tasks |= {name: infer_task(frame[name]) for name in unsettled}
+    datasets = state().datasets
+    tasks |= {name: infer_task(datasets.column(profile["id"], name)) for name in unsettled}
     return {column["name"]: tasks[column["name"]] for column in profile["columns"]}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dsba.config import Settings
+from dsba.data.target import REGRESSION
 from dsba.errors import Conflict, NotFound
 from dsba.jobs.job_files import ActiveMarkers, is_job_id, new_job_id, record_ids
 from dsba.model.params import validate_params
@@ -66,7 +67,8 @@ class JobStore:
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
         """Record a new queued job, refusing when DSBA_MAX_JOBS are already active."""
-        total = validate_params(request.get("params"))["n_estimators"]
+        regression = request.get("task") == REGRESSION  # its params may name an objective
+        total = validate_params(request.get("params"), regression=regression)["n_estimators"]
         # Write first, count after: of any set of jobs created at once, the last to count
         # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
         # none). Jobs that arrive together may all see too many and back off: each then

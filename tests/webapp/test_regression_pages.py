@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import numpy as np
 import palmerpenguins
@@ -245,4 +246,60 @@ def test_the_train_form_refuses_an_interval_outside_its_range(client, settings, 
 
     assert response.status_code == 400
     assert "Number must be between 0.5 and 0.99" in _text(response)
+    assert len(JobStore(settings).list()) == jobs_before
+
+
+def test_the_train_form_overrides_the_task_and_sets_the_interval(client, settings, penguins):
+    location = _upload(client, penguins.iloc[::2], "half.csv")
+
+    response = client.post(
+        location,
+        data={
+            "target": "flipper_length_mm",
+            "name": "flippers",
+            "task": "regression",
+            "interval": "0.8",
+            "test_size": "0.2",
+            "seed": "3",
+            "param_n_estimators": "20",
+            "objective": "reg:absoluteerror",
+        },
+    )
+
+    assert response.status_code == 302, _text(response)
+    job_id = response.headers["Location"].rsplit("/", 1)[1]
+    job = JobStore(settings).get(job_id)
+    assert job["request"]["task"] == "regression" and job["request"]["interval"] == 0.8
+    assert job["request"]["params"]["objective"] == "reg:absoluteerror"
+    deadline = time.monotonic() + 120
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = JobStore(settings).get(job_id)
+    assert job["state"] == "succeeded", job
+    metadata = LocalService(settings).metadata("flippers")
+    assert metadata["task"] == "regression" and metadata["intervals"]["coverage"] == 0.8
+    assert metadata["params"]["objective"] == "reg:absoluteerror"
+    html = _text(client.get("/models/flippers"))
+    assert _testid(html, "interval-nominal") == "80%"
+
+
+def test_a_text_target_forced_to_regression_is_explained_before_any_job(client, settings, penguins):
+    location = _upload(client, penguins, "penguins.csv")
+    jobs_before = len(JobStore(settings).list())
+
+    response = client.post(
+        location,
+        data={
+            "target": "island",
+            "name": "islands",
+            "task": "regression",
+            "test_size": "0.2",
+            "seed": "1",
+        },
+    )
+
+    assert response.status_code == 400
+    html = _text(response)
+    assert "Training could not start: target column &#39;island&#39; holds text" in html
+    assert "regression needs numbers" in html
     assert len(JobStore(settings).list()) == jobs_before

@@ -104,6 +104,8 @@ def test_the_model_page_shows_regression_cards_against_the_mean_baseline(client,
     assert r2 == pytest.approx(metrics["r2"], abs=1e-3) and r2 > 0.6
     assert abs(_number(_testid(html, "baseline-r2"))) < 0.05  # the mean explains nothing
     assert _number(_testid(html, "metric-mape")) == pytest.approx(100 * metrics["mape"], abs=0.1)
+    rows = mass["dataset"]["rows"]
+    assert f"{rows['calibration']} interval calibration, {rows['test']} test" in html
     # A classifier's parts are not there.
     for absent in ("confusion-matrix", "metric-accuracy", "roc-chart", "Per class"):
         assert absent not in html

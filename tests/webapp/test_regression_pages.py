@@ -278,6 +278,8 @@ def test_the_train_form_overrides_the_task_and_sets_the_interval(client, setting
         time.sleep(0.2)
         job = JobStore(settings).get(job_id)
     assert job["state"] == "succeeded", job
+    job_page = _text(client.get(f"/jobs/{job_id}"))
+    assert _testid(job_page, "job-task") == "a regression with 80% prediction intervals"
     metadata = LocalService(settings).metadata("flippers")
     assert metadata["task"] == "regression" and metadata["intervals"]["coverage"] == 0.8
     assert metadata["params"]["objective"] == "reg:absoluteerror"

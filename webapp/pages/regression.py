@@ -62,6 +62,7 @@ def interval_summary(metadata: dict[str, Any]) -> dict[str, Any] | None:
         {
             "method": name,
             "calibration_coverage": figures.get("calibration_coverage"),
+            "calibration_width": figures.get("calibration_mean_width"),
             "coverage": figures.get("coverage"),
             "mean_width": figures.get("mean_width"),
             "kept": name == method,

@@ -139,6 +139,10 @@ def test_the_model_page_shows_interval_coverage_against_the_nominal(client, mass
     assert width == pytest.approx(intervals["mean_width"], rel=1e-3)
     kept = re.search(r'<tr class="table-primary">\s*<th[^>]*>([^<]+)<span', html)
     assert kept and intervals["method"] in {"absolute", "normalized", "cqr"}
+    methods = html.split('data-testid="interval-methods"', 1)[1].split("</table>", 1)[0]
+    for figures in intervals["candidates"].values():
+        assert f"{100 * figures['calibration_coverage']:.1f}% · " in methods
+        assert f"{100 * figures['coverage']:.1f}% · " in methods
 
 
 def test_the_versions_table_shows_each_task_its_columns(client, settings):

@@ -183,8 +183,11 @@ def test_a_stored_regressor_predicts_values_with_intervals(tmp_path, mass, mass_
     assert set(record) == {"value", "interval", "contributions"}
     low, high = record["interval"]
     assert low <= record["value"] <= high
-    # Contributions plus the bias add up to the value (SHAP's local accuracy).
     assert set(record["contributions"]) == {f.name for f in mass_run.schema.features}
+    # They explain the value itself: the bias plus their sum is the prediction (SHAP).
+    bias = scored.labels[0] - sum(record["contributions"].values())
+    second = scored.records()[1]
+    assert bias + sum(second["contributions"].values()) == pytest.approx(second["value"], 1e-3)
     framed = scored.to_frame(features)
     assert list(framed.columns[-3:]) == ["prediction", "prediction_lower", "prediction_upper"]
     json.dumps(scored.records())

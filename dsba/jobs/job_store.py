@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dsba.config import Settings
+from dsba.data.target import REGRESSION
 from dsba.errors import Conflict, NotFound
 from dsba.jobs.job_files import ActiveMarkers, is_job_id, new_job_id, record_ids
 from dsba.model.params import validate_params
@@ -72,7 +73,9 @@ class JobStore:
         progress is where the job starts counting; a training job counts boosting rounds.
         """
         if progress is None:
-            progress = {"round": 0, "total": validate_params(request.get("params"))["n_estimators"]}
+            regression = request.get("task") == REGRESSION  # its params may name an objective
+            params = validate_params(request.get("params"), regression=regression)
+            progress = {"round": 0, "total": params["n_estimators"]}
         # Write first, count after: of any set of jobs created at once, the last to count
         # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
         # none). Jobs that arrive together may all see too many and back off: each then

@@ -108,6 +108,116 @@
     return new Chart(canvas, { type: "line", data: { datasets: datasets }, options: options });
   }
 
+  // Regression: points of the test rows, with a dashed reference line (the diagonal or zero).
+  function scatterChart(canvas, xs, ys, line, xTitle, yTitle, lineLabel, sameScale) {
+    var options = baseOptions(xTitle, yTitle, false);
+    if (sameScale) {  // both axes span the same values, so the diagonal runs at 45 degrees
+      [options.scales.x, options.scales.y].forEach(function (scale) {
+        scale.suggestedMin = line[0].x;
+        scale.suggestedMax = line[1].x;
+      });
+    }
+    options.interaction = { mode: "nearest", intersect: true };
+    options.elements.point = { radius: 2, hoverRadius: 4, hitRadius: 3 };
+    options.plugins.tooltip = {
+      callbacks: {
+        label: function (item) {
+          return xTitle + " " + item.parsed.x.toPrecision(4) + ", " + yTitle + " " + item.parsed.y.toPrecision(4);
+        }
+      }
+    };
+    return new Chart(canvas, {
+      type: "scatter",
+      data: {
+        datasets: [
+          { label: "test rows", data: points(xs, ys), backgroundColor: "rgba(13, 110, 253, 0.45)", borderWidth: 0 },
+          {
+            label: lineLabel,
+            type: "line",
+            data: line,
+            borderColor: "#6c757d",
+            borderDash: [6, 4],
+            borderWidth: 1.5,
+            pointRadius: 0,
+            pointHitRadius: 0
+          }
+        ]
+      },
+      options: options
+    });
+  }
+
+  function decileChart(canvas, deciles) {
+    var range = function (d) { return Number(d.low).toPrecision(3) + "–" + Number(d.high).toPrecision(3); };
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: deciles.map(function (d) { return d.decile; }),
+        datasets: [
+          {
+            label: "mean absolute error",
+            data: deciles.map(function (d) { return d.mae; }),
+            backgroundColor: "rgba(13, 110, 253, 0.75)",
+            borderRadius: 3,
+            order: 2
+          },
+          {
+            label: "bias (actual − predicted)",
+            type: "line",
+            data: deciles.map(function (d) { return d.bias; }),
+            borderColor: colour(3),
+            backgroundColor: colour(3),
+            borderWidth: 2,
+            pointRadius: 3,
+            order: 1
+          }
+        ]
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        responsive: true,
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 12 } },
+          tooltip: {
+            callbacks: {
+              title: function (items) {
+                var d = deciles[items[0].dataIndex];
+                return "decile " + d.decile + ": predictions " + range(d) + " (" + d.count + " rows)";
+              }
+            }
+          }
+        },
+        scales: {
+          x: { title: { display: true, text: "decile of the prediction (1 = lowest)" }, grid: { display: false } },
+          y: { title: { display: true, text: "error" }, grid: { color: GRID } }
+        }
+      }
+    });
+  }
+
+  function drawRegression(data) {
+    var actual = document.getElementById("actual-chart");
+    var residual = document.getElementById("residual-chart");
+    var deciles = document.getElementById("decile-chart");
+    if (data.actual.length) {
+      var low = data.diagonal[0], high = data.diagonal[1];
+      scatterChart(actual, data.actual, data.predicted, [{ x: low, y: low }, { x: high, y: high }],
+        "actual", "predicted", "exact (predicted = actual)", true);
+      var lowest = Math.min.apply(null, data.predicted), highest = Math.max.apply(null, data.predicted);
+      scatterChart(residual, data.predicted, data.residual, [{ x: lowest, y: 0 }, { x: highest, y: 0 }],
+        "predicted", "residual", "no error", false);
+    } else {
+      empty(actual, "No test points were recorded.");
+      empty(residual, "No test points were recorded.");
+    }
+    if (data.deciles.length) {
+      decileChart(deciles, data.deciles);
+    } else {
+      empty(deciles, "No error by decile was recorded.");
+    }
+  }
+
   function empty(canvas, message) {
     var note = document.createElement("p");
     note.className = "text-body-secondary small mb-0";
@@ -126,7 +236,9 @@
     var pr = document.getElementById("pr-chart");
     var importance = document.getElementById("importance-chart");
     var learning = document.getElementById("learning-chart");
-    if (data.roc.length) {
+    if (data.task === "regression") {
+      drawRegression(data);  // importance and the learning curve are drawn as for classifiers
+    } else if (data.roc.length) {
       curveChart(roc, data.roc, "fpr", "tpr", "auc", "AUC", "false positive rate", "true positive rate", true);
       curveChart(pr, data.precision_recall, "recall", "precision", "average_precision", "AP", "recall", "precision", false);
     } else {

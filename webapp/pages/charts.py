@@ -6,8 +6,8 @@ from typing import Any
 
 HEAT_LEVELS = 10
 MAX_IMPORTANCE_BARS = 20
-# The loss is the most telling learning curve; error rates come next.
-LEARNING_METRICS = ("logloss", "mlogloss", "error", "merror", "auc")
+# The loss is the most telling learning curve; error rates come next (rmse for regression).
+LEARNING_METRICS = ("logloss", "mlogloss", "error", "merror", "auc", "rmse")
 
 
 def heat_map(confusion: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -29,7 +29,8 @@ def heat_map(confusion: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _learning_curve(curves: dict[str, Any]) -> dict[str, Any] | None:
+def learning_curve(curves: dict[str, Any]) -> dict[str, Any] | None:
+    """The most telling metric's train and validation series, per boosting round."""
     if not curves:
         return None
     metric = next((m for m in LEARNING_METRICS if m in curves), next(iter(curves)))
@@ -49,6 +50,6 @@ def chart_data(metadata: dict[str, Any]) -> dict[str, Any]:
         "roc": curves.get("roc", []),
         "precision_recall": curves.get("precision_recall", []),
         "importance": (evaluation.get("feature_importance") or [])[:MAX_IMPORTANCE_BARS],
-        "learning_curve": _learning_curve(evaluation.get("learning_curve") or {}),
+        "learning_curve": learning_curve(evaluation.get("learning_curve") or {}),
         "best_iteration": metadata.get("best_iteration"),
     }

@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from webapp.pages import bp
+from webapp.pages.ranges import number
 from webapp.state import state
 
 _NOT_NAME = re.compile(r"[^a-z0-9_-]+")
@@ -49,6 +50,22 @@ def metric(value: Any, digits: int = 3) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return "—"
     return f"{value:.{digits}f}"
+
+
+@bp.app_template_filter("quantity")
+def quantity(value: Any) -> str:
+    """A value in the target's units with four significant digits (4050, 44.45, 12,345)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return number(value)
+
+
+@bp.app_template_filter("percent")
+def percent(share: Any, digits: int = 1) -> str:
+    """A share between 0 and 1 as a percentage ("89.5%"), or a dash when it is missing."""
+    if share is None or isinstance(share, bool) or not isinstance(share, int | float):
+        return "—"
+    return f"{100 * share:.{digits}f}%"
 
 
 @bp.app_template_filter("filesize")

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from dsba.data.ingestion import FORMATS
 from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
-from dsba.model.params import PARAMS
+from dsba.model.params import OBJECTIVES, PARAMS
 from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
 from webapp.state import state
@@ -30,6 +30,8 @@ DATA_ACCEPT = ",".join(sorted(FORMATS))
 NAME_RULE = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 MISSING = ""
 MISSING_CHOICE = SelectChoice(MISSING, "(missing)")
+AUTOMATIC = ""  # the task choice that lets training infer it from the target
+DEFAULT_INTERVAL = 0.9
 
 
 def check_upload_size(form: FlaskForm, field: Field) -> None:
@@ -80,12 +82,35 @@ class TrainForm(FlaskForm):
         validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_RULE)],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    task = SelectField(
+        "Task",
+        choices=[
+            SelectChoice(AUTOMATIC, "Automatic"),
+            SelectChoice("classification", "Classification"),
+            SelectChoice("regression", "Regression"),
+        ],
+        default=AUTOMATIC,
+        validate_choice=True,
+    )
+    interval = FloatField(
+        "Interval coverage",
+        default=DEFAULT_INTERVAL,
+        validators=[Optional(), NumberRange(0.5, 0.99)],
+        description="regression: share of true values each prediction interval should hold",
+        render_kw={"min": 0.5, "max": 0.99, "step": "any"},
+    )
     test_size = FloatField(
         "Test size",
         default=0.2,
         validators=[InputRequired(), NumberRange(0.05, 0.5)],
         description="share of rows held out to evaluate the model",
         render_kw={"min": 0.05, "max": 0.5, "step": "any"},
+    )
+    objective = SelectField(
+        "objective",
+        choices=[SelectChoice(objective) for objective in OBJECTIVES],
+        default=OBJECTIVES[0],
+        description="regression only: the loss XGBoost minimises",
     )
     seed = IntegerField(
         "Random seed",
@@ -102,7 +127,18 @@ class TrainForm(FlaskForm):
             value = self[f"param_{name}"].data
             if value is not None and value != spec.default:
                 chosen[name] = value
+        if self.objective.data != OBJECTIVES[0]:
+            chosen["objective"] = self.objective.data
         return chosen
+
+    def task_options(self) -> dict[str, Any]:
+        """The task and interval coverage asked for, when they differ from the defaults."""
+        options: dict[str, Any] = {}
+        if self.task.data != AUTOMATIC:
+            options["task"] = self.task.data
+        if self.interval.data is not None and self.interval.data != DEFAULT_INTERVAL:
+            options["interval"] = self.interval.data
+        return options
 
     def param_fields(self) -> list[Field]:
         """The hyperparameter fields, in the order of dsba.model.params.PARAMS."""

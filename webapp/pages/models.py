@@ -20,6 +20,14 @@ from webapp.pages.forms import (
     ConfirmForm,
     DeleteVersionForm,
 )
+from webapp.pages.regression import (
+    METHOD_NAMES,
+    interval_summary,
+    is_regression,
+    metric_cards,
+    regression_chart_data,
+    version_columns,
+)
 from webapp.state import state
 
 
@@ -91,8 +99,14 @@ def render_model(name: str, alias_form: AliasForm | None = None, status: int = 2
         canary_form.canary.data, canary_form.stable.data = (v["version"] for v in versions[:2])
     aliases = registry.get_aliases(name)
     previous = _previous(versions, metadata["version"])
+    regression = is_regression(metadata)
     page = render_template(
         "pages/model.html",
+        regression=regression,
+        cards=metric_cards(metadata) if regression else [],
+        intervals=interval_summary(metadata) if regression else None,
+        interval_methods=METHOD_NAMES,
+        columns=version_columns(versions),
         name=name,
         meta=metadata,
         schema=registry.get_schema(f"{name}:{metadata['version']}"),
@@ -104,7 +118,7 @@ def render_model(name: str, alias_form: AliasForm | None = None, status: int = 2
         decision_form=CanaryDecisionForm(),
         confirm_form=ConfirmForm(),
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
-        charts=chart_data(metadata),
+        charts=regression_chart_data(metadata) if regression else chart_data(metadata),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,
         delete_form=DeleteVersionForm(),

@@ -18,6 +18,7 @@ from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref
 from webapp.pages.ranges import feature_hints
+from webapp.pages.regression import interval_bar, is_regression, value_summary
 from webapp.pages.scoring import queue_scoring
 from webapp.state import state
 
@@ -69,10 +70,17 @@ def predict(name: str):
             explanation = explain(record, result.get("contributions") or {})
             warnings = scored.warnings  # out-of-range values included (dsba.monitoring.ranges)
     status = 400 if request.method == "POST" and result is None else 200
+    regression = is_regression(metadata)
+    bar = None
+    if regression and result and result.get("interval"):
+        bar = interval_bar(result["value"], result["interval"], metadata)
     return render_template(
         "pages/predict.html",
         name=name,
         meta=metadata,
+        regression=regression,
+        coverage=(metadata.get("intervals") or {}).get("coverage"),
+        bar=bar,
         schema=schema,
         form=form,
         batch_form=BatchForm(formdata=None),
@@ -97,14 +105,17 @@ def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[
     )
     buffer = io.StringIO()
     scored.to_frame(frame, flags=True).to_csv(buffer, index=False)
-    counts = Counter(map(str, scored.labels))
-    summary = {
+    summary: dict[str, Any] = {
         "filename": filename[-200:],
-        "labels": [[str(c), counts.get(str(c), 0)] for c in scored.classes],
         "columns": [],
         "unreliable": 0,
         "rows": len(frame),
     }
+    if scored.is_regression:
+        summary["values"] = value_summary(scored.labels, scored.intervals)
+    else:
+        counts = Counter(map(str, scored.labels))
+        summary["labels"] = [[str(c), counts.get(str(c), 0)] for c in scored.classes]
     schema = FeatureSchema.from_dict(app_state.service.registry.get_schema(pinned))
     if scored.report is not None:
         summary |= scored.report.summary(schema)

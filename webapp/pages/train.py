@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 
 from dsba.data.ingestion import read_source, read_upload
 from dsba.data.profile import column_notes
+from dsba.data.schema import NUMERIC
+from dsba.data.target import CLASSIFICATION, MAX_CLASSES, REGRESSION, infer_task
 from dsba.errors import DsbaError
 from webapp.api.jobs import submit_training
 from webapp.pages import bp
@@ -59,6 +63,33 @@ def _start_from(form: DatasetTrainForm) -> None:
         flash(f"The earlier settings could not be read: {error.message}", "warning")
 
 
+def _integer_dtype(dtype: str) -> bool:
+    return dtype.lower().startswith(("int", "uint"))
+
+
+def inferred_tasks(profile: dict[str, Any]) -> dict[str, str]:
+    """The task training would infer for each column as the target (infer_task's rule).
+
+    The profile settles most columns: text and booleans are classes, integers are classes up
+    to MAX_CLASSES values, many distinct floats are a quantity. Only numeric columns with few
+    distinct values and no integer type are read, to see whether they hold fractions.
+    """
+    tasks, unsettled = {}, []
+    for column in profile["columns"]:
+        name, dtype = column["name"], column.get("dtype", "")
+        if column.get("kind") != NUMERIC:
+            tasks[name] = CLASSIFICATION
+        elif _integer_dtype(dtype):
+            tasks[name] = REGRESSION if column.get("distinct", 0) > MAX_CLASSES else CLASSIFICATION
+        elif dtype.lower().startswith("float") and column.get("distinct", 0) > MAX_CLASSES:
+            tasks[name] = REGRESSION
+        else:
+            unsettled.append(name)
+    datasets = state().datasets
+    tasks |= {name: infer_task(datasets.column(profile["id"], name)) for name in unsettled}
+    return {column["name"]: tasks[column["name"]] for column in profile["columns"]}
+
+
 @bp.route("/datasets/<dataset_id>", methods=["GET", "POST"])
 def dataset(dataset_id: str):
     """Show a dataset's profile; on POST start training on it and go to the job."""
@@ -78,6 +109,7 @@ def dataset(dataset_id: str):
                     "target": form.target.data,
                     "name": form.name.data,
                     "params": form.params(),
+                    **form.task_options(),
                     "test_size": form.test_size.data,
                     "seed": form.seed.data,
                     "exclude": exclude,
@@ -94,6 +126,7 @@ def dataset(dataset_id: str):
     status = 400 if request.method == "POST" else 200
     # After a refusal the settings stay open, showing the values that were sent.
     advanced_open = request.method == "POST" or form.advanced_changed()
+    tasks = inferred_tasks(profile)
     return render_template(
-        "pages/dataset.html", profile=profile, form=form, advanced_open=advanced_open
+        "pages/dataset.html", profile=profile, form=form, advanced_open=advanced_open, tasks=tasks
     ), status

@@ -9,7 +9,8 @@ from wtforms import BooleanField, SelectChoice, SelectField
 
 from dsba.data.column_choices import KIND_CHOICES
 from dsba.data.schema import IGNORE
-from dsba.model.params import PARAMS
+from dsba.data.target import CLASSIFICATION, REGRESSION
+from dsba.model.params import OBJECTIVES, PARAMS
 from webapp.pages.forms import TrainForm
 
 # A hidden input beside the column controls: an unticked box is absent from a post, so
@@ -68,7 +69,7 @@ class DatasetTrainForm(TrainForm):
 
     def advanced_changed(self) -> bool:
         """Whether any advanced setting differs from its default."""
-        fields = [self.test_size, self.seed, *self.param_fields()]
+        fields = [self.test_size, self.seed, self.interval, self.objective, *self.param_fields()]
         return any(f.data is not None and f.data != f.default for f in fields)
 
     def fill(self, target: str, name: str, request: dict[str, Any]) -> None:
@@ -80,6 +81,15 @@ class DatasetTrainForm(TrainForm):
         for key, value in (request.get("params") or {}).items():
             if key in PARAMS:
                 self[f"param_{key}"].data = value
+        if (request.get("params") or {}).get("objective") in OBJECTIVES:
+            self.objective.data = request["params"]["objective"]
+        # A job's request names the task it trained as; a version's metadata says regression
+        # (or binary/multiclass, which the automatic choice infers again).
+        if request.get("task") in (CLASSIFICATION, REGRESSION):
+            self.task.data = request["task"]
+        interval = request.get("interval") or (request.get("intervals") or {}).get("coverage")
+        if interval is not None:
+            self.interval.data = interval
         exclude = set(request.get("exclude") or ())
         kinds = request.get("kinds") or {}
         for row in self.columns():

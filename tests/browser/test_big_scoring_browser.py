@@ -15,7 +15,8 @@ from dsba.config import Settings
 from dsba.service import LocalService
 
 # Three times the batch limit of a request (DSBA_MAX_BATCH_ROWS); the 200,000-row run of
-# issue 17 is this test by hand: BIG_SCORING_ROWS=200000 pytest tests/browser/test_big_scoring_browser.py
+# issue 17 is this test by hand:
+#   BIG_SCORING_ROWS=200000 pytest tests/browser/test_big_scoring_browser.py
 ROWS = int(os.environ.get("BIG_SCORING_ROWS", "30000"))
 JOB_MS = max(240_000, ROWS * 5)
 

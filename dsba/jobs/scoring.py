@@ -22,6 +22,8 @@ from dsba.data.schema import FeatureSchema
 from dsba.jobs.job_store import start_job
 from dsba.jobs.scoring_files import ScoringFiles
 from dsba.model.evaluation import headline_metrics
+from dsba.model.intervals import coverage_and_width
+from dsba.model.regression_evaluation import regression_metrics, value_summary
 from dsba.model.prediction import ID_COLUMN, ID_COLUMN_TAKEN, Predictions
 from dsba.monitoring.feedback_store import MAX_ITEMS, label_text, record_feedback
 from dsba.monitoring.prediction_log import PredictionLog
@@ -81,13 +83,29 @@ class Digest:
         self.proba: list[np.ndarray] = []
         self.no_truth = 0
         self.index = {label_text(c): i for i, c in enumerate(schema.classes)}
+        # A regression's predicted values and bounds, and its targets against its values.
+        self.values: list[np.ndarray] = []
+        self.bounds: list[np.ndarray] = []
+        self.known_values: list[np.ndarray] = []
+        self.known_bounds: list[np.ndarray] = []
 
     def add(self, frame: pd.DataFrame, scored: Predictions) -> None:
         """Count one scored piece."""
-        self.labels.update(map(str, scored.labels))
+        if self.schema.is_regression:
+            self.values.append(np.asarray(scored.labels, dtype=np.float64))
+            self.bounds.append(np.asarray(scored.intervals, dtype=np.float64).reshape(-1, 2))
+        else:
+            self.labels.update(map(str, scored.labels))
         if scored.report is not None:
             self._add_report(scored.report.summary(self.schema))
-        if self.schema.target in frame.columns:
+        if self.schema.target in frame.columns and self.schema.is_regression:
+            truth = pd.to_numeric(frame[self.schema.target], errors="coerce").to_numpy(np.float64)
+            known = np.isfinite(truth)
+            self.no_truth += int(np.count_nonzero(~known))
+            self.truth.append(truth[known])
+            self.known_values.append(self.values[-1][known])
+            self.known_bounds.append(self.bounds[-1][known])
+        elif self.schema.target in frame.columns:
             truth = self.truth_of(frame[self.schema.target])
             known = truth >= 0
             self.no_truth += int(np.count_nonzero(~known))
@@ -130,24 +148,45 @@ class Digest:
             column["rows"] = column["rows"][:EXAMPLES]
             columns.append(column)
         columns.sort(key=lambda c: (-c["unseen"], -c["missing"]))
-        return {
-            "rows": self.rows,
-            "features": len(self.schema.features),
-            "columns": columns,
-            "rows_with_unseen": self.rows_with_unseen,
-            "unreliable": self.unreliable,
-            "unreliable_rows": self.unreliable_rows[:EXAMPLES],
-            "labels": [[str(c), self.labels.get(str(c), 0)] for c in self.schema.classes],
-        } | self.evaluation()
+        return (
+            {
+                "rows": self.rows,
+                "features": len(self.schema.features),
+                "columns": columns,
+                "rows_with_unseen": self.rows_with_unseen,
+                "unreliable": self.unreliable,
+                "unreliable_rows": self.unreliable_rows[:EXAMPLES],
+                "labels": [[str(c), self.labels.get(str(c), 0)] for c in self.schema.classes],
+            }
+            | self._values()
+            | self.evaluation()
+        )
+
+    def _values(self) -> dict[str, Any]:
+        """A regression's predicted values: quantiles, mean interval width, a histogram."""
+        if not self.schema.is_regression:
+            return {}
+        values = np.concatenate(self.values) if self.values else np.zeros(0)
+        bounds = np.concatenate(self.bounds) if self.bounds else np.zeros((0, 2))
+        return {"values": value_summary(values, bounds)}
 
     def evaluation(self) -> dict[str, Any]:
         """Metrics against the file's target column, with the same functions as training."""
         if not self.truth:
             return {}
-        truth, proba = np.concatenate(self.truth), np.concatenate(self.proba)
+        truth = np.concatenate(self.truth)
         result: dict[str, Any] = {"evaluated_rows": len(truth), "unlabelled_rows": self.no_truth}
         if not len(truth):
             return result
+        if self.schema.is_regression:
+            values, bounds = np.concatenate(self.known_values), np.concatenate(self.known_bounds)
+            covered = coverage_and_width(truth, bounds)
+            measured = regression_metrics(truth, values) | {
+                "interval_coverage": covered["coverage"],
+                "interval_mean_width": covered["mean_width"],
+            }
+            return result | {"metrics": measured}
+        proba = np.concatenate(self.proba)
         k = len(self.schema.classes)
         majority = int(np.bincount(truth, minlength=k).argmax())
         matrix = sk_metrics.confusion_matrix(truth, proba.argmax(axis=1), labels=list(range(k)))

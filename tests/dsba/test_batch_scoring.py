@@ -199,3 +199,31 @@ def test_a_parquet_bomb_is_refused_before_a_job(settings, tmp_path):
     small = Settings(registry_dir=settings.registry_dir, max_upload_bytes=1 << 20)
     with open(path, "rb") as handle, pytest.raises(TooLarge, match="once decoded"):
         start_scoring(LocalService(small), "titanic", handle, "bomb.parquet")
+
+
+def test_a_regression_file_gets_values_intervals_and_its_error(tmp_path, penguins_csv):
+    """A regressor's scoring job: value summary, interval columns, RMSE on the file's target."""
+    settings = Settings(registry_dir=tmp_path / "registry", train_threads=1, max_batch_rows=100)
+    service = LocalService(settings)
+    service.train(str(penguins_csv), target="body_mass_g", name="mass", params={"n_estimators": 30})
+    frame = pd.read_csv(penguins_csv)
+    path = tmp_path / "penguins.csv"
+    frame.to_csv(path, index=False)
+    with open(path, "rb") as handle:
+        job = start_scoring(service, "mass", handle, "penguins.csv")
+    done = _wait(settings, job["id"])
+    assert done["state"] == SUCCEEDED, done.get("error")
+    result = done["result"]
+    assert result["labels"] == [] and result["values"]["min"] < result["values"]["max"]
+    assert sum(b["count"] for b in result["values"]["bins"]) == len(frame)
+    known = frame["body_mass_g"].notna()
+    assert result["evaluated_rows"] == int(known.sum())
+    assert result["unlabelled_rows"] == int((~known).sum())
+    scored = pd.read_csv(ScoringFiles(settings.registry_dir).scored(job["request"]["input"]))
+    truth, value = scored["body_mass_g"][known], scored["prediction"][known]
+    rmse = float(((truth - value) ** 2).mean() ** 0.5)
+    assert result["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-4)
+    inside = (truth >= scored["prediction_lower"][known]) & (
+        truth <= scored["prediction_upper"][known]
+    )
+    assert result["metrics"]["interval_coverage"] == pytest.approx(inside.mean(), abs=1e-6)

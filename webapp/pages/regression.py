@@ -128,28 +128,3 @@ def interval_bar(value: float, interval: list[float], metadata: dict[str, Any]) 
         "below": below,
         "above": min(100 - before - below, _pct(high - value, span)),
     }
-
-
-def value_summary(values: list[float], intervals: Any, bins: int = 10) -> dict[str, Any]:
-    """A scored file's predicted values: quantiles, mean interval width and a histogram."""
-    numbers = np.asarray(values, dtype=np.float64)
-    if numbers.size == 0:
-        return {"bins": []}
-    counts, edges = np.histogram(numbers, bins=bins)
-    widths = None if intervals is None else np.asarray(intervals, dtype=np.float64)
-    return {
-        "min": float(numbers.min()),
-        "median": float(np.median(numbers)),
-        "mean": float(numbers.mean()),
-        "max": float(numbers.max()),
-        "mean_width": None if widths is None else float((widths[:, 1] - widths[:, 0]).mean()),
-        "bins": [
-            {
-                "low": float(low),
-                "high": float(high),
-                "count": int(count),
-                "pct": _pct(count, counts.max()),  # bars scaled to the fullest bin
-            }
-            for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
-        ],
-    }

@@ -23,8 +23,8 @@ from dsba.jobs.job_store import start_job
 from dsba.jobs.scoring_files import ScoringFiles
 from dsba.model.evaluation import headline_metrics
 from dsba.model.intervals import coverage_and_width
-from dsba.model.regression_evaluation import regression_metrics, value_summary
 from dsba.model.prediction import ID_COLUMN, ID_COLUMN_TAKEN, Predictions
+from dsba.model.regression_evaluation import regression_metrics, value_summary
 from dsba.monitoring.feedback_store import MAX_ITEMS, label_text, record_feedback
 from dsba.monitoring.prediction_log import PredictionLog
 from dsba.registry.model_registry import ModelRegistry

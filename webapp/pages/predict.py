@@ -13,8 +13,8 @@ from dsba.data.limits import Limits
 from dsba.data.schema import FeatureSchema
 from dsba.data.scored_files import ScoredFiles
 from dsba.errors import DsbaError, NotFound, TooLarge
-from dsba.model.regression_evaluation import value_summary
 from dsba.model.prediction import ID_COLUMN, ID_COLUMN_TAKEN
+from dsba.model.regression_evaluation import value_summary
 from webapp.pages import bp
 from webapp.pages.forms import BatchForm, predict_form
 from webapp.pages.models import requested_ref

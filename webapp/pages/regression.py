@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dsba.data.target import CLASSIFICATION, REGRESSION
 from webapp.pages.charts import MAX_IMPORTANCE_BARS, learning_curve
 

@@ -187,8 +187,8 @@ def check_target(series: pd.Series) -> list[Any]:
         )
     if pd.api.types.is_float_dtype(values) and not np.allclose(values, np.round(values)):
         raise InvalidInput(
-            f"target column {name!r} looks continuous (non-integer numbers); "
-            "this platform trains classifiers: pick a column of classes",
+            f"target column {name!r} looks continuous (non-integer numbers): train it as a "
+            "regression (task regression) or pick a column of classes",
             {"target": str(name)},
         )
     counts = values.value_counts()
@@ -201,7 +201,8 @@ def check_target(series: pd.Series) -> list[Any]:
     if len(counts) > MAX_CLASSES:
         raise InvalidInput(
             f"target column {name!r} has {len(counts)} distinct values; that looks continuous "
-            f"or ID-like (a classifier target may have at most {MAX_CLASSES} classes)",
+            f"or ID-like (a classifier target may have at most {MAX_CLASSES} classes; a number "
+            "to predict trains as a regression)",
             {"target": str(name)},
         )
     rare = [to_python(label) for label, count in counts.items() if count < 2]

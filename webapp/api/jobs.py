@@ -98,6 +98,9 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
     columns = [c["name"] for c in profile["columns"]]
     choices = check_choices(columns, target, request.get("exclude"), request.get("kinds"))
     _check_features(profile, target, app_state.settings.max_categories, choices)
+    if request.get("task"):
+        # A parameter the asked-for task cannot take is refused before any data is read.
+        validate_params(given, regression=request["task"] == REGRESSION)
     task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
     params = validate_params(given, regression=task == REGRESSION)
     app_state.service.goes_to_dask(profile["id"])

@@ -19,6 +19,7 @@ from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
 from dsba.data.ingestion import read_source
 from dsba.errors import InvalidInput
 from dsba.model.params import parse_param_pairs
+from dsba.model.threshold import OPTIMIZE_CHOICES
 
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
 (bad data, parameters or reference), 4 not found, 5 conflict, 6 store unreadable or corrupt.
@@ -55,6 +56,13 @@ main.add_command(feedback)
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Hyperparameter, repeatable.")
 @click.option("--test-size", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option(
+    "--optimize",
+    type=click.Choice(OPTIMIZE_CHOICES),
+    default=None,
+    help="Metric that matters (default accuracy); on a binary target, balanced_accuracy and"
+    " f1 pick the decision threshold that maximises it.",
+)
 @click.pass_obj
 def train(
     obj: Context,
@@ -64,6 +72,7 @@ def train(
     params: tuple[str, ...],
     test_size: float,
     seed: int,
+    optimize: str | None,
 ) -> None:
     """Train a classifier on DATA (path or URL) and store it as a new version.
 
@@ -71,6 +80,7 @@ def train(
     Examples:
       dsba train penguins.csv --target species --name penguins --param max_depth=4
       dsba train penguins.csv --target species --name penguins --json
+      dsba train churn.csv --target churned --name churn --optimize balanced_accuracy
     """
     with contextlib.ExitStack() as stack:
         bars: list = []
@@ -91,16 +101,21 @@ def train(
             test_size=test_size,
             seed=seed,
             progress=progress,
+            **({"optimize": optimize} if optimize else {}),
         )
         if bars:
             bars[0].update(bars[0].length - bars[0].pos)
     dropped = "".join(
         f"\n  dropped {d['column']}: {d['reason']}" for d in meta.get("dropped_columns", [])
     )
+    threshold = meta.get("threshold")
+    tuned = meta.get("optimize") not in (None, "accuracy") and threshold is not None
+    decision = f"\n  optimized {meta['optimize']}: threshold {threshold:g}" if tuned else ""
     obj.emit(
         meta,
         f"trained {meta['name']}:{meta['version']} in "
-        f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}",
+        f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}"
+        f"{decision}",
     )
 
 

@@ -185,6 +185,7 @@ class Client(MonitoringCalls):
         params: dict[str, Any] | None = None,
         test_size: float = 0.2,
         seed: int = 42,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Start a training job; a local file or DataFrame is uploaded first. Return the job."""
         body: dict[str, Any] = {
@@ -194,6 +195,8 @@ class Client(MonitoringCalls):
             "test_size": test_size,
             "seed": seed,
         }
+        if optimize:
+            body["optimize"] = optimize
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -218,6 +221,7 @@ class Client(MonitoringCalls):
         wait: bool = True,
         progress: ProgressCallback | None = None,
         poll: float = 0.5,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
@@ -225,7 +229,13 @@ class Client(MonitoringCalls):
         metadata, reporting rounds to progress(done, total); otherwise return the job.
         """
         job = self.submit(
-            source, target=target, name=name, params=params, test_size=test_size, seed=seed
+            source,
+            target=target,
+            name=name,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            optimize=optimize,
         )
         if not wait:
             return job
@@ -278,6 +288,12 @@ class Client(MonitoringCalls):
     def metadata(self, ref: str) -> dict[str, Any]:
         """Metadata of the version a reference (name, name:N, name@alias) points at."""
         return self.request("GET", f"/api/models/{_ref(ref)}/metadata")
+
+    def set_threshold(self, ref: str, threshold: float) -> dict[str, Any]:
+        """Save a new version of ref's binary model with another threshold; return its metadata."""
+        return self.request(
+            "POST", f"/api/models/{_ref(ref)}/threshold", json={"threshold": threshold}
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         """Point name@alias at a version."""

@@ -225,6 +225,7 @@ def run_job(settings: Settings, job_id: str) -> int:
             test_size=request.get("test_size", 0.2),
             seed=request.get("seed", 42),
             progress=reporter.progress,
+            optimize=request.get("optimize"),
         )
     except JobStopped as stop:
         reporter.finish(state=stop.state, error=stop.message)

@@ -15,6 +15,7 @@ from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
+from dsba.model.threshold import save_threshold_version
 from dsba.model.training import ProgressCallback
 from dsba.monitoring.feedback_owner import record_feedback_any
 from dsba.monitoring.feedback_store import record_feedback
@@ -65,6 +66,7 @@ class LocalService:
         test_size: float = 0.2,
         seed: int = 42,
         progress: ProgressCallback | None = None,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
@@ -78,6 +80,7 @@ class LocalService:
             test_size=test_size,
             seed=seed,
             progress=progress,
+            optimize=optimize,
         )
 
     def goes_to_dask(self, dataset_id: str) -> bool:
@@ -105,6 +108,12 @@ class LocalService:
             # The one place dask is imported: never without a scheduler configured.
             from dsba.model.dask_training import train_and_register_dask
 
+            if options.pop("optimize", None) not in (None, "accuracy"):
+                raise InvalidInput(
+                    "this dataset trains on the Dask cluster, which keeps the default decision"
+                    " rule (accuracy, threshold 0.5): train without optimize",
+                    {"optimize": "not available on Dask"},
+                )
             info = datasets.get(dataset_id)
             path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(
@@ -207,6 +216,10 @@ class LocalService:
         """Remove name@alias; the versions it pointed at stay."""
         self.registry.delete_alias(name, alias)
         return {"name": name, "aliases": self.registry.get_aliases(name)}
+
+    def set_threshold(self, ref: str, threshold: Any) -> dict[str, Any]:
+        """Save a new version of ref's binary model with another decision threshold."""
+        return save_threshold_version(self.registry, ref, threshold)
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         """Point name@alias at a version."""

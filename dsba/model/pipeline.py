@@ -56,6 +56,7 @@ def build_metadata(
         "training_seconds": result.duration_seconds,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ran_on": ran_on,
+        **(result.decision.metadata() if result.decision else {}),
     }
 
 
@@ -70,6 +71,7 @@ def train_and_register(
     test_size: float = 0.2,
     seed: int = 42,
     progress: ProgressCallback | None = None,
+    optimize: str | None = None,
 ) -> dict[str, Any]:
     """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
@@ -82,6 +84,7 @@ def train_and_register(
         threads=settings.train_threads,
         max_categories=settings.max_categories,
         progress=progress,
+        optimize=optimize,
     )
     return register_result(
         registry,

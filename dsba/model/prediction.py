@@ -18,7 +18,9 @@ from dsba.data.schema import (
 )
 from dsba.errors import InvalidInput, TooLarge
 from dsba.model import dense_predict
+from dsba.model.calibration import apply_map
 from dsba.model.feature_plan import FeaturePlan, feature_plan
+from dsba.model.threshold import decide
 from dsba.registry.model_registry import LoadedModel
 
 LABEL_COLUMN = "prediction"
@@ -134,9 +136,15 @@ def _score(
         model.booster.set_param({"nthread": threads})
         plan.threads = threads
     raw = dense_predict.predict(model.booster, x)
-    proba = np.column_stack([1.0 - raw, raw]) if len(plan.schema.classes) == 2 else raw
+    if len(plan.schema.classes) == 2:
+        # The version's calibration map and threshold (absent on older versions: the most
+        # probable class, as before). Every prediction path comes through here.
+        raw = apply_map(model.metadata.get("calibration"), raw)
+        proba = np.column_stack([1.0 - raw, raw])
+    else:
+        proba = raw
     classes = plan.schema.classes
-    labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+    labels = [classes[i] for i in decide(proba, model.metadata.get("threshold")).tolist()]
     return labels, proba
 
 
@@ -163,7 +171,8 @@ def predict_frame(
     labels, proba = _score(model, plan, x, warnings, threads)
     explained = None
     if contributions:
-        explained = _contributions(model.booster, x, schema, proba.argmax(axis=1))
+        predicted = decide(proba, model.metadata.get("threshold"))
+        explained = _contributions(model.booster, x, schema, predicted)
     return Predictions(model.ref, schema.classes, labels, proba, warnings, explained, report)
 
 

@@ -14,8 +14,11 @@ from sklearn.model_selection import train_test_split
 
 from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
+from dsba.model.calibration import apply_map
+from dsba.model.decision import Decision, decision_evaluation, fit_decision
 from dsba.model.evaluation import evaluate
 from dsba.model.params import validate_params
+from dsba.model.threshold import check_optimize, decide
 from dsba.monitoring.reference import build_reference
 
 # progress(round_done, total_rounds): called after every boosting round.
@@ -41,6 +44,8 @@ class TrainingResult:
     duration_seconds: float
     # What monitoring compares served rows against (None: not computed, e.g. on Dask).
     reference: dict[str, Any] | None = None
+    # How probabilities become labels (threshold, calibration); None: the most probable class.
+    decision: Decision | None = None
 
 
 class _Progress(xgb.callback.TrainingCallback):
@@ -99,9 +104,11 @@ def train_model(
     threads: int = 0,
     max_categories: int = 1000,
     progress: ProgressCallback | None = None,
+    optimize: str | None = None,
 ) -> TrainingResult:
     """Train and evaluate a classifier predicting target from the other columns of frame."""
     started = time.perf_counter()
+    optimize = check_optimize(optimize)
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     checked = validate_params(params)
@@ -115,6 +122,7 @@ def train_model(
         x_train, y_train, checked["validation_fraction"], seed, "validation"
     )
     native = booster_params(checked, len(schema.classes), seed, threads)
+    binary = len(schema.classes) == 2
     d_fit = xgb.DMatrix(x_fit, y_fit, enable_categorical=True, nthread=threads or 0)
     d_val = xgb.DMatrix(x_val, y_val, enable_categorical=True, nthread=threads or 0)
     d_curve = d_fit
@@ -139,8 +147,19 @@ def train_model(
     # Keep only the trees up to the best round, so serving needs no iteration_range.
     booster = booster[: best + 1]
     proba = _probabilities(booster, x_test, len(schema.classes))
+    decision = Decision(optimize)
+    if binary:
+        decision = fit_decision(
+            optimize, native, x_train, y_train, best + 1, seed=seed, threads=threads
+        )
+        extra = decision_evaluation(y_test, proba[:, 1], decision)
+        proba = _probabilities(booster, x_test, 2, decision.calibration)
     majority = int(np.bincount(y_train).argmax())
-    evaluation = evaluate(booster, schema, y_test, proba, majority, evals_result)
+    evaluation = evaluate(
+        booster, schema, y_test, proba, majority, evals_result, decision.threshold
+    )
+    if binary:
+        evaluation.update(extra)
     importance = {item["feature"]: item["gain"] for item in evaluation["feature_importance"]}
     reference = build_reference(
         [(f.name, f.kind) for f in schema.features],
@@ -149,7 +168,8 @@ def train_model(
         proba,
         schema.classes,
         importance,
-        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed),
+        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed, decision),
+        predicted=decide(proba, decision.threshold),
     )
     return TrainingResult(
         booster=booster,
@@ -166,16 +186,24 @@ def train_model(
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
         reference=reference,
+        decision=decision,
     )
 
 
-def _predicted_sample(booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int):
+def _predicted_sample(
+    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int, decision: Decision
+):
     """Predicted classes of (a seeded sample of) the training part, for the reference."""
     if len(x) > REFERENCE_TRAIN_ROWS:
         x = x.iloc[np.random.default_rng(seed).choice(len(x), REFERENCE_TRAIN_ROWS, replace=False)]
-    return _probabilities(booster, x, n_classes).argmax(axis=1)
+    proba = _probabilities(booster, x, n_classes, decision.calibration)
+    return decide(proba, decision.threshold)
 
 
-def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int) -> np.ndarray:
+def _probabilities(
+    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, calibration: dict | None = None
+) -> np.ndarray:
     raw = booster.inplace_predict(x)
+    if n_classes == 2:
+        raw = apply_map(calibration, raw)
     return np.column_stack([1.0 - raw, raw]) if n_classes == 2 else raw

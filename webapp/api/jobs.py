@@ -92,6 +92,8 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
     }
+    if request.get("optimize"):
+        job_request["optimize"] = request["optimize"]
     return start_job(app_state.settings, job_request)
 
 

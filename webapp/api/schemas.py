@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from dsba.jobs.job_store import STATES
+from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
@@ -76,6 +77,13 @@ class TrainRequestSchema(Schema):
     params = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     test_size = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=42, validate=validate.Range(min=0, max=2**31 - 1))
+    optimize = fields.String(
+        validate=validate.OneOf(OPTIMIZE_CHOICES),
+        metadata={
+            "description": "the metric that matters (default accuracy); for a binary target,"
+            " balanced_accuracy and f1 choose the decision threshold that maximises it"
+        },
+    )
 
     @validates_schema
     def one_source(self, data, **kwargs):
@@ -142,6 +150,28 @@ class MetadataSchema(Schema):
     ran_on = fields.String()
     created_at = fields.String()
     artifacts = fields.Dict(keys=fields.String(), values=fields.String())
+    optimize = fields.String(metadata={"description": "the metric training optimized"})
+    threshold = fields.Float(
+        allow_none=True,
+        metadata={"description": "binary: the positive class is predicted when p >= threshold"},
+    )
+    calibration = fields.Dict(
+        allow_none=True, metadata={"description": "binary: the probability map applied, or null"}
+    )
+    decision = fields.Dict(metadata={"description": "how threshold and calibration were chosen"})
+    threshold_from = fields.Dict(metadata={"description": "the version this threshold replaced"})
+    metrics_threshold = fields.Float(
+        allow_none=True, metadata={"description": "the threshold the test metrics were read at"}
+    )
+
+
+class ThresholdRequestSchema(Schema):
+    """A new decision threshold for a binary classifier."""
+
+    threshold = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, max=1, min_inclusive=False, max_inclusive=False),
+    )
 
 
 class AliasRequestSchema(Schema):

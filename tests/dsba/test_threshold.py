@@ -1,0 +1,150 @@
+"""The metric the user means becomes a decision threshold, applied by every prediction path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dsba.config import Settings
+from dsba.data.ingestion import Dataset
+from dsba.errors import InvalidInput
+from dsba.model.calibration import apply_map, fit_map, reliability
+from dsba.model.pipeline import train_and_register
+from dsba.model.prediction import predict_frame, predict_records
+from dsba.model.threshold import choose_threshold, save_threshold_version
+from dsba.model.training import train_model
+from dsba.registry.model_registry import ModelRegistry
+from tests.imbalanced import imbalanced_cancer
+
+
+def test_optimizing_balanced_accuracy_raises_it_by_a_wide_margin():
+    """Five seeded tables, 30% test parts: the test part never chose the threshold."""
+    default, optimized = [], []
+    for seed in range(5):
+        frame = imbalanced_cancer(seed)
+        plain = train_model(frame, "diagnosis", seed=seed, test_size=0.3, threads=1)
+        tuned = train_model(
+            frame,
+            "diagnosis",
+            seed=seed,
+            test_size=0.3,
+            threads=1,
+            optimize="balanced_accuracy",
+        )
+        default.append(plain.evaluation["metrics"]["balanced_accuracy"])
+        optimized.append(tuned.evaluation["metrics"]["balanced_accuracy"])
+        assert plain.decision.threshold == 0.5 and plain.decision.calibration is None
+        assert tuned.decision.threshold < 0.5
+    print(
+        f"\nbalanced accuracy on breast cancer, 5% malignant, 5 seeds: default "
+        f"{np.mean(default):.3f} {np.round(default, 3).tolist()}, optimize=balanced_accuracy "
+        f"{np.mean(optimized):.3f} {np.round(optimized, 3).tolist()}"
+    )
+    assert np.mean(optimized) >= np.mean(default) + 0.08
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """A registry holding one balanced_accuracy model of the imbalanced table."""
+    root = tmp_path_factory.mktemp("registry")
+    registry = ModelRegistry(root)
+    frame = imbalanced_cancer(2)
+    dataset = Dataset(
+        frame=frame, source="cancer.csv", format="csv", fingerprint="0" * 64, n_bytes=1
+    )
+    settings = Settings.from_env({"DSBA_REGISTRY_DIR": str(root), "DSBA_TRAIN_THREADS": "1"})
+    meta = train_and_register(
+        registry,
+        dataset,
+        name="cancer",
+        target="diagnosis",
+        settings=settings,
+        test_size=0.3,
+        seed=2,
+        optimize="balanced_accuracy",
+    )
+    return registry, frame, meta
+
+
+def test_the_threshold_is_recorded_and_every_path_applies_it(tuned):
+    registry, frame, meta = tuned
+    assert meta["optimize"] == "balanced_accuracy" and 0 < meta["threshold"] < 0.5
+    assert meta["decision"]["source"] == "out_of_fold"
+    table = meta["evaluation"]["threshold_table"]
+    assert len(table["threshold"]) == 100 and set(table) == {"threshold", "tp", "fp", "fn", "tn"}
+    model = registry.load("cancer")
+    features = frame.drop(columns="diagnosis")
+    by_frame = predict_frame(model, features)
+    by_records = predict_records(model, features.to_dict("records"))
+    p = by_frame.probabilities[:, 1]
+    expected = np.where(p >= meta["threshold"], "malignant", "benign")
+    assert by_frame.labels == expected.tolist() == by_records.labels
+    np.testing.assert_allclose(by_records.probabilities, by_frame.probabilities, atol=1e-6)
+    # The threshold matters on this table: some rows get a label the most probable class lacks.
+    assert (expected != np.where(p >= 0.5, "malignant", "benign")).any()
+
+
+def test_a_new_threshold_is_a_new_version_with_the_same_booster(tuned):
+    registry, frame, meta = tuned
+    saved = save_threshold_version(registry, f"cancer:{meta['version']}", 0.9)
+    assert saved["version"] == meta["version"] + 1 and saved["threshold"] == 0.9
+    assert saved["threshold_from"] == {"version": meta["version"], "threshold": meta["threshold"]}
+    assert saved["artifacts"]["model.ubj"] == meta["artifacts"]["model.ubj"]
+    assert saved["calibration"] == meta["calibration"]
+    old = predict_frame(registry.load(f"cancer:{meta['version']}"), frame)
+    new = predict_frame(registry.load(f"cancer:{saved['version']}"), frame)
+    np.testing.assert_array_equal(old.probabilities, new.probabilities)
+    expected = np.where(new.probabilities[:, 1] >= 0.9, "malignant", "benign").tolist()
+    assert new.labels == expected != old.labels
+    # The test metrics follow the threshold (0.9 is a row of the stored table).
+    row = saved["evaluation"]["threshold_table"]["threshold"].index(0.9)
+    tp = saved["evaluation"]["threshold_table"]["tp"][row]
+    assert saved["evaluation"]["confusion_matrix"]["matrix"][1][1] == tp
+    assert saved["metrics"]["balanced_accuracy"] != meta["metrics"]["balanced_accuracy"]
+    # The old version is untouched.
+    assert registry.get_metadata(f"cancer:{meta['version']}")["threshold"] == meta["threshold"]
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, -0.1, "x", True, None])
+def test_a_threshold_outside_zero_one_is_refused(tuned, value):
+    registry, _, _ = tuned
+    with pytest.raises(InvalidInput, match="threshold"):
+        save_threshold_version(registry, "cancer:1", value)
+
+
+def test_only_a_binary_model_has_a_threshold(tmp_path, penguins_frame):
+    registry = ModelRegistry(tmp_path)
+    result = train_model(penguins_frame, "species", threads=1, optimize="f1")
+    registry.save_version(
+        "p", result.booster, result.schema.to_dict(), {"classes": ["a", "b", "c"]}
+    )
+    assert result.decision.optimize == "f1" and result.decision.threshold is None
+    with pytest.raises(InvalidInput, match="binary"):
+        save_threshold_version(registry, "p", 0.3)
+
+
+def test_an_unknown_metric_is_refused(penguins_frame):
+    with pytest.raises(InvalidInput, match="optimize must be one of"):
+        train_model(penguins_frame, "species", optimize="precision")
+
+
+def test_threshold_free_metrics_keep_one_half():
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.6, 0.7, 0.9])
+    assert choose_threshold(y, p, "log_loss") == choose_threshold(y, p, "roc_auc") == 0.5
+    # Only thresholds in (0.6, 0.7] separate the classes: the middle of that run is chosen.
+    assert 0.6 < choose_threshold(y, p, "f1") <= 0.7
+
+
+def test_calibration_maps_are_plain_numbers_that_fix_a_skew():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.05, 0.95, 4000)
+    y = (rng.uniform(size=truth.size) < truth).astype(int)
+    skewed = truth**3  # overconfident towards 0
+    for method in ("platt", "isotonic"):
+        fitted = json.loads(json.dumps(fit_map(method, y, skewed)))
+        before = reliability(y, skewed)["ece"]
+        after = reliability(y, apply_map(fitted, skewed))["ece"]
+        assert after < before / 3, (method, before, after)

@@ -98,7 +98,9 @@ def threshold_table(y: np.ndarray, p: np.ndarray) -> dict[str, list]:
     }
 
 
-def _metrics_at(table: dict[str, list], threshold: float) -> dict[str, float] | None:
+def _metrics_at(
+    table: dict[str, list], threshold: float, classes: list[Any]
+) -> dict[str, Any] | None:
     """Test-part metrics at a threshold of the table (None when it holds no such row)."""
     rows = [i for i, t in enumerate(table.get("threshold", [])) if abs(t - threshold) < 1e-9]
     if not rows:
@@ -112,7 +114,25 @@ def _metrics_at(table: dict[str, list], threshold: float) -> dict[str, float] | 
     recall, specificity = ratio(tp, tp + fn), ratio(tn, tn + fp)
     precision, npv = ratio(tp, tp + fp), ratio(tn, tn + fn)
     f1_pos, f1_neg = ratio(2 * tp, 2 * tp + fp + fn), ratio(2 * tn, 2 * tn + fn + fp)
+    per_class = {
+        str(classes[0]): {
+            "precision": npv,
+            "recall": specificity,
+            "f1": f1_neg,
+            "support": tn + fp,
+        },
+        str(classes[1]): {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1_pos,
+            "support": tp + fn,
+        },
+    }
     return {
+        "per_class": {
+            label: {k: round(v, 6) if k != "support" else int(v) for k, v in row.items()}
+            for label, row in per_class.items()
+        },
         "accuracy": round(ratio(tp + tn, n), 6),
         "balanced_accuracy": round((recall + specificity) / 2, 6),
         "precision_macro": round((precision + npv) / 2, 6),
@@ -142,7 +162,7 @@ def save_threshold_version(registry: ModelRegistry, ref: str, threshold: Any) ->
         "threshold": model.metadata.get("threshold"),
     }
     evaluation = metadata.get("evaluation") or {}
-    changed = _metrics_at(evaluation.get("threshold_table") or {}, value)
+    changed = _metrics_at(evaluation.get("threshold_table") or {}, value, metadata["classes"])
     if changed:
         metadata["metrics"] = {**metadata.get("metrics", {}), **changed}
         table = evaluation["threshold_table"]

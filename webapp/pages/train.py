@@ -69,6 +69,9 @@ def dataset(dataset_id: str):
                     "params": form.params(),
                     "test_size": form.test_size.data,
                     "seed": form.seed.data,
+                    **(
+                        {"optimize": form.optimize.data} if form.optimize.data != "accuracy" else {}
+                    ),
                 },
             )
         except DsbaError as error:

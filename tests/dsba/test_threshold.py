@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsba.config import Settings
@@ -148,3 +149,27 @@ def test_calibration_maps_are_plain_numbers_that_fix_a_skew():
         before = reliability(y, skewed)["ece"]
         after = reliability(y, apply_map(fitted, skewed))["ece"]
         assert after < before / 3, (method, before, after)
+
+
+def test_the_cli_trains_for_a_metric_predicts_with_its_threshold_and_sets_another(tmp_path, cli):
+    data = tmp_path / "cancer.csv"
+    imbalanced_cancer(2).to_csv(data, index=False)
+    registry = tmp_path / "registry"
+    args = ("--target", "diagnosis", "--name", "cancer", "--test-size", "0.3", "--seed", "2")
+    trained = cli(registry, "train", str(data), *args, "--optimize", "balanced_accuracy")
+    assert trained.exit_code == 0, trained.output
+    assert "optimized balanced_accuracy: threshold" in trained.stdout
+    threshold = ModelRegistry(registry).get_metadata("cancer")["threshold"]
+    scored = cli(registry, "predict", "cancer", str(data), "-o", str(tmp_path / "out.csv"))
+    assert scored.exit_code == 0, scored.output
+    out = pd.read_csv(tmp_path / "out.csv")
+    expected = np.where(out["probability_malignant"] >= threshold, "malignant", "benign")
+    # Probabilities are written rounded to 6 places: compare away from the threshold's edge.
+    clear = (out["probability_malignant"] - threshold).abs() > 1e-5
+    assert (out["prediction"][clear] == expected[clear]).all()
+    assert (out["prediction"] == "malignant").sum() > (out["probability_malignant"] >= 0.5).sum()
+    changed = cli(registry, "models", "threshold", "cancer:1", "0.5")
+    assert changed.exit_code == 0, changed.output
+    assert "saved cancer:2 with threshold 0.5 (from version 1)" in changed.stdout
+    refused = cli(registry, "models", "threshold", "cancer:1", "1.2")
+    assert refused.exit_code != 0 and "strictly between 0 and 1" in refused.stderr

@@ -96,7 +96,7 @@ class TrainForm(FlaskForm):
 
     optimize = SelectField(
         "Optimize for",
-        choices=[(c, c.replace("_", " ")) for c in OPTIMIZE_CHOICES],
+        choices=[SelectChoice(c, c.replace("_", " ")) for c in OPTIMIZE_CHOICES],
         default="accuracy",
         description="the metric that matters; on two classes, balanced accuracy and F1 "
         "move the decision threshold",

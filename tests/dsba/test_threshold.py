@@ -10,6 +10,7 @@ import pytest
 
 from dsba.config import Settings
 from dsba.data.ingestion import Dataset
+from dsba.data.schema import prepare_features
 from dsba.errors import InvalidInput
 from dsba.model.calibration import apply_map, fit_map, reliability
 from dsba.model.pipeline import train_and_register
@@ -173,3 +174,33 @@ def test_the_cli_trains_for_a_metric_predicts_with_its_threshold_and_sets_anothe
     assert "saved cancer:2 with threshold 0.5 (from version 1)" in changed.stdout
     refused = cli(registry, "models", "threshold", "cancer:1", "1.2")
     assert refused.exit_code != 0 and "strictly between 0 and 1" in refused.stderr
+
+
+def test_a_calibration_map_that_lowers_held_out_log_loss_is_served(tmp_path):
+    """Seed 1 of the table: Platt scaling wins the cross-validated log loss and is applied."""
+    frame = imbalanced_cancer(1)
+    result = train_model(
+        frame, "diagnosis", seed=1, test_size=0.3, threads=1, optimize="balanced_accuracy"
+    )
+    calibration = result.decision.calibration
+    losses = result.decision.details["log_loss"]
+    assert calibration is not None and losses[calibration["method"]] < losses["uncalibrated"]
+    registry = ModelRegistry(tmp_path)
+    registry.save_version(
+        "cancer",
+        result.booster,
+        result.schema.to_dict(),
+        {"classes": result.schema.classes, **result.decision.metadata()},
+    )
+    model = registry.load("cancer")
+    features = frame.drop(columns="diagnosis")
+    served = predict_records(model, features.to_dict("records")).probabilities[:, 1]
+    x, _ = prepare_features(result.schema, features)
+    raw = result.booster.inplace_predict(x)
+    np.testing.assert_allclose(served, apply_map(calibration, raw), atol=1e-6)
+    assert np.abs(served - raw).max() > 0.01
+    # Monitoring's reference counts the labels served (every row here: train and test parts).
+    share = result.reference["prediction"]["class_shares"][1]
+    assert share == pytest.approx(np.mean(served >= result.decision.threshold))
+    assert share != pytest.approx(np.mean(served >= 0.5))
+    assert "uncalibrated" in result.evaluation["calibration"]

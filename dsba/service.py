@@ -15,7 +15,7 @@ from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
-from dsba.model.threshold import save_threshold_version
+from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import ProgressCallback
 from dsba.monitoring.feedback_owner import record_feedback_any
 from dsba.monitoring.feedback_store import record_feedback

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from dsba.errors import InvalidInput
-from dsba.registry.model_registry import ModelRegistry
 
 OPTIMIZE_CHOICES = ("accuracy", "balanced_accuracy", "f1", "log_loss", "roc_auc")
 # Metrics a threshold moves; log loss and ROC AUC read probabilities only, so they keep 0.5.
@@ -96,89 +95,3 @@ def threshold_table(y: np.ndarray, p: np.ndarray) -> dict[str, list]:
         "fn": fn.tolist(),
         "tn": tn.tolist(),
     }
-
-
-def _metrics_at(
-    table: dict[str, list], threshold: float, classes: list[Any]
-) -> dict[str, Any] | None:
-    """Test-part metrics at a threshold of the table (None when it holds no such row)."""
-    rows = [i for i, t in enumerate(table.get("threshold", [])) if abs(t - threshold) < 1e-9]
-    if not rows:
-        return None
-    tp, fp, fn, tn = (float(table[k][rows[0]]) for k in ("tp", "fp", "fn", "tn"))
-    n = tp + fp + fn + tn
-
-    def ratio(a: float, b: float) -> float:
-        return a / b if b else 0.0
-
-    recall, specificity = ratio(tp, tp + fn), ratio(tn, tn + fp)
-    precision, npv = ratio(tp, tp + fp), ratio(tn, tn + fn)
-    f1_pos, f1_neg = ratio(2 * tp, 2 * tp + fp + fn), ratio(2 * tn, 2 * tn + fn + fp)
-    per_class = {
-        str(classes[0]): {
-            "precision": npv,
-            "recall": specificity,
-            "f1": f1_neg,
-            "support": tn + fp,
-        },
-        str(classes[1]): {
-            "precision": precision,
-            "recall": recall,
-            "f1": f1_pos,
-            "support": tp + fn,
-        },
-    }
-    return {
-        "per_class": {
-            label: {k: round(v, 6) if k != "support" else int(v) for k, v in row.items()}
-            for label, row in per_class.items()
-        },
-        "accuracy": round(ratio(tp + tn, n), 6),
-        "balanced_accuracy": round((recall + specificity) / 2, 6),
-        "precision_macro": round((precision + npv) / 2, 6),
-        "recall_macro": round((recall + specificity) / 2, 6),
-        "f1_macro": round((f1_pos + f1_neg) / 2, 6),
-    }
-
-
-def save_threshold_version(registry: ModelRegistry, ref: str, threshold: Any) -> dict[str, Any]:
-    """Save a new version of ref's binary model with another threshold; return its metadata.
-
-    Versions are immutable, so a threshold change is a new version: the same booster, schema,
-    calibration and artifacts, with the threshold (and the test metrics it changes) replaced.
-    """
-    value = check_threshold(threshold)
-    model = registry.load(ref)
-    if len(model.metadata.get("classes", [])) != 2:
-        raise InvalidInput("only a binary classifier has a decision threshold", {"model": ref})
-    metadata = {
-        k: v
-        for k, v in model.metadata.items()
-        if k not in ("name", "version", "created_at", "artifacts")
-    }
-    metadata["threshold"] = value
-    metadata["threshold_from"] = {
-        "version": model.version,
-        "threshold": model.metadata.get("threshold"),
-    }
-    evaluation = metadata.get("evaluation") or {}
-    changed = _metrics_at(evaluation.get("threshold_table") or {}, value, metadata["classes"])
-    if changed:
-        metadata["metrics"] = {**metadata.get("metrics", {}), **changed}
-        table = evaluation["threshold_table"]
-        i = table["threshold"].index(min(table["threshold"], key=lambda t: abs(t - value)))
-        labels = (evaluation.get("confusion_matrix") or {}).get("labels")
-        metadata["evaluation"] = {
-            **evaluation,
-            "confusion_matrix": {
-                "labels": labels,
-                "matrix": [[table["tn"][i], table["fp"][i]], [table["fn"][i], table["tp"][i]]],
-            },
-        }
-    else:
-        # Not a row of the test table: the stored test metrics stay those of the old threshold.
-        metadata["metrics_threshold"] = model.metadata.get("threshold")
-    version = registry.save_version(
-        model.name, model.booster, model.schema, metadata, artifacts=model.artifacts or None
-    )
-    return registry.get_metadata(f"{model.name}:{version}")

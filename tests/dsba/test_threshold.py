@@ -15,7 +15,8 @@ from dsba.errors import InvalidInput
 from dsba.model.calibration import apply_map, fit_map, reliability
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import predict_frame, predict_records
-from dsba.model.threshold import choose_threshold, save_threshold_version
+from dsba.model.threshold import choose_threshold
+from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import train_model
 from dsba.registry.model_registry import ModelRegistry
 from tests.imbalanced import imbalanced_cancer
@@ -105,6 +106,12 @@ def test_a_new_threshold_is_a_new_version_with_the_same_booster(tuned):
     tp = saved["evaluation"]["threshold_table"]["tp"][row]
     assert saved["evaluation"]["confusion_matrix"]["matrix"][1][1] == tp
     assert saved["metrics"]["balanced_accuracy"] != meta["metrics"]["balanced_accuracy"]
+    # Monitoring's reference now counts the labels of the test part at 0.9.
+    reference = registry.load(f"cancer:{saved['version']}").artifacts["reference.json"]
+    shares = reference["prediction"]["class_shares"]
+    table = saved["evaluation"]["threshold_table"]
+    rows = sum(table[k][row] for k in ("tp", "fp", "fn", "tn"))
+    assert shares[1] == pytest.approx((table["tp"][row] + table["fp"][row]) / rows)
     # The old version is untouched.
     assert registry.get_metadata(f"cancer:{meta['version']}")["threshold"] == meta["threshold"]
 

@@ -40,6 +40,16 @@ def dask_installed() -> bool:
         return False
 
 
+def refuse_optimize_on_dask(optimize: str | None) -> None:
+    """Say plainly that the Dask path trains the default decision rule only."""
+    if optimize not in (None, "accuracy"):
+        raise InvalidInput(
+            "this dataset trains on the Dask cluster, which keeps the default decision rule"
+            " (accuracy, threshold 0.5): train without optimize",
+            {"optimize": "not available on Dask"},
+        )
+
+
 class LocalService:
     """Train, list, inspect, alias, delete and predict against a local or mounted store."""
 
@@ -83,6 +93,11 @@ class LocalService:
             optimize=optimize,
         )
 
+    def check_training(self, dataset_id: str, optimize: str | None = None) -> None:
+        """Refuse, before a job starts, what the dataset's training path cannot do."""
+        if self.goes_to_dask(dataset_id):
+            refuse_optimize_on_dask(optimize)
+
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
         if not self.settings.dask_scheduler:
@@ -108,12 +123,7 @@ class LocalService:
             # The one place dask is imported: never without a scheduler configured.
             from dsba.model.dask_training import train_and_register_dask
 
-            if options.pop("optimize", None) not in (None, "accuracy"):
-                raise InvalidInput(
-                    "this dataset trains on the Dask cluster, which keeps the default decision"
-                    " rule (accuracy, threshold 0.5): train without optimize",
-                    {"optimize": "not available on Dask"},
-                )
+            refuse_optimize_on_dask(options.pop("optimize", None))
             info = datasets.get(dataset_id)
             path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from dsba.config import Settings
-from dsba.data.ingestion import Dataset
+from dsba.data.datasets import DatasetStore
+from dsba.data.ingestion import Dataset, read_bytes
 from dsba.data.schema import prepare_features
 from dsba.errors import InvalidInput
 from dsba.model.calibration import apply_map, fit_map, reliability
@@ -19,6 +20,7 @@ from dsba.model.threshold import choose_threshold
 from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import train_model
 from dsba.registry.model_registry import ModelRegistry
+from dsba.service import LocalService
 from tests.imbalanced import imbalanced_cancer
 
 
@@ -211,3 +213,18 @@ def test_a_calibration_map_that_lowers_held_out_log_loss_is_served(tmp_path):
     assert share == pytest.approx(np.mean(served >= result.decision.threshold))
     assert share != pytest.approx(np.mean(served >= 0.5))
     assert "uncalibrated" in result.evaluation["calibration"]
+
+
+def test_the_dask_path_says_plainly_that_it_keeps_the_default_rule(tmp_path):
+    pytest.importorskip("distributed")
+    settings = Settings(registry_dir=tmp_path, dask_scheduler="tcp://127.0.0.1:9", dask_min_bytes=0)
+    frame = imbalanced_cancer(0)
+    raw = frame.to_csv(index=False).encode()
+    profile = DatasetStore(tmp_path).save(read_bytes(raw, source="c.csv", filename="c.csv"))
+    service = LocalService(settings)
+    service.check_training(profile["id"])
+    service.check_training(profile["id"], "accuracy")
+    with pytest.raises(InvalidInput, match="Dask cluster, which keeps the default decision rule"):
+        service.check_training(profile["id"], "balanced_accuracy")
+    with pytest.raises(InvalidInput, match="train without optimize"):
+        service.train_stored(profile["id"], name="c", target="diagnosis", optimize="f1")

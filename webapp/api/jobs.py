@@ -80,7 +80,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         profile = app_state.datasets.save(dataset)
     _check_target(profile, request["target"])
     _check_features(profile, request["target"], app_state.settings.max_categories)
-    app_state.service.goes_to_dask(profile["id"])
+    app_state.service.check_training(profile["id"], request.get("optimize"))
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),

@@ -53,14 +53,15 @@ def decide(proba: np.ndarray, threshold: float | None) -> np.ndarray:
 
 
 def _counts(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, ...]:
-    """True/false positives and negatives at every threshold (rows: thresholds)."""
-    predicted = p[None, :] >= thresholds[:, None]
-    positive = (y == 1)[None, :]
-    tp = (predicted & positive).sum(axis=1)
-    fp = (predicted & ~positive).sum(axis=1)
-    fn = positive.sum() - tp
-    tn = (~positive).sum() - fp
-    return tp, fp, fn, tn
+    """True/false positives and negatives at every threshold (p >= threshold is positive).
+
+    Sorted scores and a binary search per threshold: no rows x thresholds matrix, so the
+    table costs little even on a large test part.
+    """
+    positives, negatives = np.sort(p[y == 1]), np.sort(p[y != 1])
+    tp = len(positives) - np.searchsorted(positives, thresholds, side="left")
+    fp = len(negatives) - np.searchsorted(negatives, thresholds, side="left")
+    return tp, fp, len(positives) - tp, len(negatives) - fp
 
 
 def _scores(metric: str, tp, fp, fn, tn) -> np.ndarray:

@@ -21,6 +21,7 @@ from dsba.data.target import TASKS
 from dsba.errors import InvalidInput
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.params import parse_param_pairs
+from dsba.model.threshold import OPTIMIZE_CHOICES
 
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
 (bad data, parameters or reference), 4 not found, 5 conflict, 6 store unreadable or corrupt.
@@ -79,6 +80,13 @@ main.add_command(feedback)
     type=float,
     help="Regression: nominal coverage of the prediction intervals (0.5 to 0.99).",
 )
+@click.option(
+    "--optimize",
+    type=click.Choice(OPTIMIZE_CHOICES),
+    default=None,
+    help="Metric that matters (default accuracy); on a binary target, balanced_accuracy and"
+    " f1 pick the decision threshold that maximises it.",
+)
 @click.pass_obj
 def train(
     obj: Context,
@@ -92,6 +100,7 @@ def train(
     kind_pairs: tuple[str, ...],
     task: str | None,
     interval: float,
+    optimize: str | None,
 ) -> None:
     """Train a classifier or regressor on DATA (path or URL) and store it as a new version.
 
@@ -102,6 +111,7 @@ def train(
       dsba train penguins.csv --target species --name p2 --exclude island --kind year=categorical
       dsba train penguins.csv --target body_mass_g --name mass --interval 0.8
       dsba train ratings.csv --target stars --name stars --task regression
+      dsba train churn.csv --target churned --name churn --optimize balanced_accuracy
     """
     with contextlib.ExitStack() as stack:
         bars: list = []
@@ -126,16 +136,21 @@ def train(
             kinds=parse_kind_pairs(kind_pairs),
             task=task,
             interval=interval,
+            **({"optimize": optimize} if optimize else {}),
         )
         if bars:
             bars[0].update(bars[0].length - bars[0].pos)
     dropped = "".join(
         f"\n  dropped {d['column']}: {d['reason']}" for d in meta.get("dropped_columns", [])
     )
+    threshold = meta.get("threshold")
+    tuned = meta.get("optimize") not in (None, "accuracy") and threshold is not None
+    decision = f"\n  optimized {meta['optimize']}: threshold {threshold:g}" if tuned else ""
     obj.emit(
         meta,
         f"trained {meta['name']}:{meta['version']} in "
-        f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}",
+        f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}"
+        f"{decision}",
     )
 
 

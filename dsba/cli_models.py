@@ -113,6 +113,28 @@ def models_show(obj: Context, ref: str) -> None:
     )
 
 
+@models.command("threshold")
+@click.argument("ref")
+@click.argument("value", type=float)
+@click.pass_obj
+def models_threshold(obj: Context, ref: str, value: float) -> None:
+    """Save a new version of REF's binary classifier that predicts the positive class at p >= VALUE.
+
+    Versions are immutable: the new one has the same booster and another threshold; point
+    an alias at it to serve it.
+
+    \b
+    Example:
+      dsba models threshold churn@production 0.3
+    """
+    meta = obj.service.set_threshold(ref, value)
+    obj.emit(
+        meta,
+        f"saved {meta['name']}:{meta['version']} with threshold {meta['threshold']:g}"
+        f" (from version {meta['threshold_from']['version']})\n  {metrics_line(meta['metrics'])}",
+    )
+
+
 @models.command("delete")
 @click.argument("ref")
 @click.pass_obj

@@ -189,6 +189,7 @@ class Client(MonitoringCalls):
         kinds: dict[str, str] | None = None,
         task: str | None = None,
         interval: float | None = None,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Start a training job; a local file or DataFrame is uploaded first. Return the job.
 
@@ -208,6 +209,8 @@ class Client(MonitoringCalls):
             body["kinds"] = dict(kinds)
         # None: the server's defaults (the task inferred from the target, 90% intervals).
         body.update({k: v for k, v in (("task", task), ("interval", interval)) if v is not None})
+        if optimize:
+            body["optimize"] = optimize
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -236,6 +239,7 @@ class Client(MonitoringCalls):
         kinds: dict[str, str] | None = None,
         task: str | None = None,
         interval: float | None = None,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
@@ -253,6 +257,7 @@ class Client(MonitoringCalls):
             kinds=kinds,
             task=task,
             interval=interval,
+            optimize=optimize,
         )
         if not wait:
             return job
@@ -339,6 +344,12 @@ class Client(MonitoringCalls):
     def metadata(self, ref: str) -> dict[str, Any]:
         """Metadata of the version a reference (name, name:N, name@alias) points at."""
         return self.request("GET", f"/api/models/{_ref(ref)}/metadata")
+
+    def set_threshold(self, ref: str, threshold: float) -> dict[str, Any]:
+        """Save a new version of ref's binary model with another threshold; return its metadata."""
+        return self.request(
+            "POST", f"/api/models/{_ref(ref)}/threshold", json={"threshold": threshold}
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         """Point name@alias at a version."""

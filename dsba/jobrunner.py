@@ -267,6 +267,7 @@ def run_job(settings: Settings, job_id: str) -> int:
             # Jobs queued before regression carry neither: inferred, and the default.
             task=request.get("task"),
             interval=request.get("interval", DEFAULT_INTERVAL),
+            optimize=request.get("optimize"),
         )
     except JobStopped as stop:
         reporter.finish(state=stop.state, error=stop.message)

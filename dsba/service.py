@@ -17,6 +17,7 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
+from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import ProgressCallback
 from dsba.monitoring.feedback_owner import record_feedback_any
 from dsba.monitoring.feedback_store import record_feedback
@@ -39,6 +40,16 @@ def dask_installed() -> bool:
         return all(importlib.util.find_spec(module) is not None for module in DASK_MODULES)
     except ImportError:  # a module whose import machinery refuses it is not usable either
         return False
+
+
+def refuse_optimize_on_dask(optimize: str | None) -> None:
+    """Say plainly that the Dask path trains the default decision rule only."""
+    if optimize not in (None, "accuracy"):
+        raise InvalidInput(
+            "this dataset trains on the Dask cluster, which keeps the default decision rule"
+            " (accuracy, threshold 0.5): train without optimize",
+            {"optimize": "not available on Dask"},
+        )
 
 
 class LocalService:
@@ -71,6 +82,7 @@ class LocalService:
         kinds: dict[str, str] | None = None,
         task: str | None = None,
         interval: float = DEFAULT_INTERVAL,
+        optimize: str | None = None,
     ) -> dict[str, Any]:
         """Train from a path, URL or parsed dataset; return the new version's metadata."""
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
@@ -88,6 +100,7 @@ class LocalService:
             kinds=kinds,
             task=task,
             interval=interval,
+            optimize=optimize,
         )
 
     def training_task(self, dataset_id: str, target: str, task: str | None = None) -> str:
@@ -98,6 +111,11 @@ class LocalService:
         if resolved == REGRESSION:
             check_regression_target(labelled)
         return resolved
+
+    def check_training(self, dataset_id: str, optimize: str | None = None) -> None:
+        """Refuse, before a job starts, what the dataset's training path cannot do."""
+        if self.goes_to_dask(dataset_id):
+            refuse_optimize_on_dask(optimize)
 
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
@@ -124,6 +142,7 @@ class LocalService:
             # The one place dask is imported: never without a scheduler configured.
             from dsba.model.dask_training import train_and_register_dask
 
+            refuse_optimize_on_dask(options.pop("optimize", None))
             info = datasets.get(dataset_id)
             path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(
@@ -230,6 +249,10 @@ class LocalService:
         """Remove name@alias; the versions it pointed at stay."""
         self.registry.delete_alias(name, alias)
         return {"name": name, "aliases": self.registry.get_aliases(name)}
+
+    def set_threshold(self, ref: str, threshold: Any) -> dict[str, Any]:
+        """Save a new version of ref's binary model with another decision threshold."""
+        return save_threshold_version(self.registry, ref, threshold)
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         """Point name@alias at a version."""

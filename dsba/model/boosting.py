@@ -11,6 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from dsba.data.schema import FeatureSchema
+from dsba.model.decision import Decision
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]
@@ -36,6 +37,8 @@ class TrainingResult:
     # extra JSON artifacts to store with the version (an interval booster in XGBoost JSON).
     intervals: dict[str, Any] | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How probabilities become labels (threshold, calibration); None: the most probable class.
+    decision: Decision | None = None
 
 
 class _Progress(xgb.callback.TrainingCallback):

@@ -9,6 +9,7 @@ import xgboost as xgb
 from sklearn import metrics
 
 from dsba.data.schema import FeatureSchema
+from dsba.model.threshold import decide
 
 MAX_CURVE_POINTS = 200
 
@@ -21,11 +22,15 @@ def _thin(*arrays: np.ndarray) -> list[list[float]]:
 
 
 def headline_metrics(
-    y_true: np.ndarray, proba: np.ndarray, classes: list[Any], majority_index: int
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: list[Any],
+    majority_index: int,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Accuracy, balanced accuracy, precision/recall/F1, ROC AUC, log loss and the baseline."""
     k = len(classes)
-    y_pred = proba.argmax(axis=1)
+    y_pred = decide(proba, threshold)
     labels = list(range(k))
     result: dict[str, Any] = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
@@ -126,12 +131,14 @@ def evaluate(
     proba: np.ndarray,
     majority_index: int,
     evals_result: dict[str, dict[str, list[float]]],
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Everything the model page and metadata show about a trained model."""
     k = len(schema.classes)
-    matrix = metrics.confusion_matrix(y_true, proba.argmax(axis=1), labels=list(range(k)))
+    predicted = decide(proba, threshold)
+    matrix = metrics.confusion_matrix(y_true, predicted, labels=list(range(k)))
     return {
-        "metrics": headline_metrics(y_true, proba, schema.classes, majority_index),
+        "metrics": headline_metrics(y_true, proba, schema.classes, majority_index, threshold),
         "confusion_matrix": {"labels": [str(c) for c in schema.classes], "matrix": matrix.tolist()},
         "curves": curves(y_true, proba, schema.classes),
         "feature_importance": feature_importance(booster, schema),

@@ -69,6 +69,7 @@ def build_metadata(
         "training_seconds": result.duration_seconds,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ran_on": ran_on,
+        **(result.decision.metadata() if result.decision else {}),
     }
 
 
@@ -87,6 +88,7 @@ def train_and_register(
     kinds: dict[str, str] | None = None,
     task: str | None = None,
     interval: float = DEFAULT_INTERVAL,
+    optimize: str | None = None,
 ) -> dict[str, Any]:
     """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
@@ -103,6 +105,7 @@ def train_and_register(
         kinds=kinds,
         task=task,
         interval=interval,
+        optimize=optimize,
     )
     return register_result(
         registry,

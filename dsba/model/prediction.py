@@ -19,8 +19,10 @@ from dsba.data.schema import (
 from dsba.data.target import CLASSIFICATION, REGRESSION
 from dsba.errors import InvalidInput, TooLarge
 from dsba.model import dense_predict
+from dsba.model.calibration import apply_map
 from dsba.model.feature_plan import FeaturePlan, feature_plan
 from dsba.model.intervals import interval_model
+from dsba.model.threshold import decide
 from dsba.registry.model_registry import LoadedModel
 
 LABEL_COLUMN = "prediction"
@@ -172,9 +174,15 @@ def _score(
         values = np.asarray(raw, dtype=np.float64)
         bounds = interval_model(model).bounds(x, values, threads)
         return _significant(values).tolist(), np.zeros((len(values), 0)), _significant(bounds)
-    proba = np.column_stack([1.0 - raw, raw]) if len(plan.schema.classes) == 2 else raw
+    if len(plan.schema.classes) == 2:
+        # The version's calibration map and threshold (absent on older versions: the most
+        # probable class, as before). Every prediction path comes through here.
+        raw = apply_map(model.metadata.get("calibration"), raw)
+        proba = np.column_stack([1.0 - raw, raw])
+    else:
+        proba = raw
     classes = plan.schema.classes
-    labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+    labels = [classes[i] for i in decide(proba, model.metadata.get("threshold")).tolist()]
     return labels, proba, None
 
 
@@ -215,7 +223,10 @@ def predict_frame(
     labels, proba, bounds = _score(model, plan, x, threads)
     explained = None
     if contributions:
-        winners = np.zeros(len(x), dtype=int) if bounds is not None else proba.argmax(axis=1)
+        if bounds is not None:
+            winners = np.zeros(len(x), dtype=int)
+        else:
+            winners = decide(proba, model.metadata.get("threshold"))
         explained = _contributions(model.booster, x, schema, winners)
     return Predictions(
         model.ref, schema.classes, labels, proba, warnings, explained, report, intervals=bounds

@@ -14,10 +14,13 @@ from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.schema import encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
 from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback, TrainingResult, fit_booster
+from dsba.model.calibration import apply_map
+from dsba.model.decision import Decision, decision_evaluation, fit_decision
 from dsba.model.evaluation import evaluate
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.model.regression import train_regression
+from dsba.model.threshold import check_optimize, decide
 from dsba.monitoring.reference import build_reference
 
 # The reference's predicted class shares also count this many training rows: a small test
@@ -73,12 +76,15 @@ def train_model(
     kinds: dict[str, str] | None = None,
     task: str | None = None,
     interval: float = DEFAULT_INTERVAL,
+    optimize: str | None = None,
 ) -> TrainingResult:
     """Train and evaluate a classifier or regressor predicting target from frame's other columns.
 
     exclude leaves columns out; kinds gives columns a kind instead of the inferred one.
+    optimize names the metric that matters: on a binary target it picks the threshold.
     """
     started = time.perf_counter()
+    optimize = check_optimize(optimize)
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     check_interval(interval)
@@ -121,9 +127,21 @@ def train_model(
         progress,
         curve_rows=TRAIN_CURVE_ROWS,  # read here, so a test may lower it on this module
     )
+    binary = len(schema.classes) == 2
     proba = _probabilities(booster, x_test, len(schema.classes))
+    decision = Decision(optimize)
+    if binary:
+        decision = fit_decision(
+            optimize, native, x_train, y_train, best + 1, seed=seed, threads=threads
+        )
+        extra = decision_evaluation(y_test, proba[:, 1], decision)
+        proba = _probabilities(booster, x_test, 2, decision.calibration)
     majority = int(np.bincount(y_train).argmax())
-    evaluation = evaluate(booster, schema, y_test, proba, majority, evals_result)
+    evaluation = evaluate(
+        booster, schema, y_test, proba, majority, evals_result, decision.threshold
+    )
+    if binary:
+        evaluation.update(extra)
     importance = {item["feature"]: item["gain"] for item in evaluation["feature_importance"]}
     reference = build_reference(
         [(f.name, f.kind) for f in schema.features],
@@ -132,7 +150,8 @@ def train_model(
         proba,
         schema.classes,
         importance,
-        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed),
+        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed, decision),
+        predicted=decide(proba, decision.threshold),
     )
     return TrainingResult(
         booster=booster,
@@ -149,16 +168,24 @@ def train_model(
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
         reference=reference,
+        decision=decision,
     )
 
 
-def _predicted_sample(booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int):
+def _predicted_sample(
+    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int, decision: Decision
+):
     """Predicted classes of (a seeded sample of) the training part, for the reference."""
     if len(x) > REFERENCE_TRAIN_ROWS:
         x = x.iloc[np.random.default_rng(seed).choice(len(x), REFERENCE_TRAIN_ROWS, replace=False)]
-    return _probabilities(booster, x, n_classes).argmax(axis=1)
+    proba = _probabilities(booster, x, n_classes, decision.calibration)
+    return decide(proba, decision.threshold)
 
 
-def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int) -> np.ndarray:
+def _probabilities(
+    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, calibration: dict | None = None
+) -> np.ndarray:
     raw = booster.inplace_predict(x)
+    if n_classes == 2:
+        raw = apply_map(calibration, raw)
     return np.column_stack([1.0 - raw, raw]) if n_classes == 2 else raw

@@ -116,15 +116,23 @@ def calibration(correct: np.ndarray, confidence: np.ndarray) -> dict[str, Any]:
 
 
 def prediction_profile(
-    y_true: np.ndarray, proba: np.ndarray, classes: list, train_predicted: np.ndarray | None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: list,
+    train_predicted: np.ndarray | None,
+    predicted: np.ndarray | None = None,
 ) -> dict:
     """Class shares, probability histograms, metrics and calibration on the test part.
 
     Predicted class shares also count the training part's predictions when given: served
     rows are compared with more reference rows, so a smaller move stands out of the noise.
+    Shares and metrics count the labels the version serves (given when a decision threshold
+    makes them differ from the most probable class); the calibration bins stay those of the
+    top probability, which is what the prediction log's bins count.
     """
     labels = [str(c) for c in classes]
-    predicted = proba.argmax(axis=1)
+    if predicted is None:
+        predicted = proba.argmax(axis=1)
     n = max(len(predicted), 1)
     both = predicted if train_predicted is None else np.concatenate([predicted, train_predicted])
     shares = np.bincount(both, minlength=len(labels)) / max(len(both), 1)
@@ -152,7 +160,7 @@ def prediction_profile(
             "proba_histograms": histograms,
         },
         "metrics": test_metrics,
-        "calibration": calibration(predicted == y_true, proba.max(axis=1)),
+        "calibration": calibration(proba.argmax(axis=1) == y_true, proba.max(axis=1)),
     }
 
 
@@ -215,13 +223,14 @@ def build_reference(
     classes: list,
     importance: dict[str, float],
     train_predicted: np.ndarray | None = None,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The reference profile of a classifier: (name, kind) features profiled on train."""
     return json_ready(
         {
             "format": FORMAT,
             "features": _feature_profiles(features, train, importance),
-            **prediction_profile(y_test, proba_test, classes, train_predicted),
+            **prediction_profile(y_test, proba_test, classes, train_predicted, predicted),
         }
     )
 

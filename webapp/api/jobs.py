@@ -103,7 +103,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         validate_params(given, regression=request["task"] == REGRESSION)
     task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
     params = validate_params(given, regression=task == REGRESSION)
-    app_state.service.goes_to_dask(profile["id"])
+    app_state.service.check_training(profile["id"], request.get("optimize"))
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),
@@ -122,6 +122,8 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         job_request["kinds"] = kinds
     if task == REGRESSION:
         job_request["interval"] = interval
+    if request.get("optimize"):
+        job_request["optimize"] = request["optimize"]
     return start_job(app_state.settings, job_request)
 
 

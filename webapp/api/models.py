@@ -16,6 +16,7 @@ from webapp.api.schemas import (
     MetadataSchema,
     ModelDeletedSchema,
     ModelSummarySchema,
+    ThresholdRequestSchema,
     VersionRowSchema,
     documents_errors,
 )
@@ -43,6 +44,18 @@ class Metadata(MethodView):
     def get(self, ref):
         """Show the metadata of name, name:version or name@alias."""
         return state().service.metadata(ref)
+
+
+@bp.route("/models/<ref>/threshold")
+class Threshold(MethodView):
+    """The decision threshold of a binary classifier."""
+
+    @bp.arguments(ThresholdRequestSchema())
+    @bp.response(201, MetadataSchema)
+    @documents_errors(bp, 400, 404)
+    def post(self, body, ref):
+        """Save a new version with the same booster and another threshold; return its metadata."""
+        return state().service.set_threshold(ref, body["threshold"])
 
 
 @bp.route("/models/<name>/aliases/<alias>")

@@ -8,6 +8,7 @@ from dsba.data.target import TASKS
 from dsba.jobs.job_store import STATES
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.params import OBJECTIVES
+from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
@@ -142,6 +143,13 @@ class TrainRequestSchema(Schema):
         validate=validate.Range(min=0.5, max=0.99),
         metadata={"description": "regression: nominal coverage of the prediction intervals"},
     )
+    optimize = fields.String(
+        validate=validate.OneOf(OPTIMIZE_CHOICES),
+        metadata={
+            "description": "the metric that matters (default accuracy); for a binary target,"
+            " balanced_accuracy and f1 choose the decision threshold that maximises it"
+        },
+    )
 
     @validates_schema
     def one_source(self, data, **kwargs):
@@ -232,6 +240,28 @@ class MetadataSchema(Schema):
     ran_on = fields.String()
     created_at = fields.String()
     artifacts = fields.Dict(keys=fields.String(), values=fields.String())
+    optimize = fields.String(metadata={"description": "the metric training optimized"})
+    threshold = fields.Float(
+        allow_none=True,
+        metadata={"description": "binary: the positive class is predicted when p >= threshold"},
+    )
+    calibration = fields.Dict(
+        allow_none=True, metadata={"description": "binary: the probability map applied, or null"}
+    )
+    decision = fields.Dict(metadata={"description": "how threshold and calibration were chosen"})
+    threshold_from = fields.Dict(metadata={"description": "the version this threshold replaced"})
+    metrics_threshold = fields.Float(
+        allow_none=True, metadata={"description": "the threshold the test metrics were read at"}
+    )
+
+
+class ThresholdRequestSchema(Schema):
+    """A new decision threshold for a binary classifier."""
+
+    threshold = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, max=1, min_inclusive=False, max_inclusive=False),
+    )
 
 
 class AliasRequestSchema(Schema):

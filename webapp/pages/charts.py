@@ -42,6 +42,22 @@ def learning_curve(curves: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def decision_data(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """Threshold table, threshold in use and reliability bins of a binary classifier, or None."""
+    evaluation = metadata.get("evaluation") or {}
+    table = evaluation.get("threshold_table")
+    if not table or len(metadata.get("classes") or []) != 2:
+        return None
+    threshold = metadata.get("threshold")
+    return {
+        "table": table,
+        "threshold": 0.5 if threshold is None else threshold,
+        "positive": str(metadata["classes"][1]),
+        "negative": str(metadata["classes"][0]),
+        "calibration": evaluation.get("calibration"),
+    }
+
+
 def chart_data(metadata: dict[str, Any]) -> dict[str, Any]:
     """The JSON the model page's script reads to draw its charts."""
     evaluation = metadata.get("evaluation") or {}

@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from dsba.data.ingestion import FORMATS
 from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
 from dsba.model.params import OBJECTIVES, PARAMS
+from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
 from webapp.state import state
@@ -120,6 +121,14 @@ class TrainForm(FlaskForm):
         render_kw={"min": 0, "step": 1},
     )
 
+    optimize = SelectField(
+        "Optimize for",
+        choices=[SelectChoice(c, c.replace("_", " ")) for c in OPTIMIZE_CHOICES],
+        default="accuracy",
+        description="the metric that matters; on two classes, balanced accuracy and F1 "
+        "move the decision threshold",
+    )
+
     def params(self) -> dict[str, Any]:
         """The hyperparameters that differ from their defaults."""
         chosen = {}
@@ -174,6 +183,16 @@ class AliasForm(FlaskForm):
         render_kw={"autocomplete": "off"},
     )
     version = SelectField("Version", coerce=int)
+
+
+class ThresholdForm(FlaskForm):
+    """A new decision threshold for a binary classifier, saved as a new version."""
+
+    threshold = FloatField(
+        "Threshold",
+        validators=[InputRequired("pick a threshold"), NumberRange(0.01, 0.99)],
+        description="the positive class is predicted when its probability is at least this",
+    )
 
 
 class CanaryForm(FlaskForm):

@@ -12,13 +12,14 @@ from dsba.errors import DsbaError, InvalidInput, NotFound
 from dsba.registry.compare import metric_changes, metric_label
 from dsba.registry.refs import ModelRef
 from webapp.pages import bp
-from webapp.pages.charts import chart_data, heat_map
+from webapp.pages.charts import chart_data, decision_data, heat_map
 from webapp.pages.forms import (
     AliasForm,
     CanaryDecisionForm,
     CanaryForm,
     ConfirmForm,
     DeleteVersionForm,
+    ThresholdForm,
 )
 from webapp.pages.regression import (
     METHOD_NAMES,
@@ -119,6 +120,8 @@ def render_model(name: str, alias_form: AliasForm | None = None, status: int = 2
         confirm_form=ConfirmForm(),
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
         charts=regression_chart_data(metadata) if regression else chart_data(metadata),
+        decision=None if regression else decision_data(metadata),
+        threshold_form=ThresholdForm(threshold=(metadata.get("threshold") or 0.5)),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,
         delete_form=DeleteVersionForm(),
@@ -150,6 +153,27 @@ def set_alias(name: str):
         return render_model(name, form, 400)
     flash(f"{name}@{form.alias.data} now points at version {form.version.data}.", "success")
     return redirect(url_for("pages.model", name=name, version=form.version.data))
+
+
+@bp.post("/models/<name>/versions/<int:version>/threshold")
+def set_threshold(name: str, version: int):
+    """Save a new version with the same booster and the chosen threshold, and show it."""
+    form = ThresholdForm()
+    if not form.validate_on_submit():
+        problems = "; ".join(e[0] for e in form.errors.values())
+        flash(f"No version was saved: {problems}", "danger")
+        return redirect(url_for("pages.model", name=name, version=version))
+    try:
+        meta = state().service.set_threshold(f"{name}:{version}", form.threshold.data)
+    except DsbaError as error:
+        flash(f"No version was saved: {error.message}", "danger")
+        return redirect(url_for("pages.model", name=name, version=version))
+    flash(
+        f"Saved {name} v{meta['version']}: the booster of v{version} with threshold "
+        f"{meta['threshold']:g}. Point an alias at v{meta['version']} to serve it.",
+        "success",
+    )
+    return redirect(url_for("pages.model", name=name, version=meta["version"]))
 
 
 @bp.post("/models/<name>/canary")

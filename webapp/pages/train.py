@@ -114,6 +114,9 @@ def dataset(dataset_id: str):
                     "seed": form.seed.data,
                     "exclude": exclude,
                     "kinds": kinds,
+                    **(
+                        {"optimize": form.optimize.data} if form.optimize.data != "accuracy" else {}
+                    ),
                 },
             )
         except DsbaError as error:

@@ -31,7 +31,10 @@ def csp_directives(header: str) -> dict[str, list[str]]:
 
 
 def assert_security_headers(response) -> None:
-    """The four headers of issue 6 (and a request id) on one response."""
+    """The four headers of issue 6 (and a request id) on one response.
+
+    A directive a policy leaves out falls back to default-src, as browsers apply it.
+    """
     where = f"{response.request.method} {response.request.url} -> {response.status_code}"
     headers = response.headers
     assert "Content-Security-Policy" in headers, where
@@ -40,7 +43,7 @@ def assert_security_headers(response) -> None:
     assert scripts, where
     assert not UNSAFE_SCRIPT_SOURCES & set(scripts), (where, scripts)
     assert csp.get("frame-ancestors") == ["'none'"], where
-    assert csp.get("object-src") == ["'none'"], where
+    assert csp.get("object-src", csp.get("default-src")) == ["'none'"], where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
     assert headers.get("Referrer-Policy") in SAFE_REFERRER_POLICIES, where
     assert headers.get("X-Request-ID"), where
@@ -202,3 +205,44 @@ def test_our_javascript_builds_no_inline_handlers_and_evaluates_no_strings():
         if pattern.search(path.read_text())
     }
     assert problems == {}
+
+
+PAGE_ONLY = ("X-Frame-Options", "Cross-Origin-Opener-Policy", "Permissions-Policy")
+
+
+def test_documents_get_the_page_set_and_other_answers_the_short_one(responses):
+    for name, response in responses.items():
+        html = "text/html" in response.headers.get("Content-Type", "")
+        csp = csp_directives(response.headers["Content-Security-Policy"])
+        if html:
+            assert all(response.headers.get(h) for h in PAGE_ONLY), name
+            assert csp["script-src"] == ["'self'"], name
+        else:
+            # A JSON answer, a script or a stylesheet loads nothing and may not be framed.
+            assert not any(h in response.headers for h in PAGE_ONLY), name
+            assert csp == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}, name
+
+
+def _headers_added(content_type: str, production: bool) -> dict[str, str]:
+    """The headers init_security gives a response of content_type from a one-line WSGI app."""
+    from types import SimpleNamespace
+
+    from webapp.security import init_security
+
+    def wsgi(environ, start_response):
+        start_response("200 OK", [("Content-Type", content_type)])
+        return [b""]
+
+    app = SimpleNamespace(wsgi_app=wsgi)
+    init_security(app, production=production)
+    started = []
+    app.wsgi_app({"PATH_INFO": "/x"}, lambda status, headers, exc=None: started.extend(headers))
+    return dict(started)
+
+
+def test_production_adds_hsts_to_pages_and_to_json_answers():
+    page = _headers_added("text/html; charset=utf-8", production=True)
+    answer = _headers_added("application/json", production=True)
+    assert page["Strict-Transport-Security"] == answer["Strict-Transport-Security"]
+    assert "X-Frame-Options" in page and "X-Frame-Options" not in answer
+    assert "Strict-Transport-Security" not in _headers_added("application/json", production=False)

@@ -168,7 +168,7 @@ class Digest:
             return {}
         values = np.concatenate(self.values) if self.values else np.zeros(0)
         bounds = np.concatenate(self.bounds) if self.bounds else np.zeros((0, 2))
-        return {"values": value_summary(values, bounds)}
+        return {"value_summary": value_summary(values, bounds)}
 
     def evaluation(self) -> dict[str, Any]:
         """Metrics against the file's target column, with the same functions as training."""

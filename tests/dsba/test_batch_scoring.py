@@ -214,8 +214,8 @@ def test_a_regression_file_gets_values_intervals_and_its_error(tmp_path, penguin
     done = _wait(settings, job["id"])
     assert done["state"] == SUCCEEDED, done.get("error")
     result = done["result"]
-    assert result["labels"] == [] and result["values"]["min"] < result["values"]["max"]
-    assert sum(b["count"] for b in result["values"]["bins"]) == len(frame)
+    assert result["labels"] == [] and result["value_summary"]["min"] < result["value_summary"]["max"]
+    assert sum(b["count"] for b in result["value_summary"]["bins"]) == len(frame)
     known = frame["body_mass_g"].notna()
     assert result["evaluated_rows"] == int(known.sum())
     assert result["unlabelled_rows"] == int((~known).sum())

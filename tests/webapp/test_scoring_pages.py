@@ -152,6 +152,9 @@ def test_a_clean_file_says_so(client):
 
     assert 'data-testid="all-known"' in html
     assert 'data-testid="unseen-table"' not in html and 'data-testid="unreliable"' not in html
+    # A classifier's file: its classes counted, its probability columns named, no values.
+    assert 'data-testid="label-counts"' in html and "probability_&lt;class&gt;" in html
+    assert "Predicted values" not in html and "prediction_lower" not in html
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def score_file(ref: str, upload: IO[bytes], filename: str) -> tuple[bytes, dict[
         "rows": len(frame),
     }
     if scored.is_regression:
-        summary["values"] = value_summary(scored.labels, scored.intervals)
+        summary["value_summary"] = value_summary(scored.labels, scored.intervals)
     else:
         counts = Counter(map(str, scored.labels))
         summary["labels"] = [[str(c), counts.get(str(c), 0)] for c in scored.classes]

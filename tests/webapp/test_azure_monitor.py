@@ -36,6 +36,8 @@ app = create_app({"DSBA_OTEL_OPTIONS": {
     "span_processors": [SimpleSpanProcessor(spans)],
     "metric_readers": [reader],
     "disable_offline_storage": True,
+    # The distro's default rate-limited sampler drops some spans of a quick burst: keep all.
+    "sampling_ratio": 1.0,
 }})
 client = app.test_client()
 answer = client.get("/healthz", headers={"X-Request-ID": "req-abc-123"})

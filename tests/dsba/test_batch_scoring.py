@@ -214,7 +214,8 @@ def test_a_regression_file_gets_values_intervals_and_its_error(tmp_path, penguin
     done = _wait(settings, job["id"])
     assert done["state"] == SUCCEEDED, done.get("error")
     result = done["result"]
-    assert result["labels"] == [] and result["value_summary"]["min"] < result["value_summary"]["max"]
+    values = result["value_summary"]
+    assert result["labels"] == [] and values["min"] < values["max"]
     assert sum(b["count"] for b in result["value_summary"]["bins"]) == len(frame)
     known = frame["body_mass_g"].notna()
     assert result["evaluated_rows"] == int(known.sum())

@@ -35,7 +35,8 @@ HEADERS = {
 # loads nothing and may not be framed; the page-only headers (X-Frame-Options, which
 # frame-ancestors supersedes, COOP, Permissions-Policy) and the page policy's sources are
 # left off. gunicorn checks every header value with a regular expression, so each header
-# and each character of the page policy costs a JSON answer time: about 1.2 µs a header (gunicorn 27, measured).
+# and each character of the page policy costs a JSON answer time: about 1.2 µs a header
+# (gunicorn 27, measured).
 RESOURCE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",

@@ -11,7 +11,6 @@ from dsba.config import Settings
 from dsba.data.datasets import DatasetStore
 from dsba.data.ingestion import Dataset, read_source
 from dsba.data.schema import categorical_features
-from dsba.data.target import REGRESSION, check_regression_target, resolve_task
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
 from dsba.model.intervals import DEFAULT_INTERVAL
@@ -102,15 +101,6 @@ class LocalService:
             interval=interval,
             optimize=optimize,
         )
-
-    def training_task(self, dataset_id: str, target: str, task: str | None = None) -> str:
-        """The task a stored dataset's target trains as; refuse one regression cannot learn."""
-        series = DatasetStore(self.settings.registry_dir).column(dataset_id, target)
-        labelled = series[series.notna()]
-        resolved = resolve_task(labelled, task)
-        if resolved == REGRESSION:
-            check_regression_target(labelled)
-        return resolved
 
     def check_training(self, dataset_id: str, optimize: str | None = None) -> None:
         """Refuse, before a job starts, what the dataset's training path cannot do."""

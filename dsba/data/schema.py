@@ -256,6 +256,16 @@ def _column_feature(
     return Feature(name=name, kind=kind, categories=categories)
 
 
+def target_task(labelled: pd.Series, task: str | None) -> tuple[str, list[Any]]:
+    """The task a labelled target trains as (task, or inferred) and its classes ([] for a
+    regression); refuse a target that task cannot learn."""
+    task = resolve_task(labelled, task)
+    if task == REGRESSION:
+        check_regression_target(labelled)
+        return task, []
+    return task, check_target(labelled)
+
+
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
@@ -282,12 +292,7 @@ def infer_schema(
         raise TooLarge(f"{frame.shape[1] - 1} feature columns exceed the limit of {max_columns}")
     kinds = kinds or {}
     labelled = frame[frame[target].notna()]
-    task = resolve_task(labelled[target], task)
-    classes: list[Any] = []
-    if task == REGRESSION:
-        check_regression_target(labelled[target])
-    else:
-        classes = check_target(labelled[target])
+    task, classes = target_task(labelled[target], task)
     features: list[Feature] = []
     dropped: list[dict[str, str]] = []
     for column in labelled.columns:

@@ -9,8 +9,8 @@ from flask.views import MethodView
 from dsba.data.column_choices import check_choices, check_kind_values
 from dsba.data.ingestion import read_source
 from dsba.data.profile import unusable_reason
-from dsba.data.schema import CATEGORICAL, IGNORE, check_target
-from dsba.data.target import REGRESSION, check_regression_target, resolve_task
+from dsba.data.schema import CATEGORICAL, IGNORE, target_task
+from dsba.data.target import REGRESSION
 from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
@@ -68,11 +68,7 @@ def _check_values(
     forced = [name for name, kind in kinds.items() if kind not in (IGNORE, CATEGORICAL)]
     frame = app_state.datasets.load_columns(dataset_id, [target, *forced])
     labelled = frame[frame[target].notna()]
-    task = resolve_task(labelled[target], task)
-    if task == REGRESSION:
-        check_regression_target(labelled[target])
-    else:
-        check_target(labelled[target])
+    task, _ = target_task(labelled[target], task)
     check_kind_values(labelled, kinds)
     return task
 

@@ -112,7 +112,8 @@ def evaluate_regression(
     }
 
 
-def _share(part: float, whole: float) -> int:
+def percent_of(part: float, whole: float) -> int:
+    """part as a whole percent of whole, within 0 to 100 (0 when whole is not positive)."""
     return max(0, min(100, round(100 * part / whole))) if whole > 0 else 0
 
 
@@ -134,7 +135,7 @@ def value_summary(values: list[float], intervals: Any, bins: int = 10) -> dict[s
                 "low": float(low),
                 "high": float(high),
                 "count": int(count),
-                "pct": _share(count, counts.max()),  # bars scaled to the fullest bin
+                "pct": percent_of(count, counts.max()),  # bars scaled to the fullest bin
             }
             for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
         ],

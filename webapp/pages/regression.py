@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsba.data.target import CLASSIFICATION, REGRESSION
+from dsba.model.regression_evaluation import percent_of
 from webapp.pages.charts import MAX_IMPORTANCE_BARS, learning_curve
 
 # Metric key, card title, note; lower is better for all but R².
@@ -108,21 +109,17 @@ def version_columns(versions: list[dict[str, Any]]) -> str:
     return tasks.pop() if len(tasks) == 1 else "mixed"
 
 
-def _pct(part: float, whole: float) -> int:
-    return max(0, min(100, round(100 * part / whole))) if whole > 0 else 0
-
-
 def interval_bar(value: float, interval: list[float], metadata: dict[str, Any]) -> dict[str, Any]:
     """Where a prediction and its interval sit on the range of the target in the test rows."""
     actual = ((metadata.get("evaluation") or {}).get("predicted_vs_actual") or {}).get("actual")
     low, high = interval
     start, end = min([low, value, *(actual or [])]), max([high, value, *(actual or [])])
     span = end - start
-    before, below = _pct(low - start, span), _pct(value - low, span)
+    before, below = percent_of(low - start, span), percent_of(value - low, span)
     return {
         "start": start,
         "end": end,
         "before": before,
         "below": below,
-        "above": min(100 - before - below, _pct(high - value, span)),
+        "above": min(100 - before - below, percent_of(high - value, span)),
     }

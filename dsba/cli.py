@@ -16,12 +16,13 @@ from dsba.cli_jobs import jobs
 from dsba.cli_models import metrics_line, models
 from dsba.cli_monitor import feedback, monitor
 from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
+from dsba.cli_progress import TrainingBars
 from dsba.data.ingestion import read_source
 from dsba.data.target import TASKS
 from dsba.errors import InvalidInput
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.params import parse_param_pairs
-from dsba.model.threshold import OPTIMIZE_CHOICES
+from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
 
 EPILOG = """Exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 invalid input
 (bad data, parameters or reference), 4 not found, 5 conflict, 6 store unreadable or corrupt.
@@ -82,10 +83,25 @@ main.add_command(feedback)
 )
 @click.option(
     "--optimize",
-    type=click.Choice(OPTIMIZE_CHOICES),
+    type=click.Choice(OPTIMIZE_CHOICES + REGRESSION_OPTIMIZE),
     default=None,
-    help="Metric that matters (default accuracy); on a binary target, balanced_accuracy and"
-    " f1 pick the decision threshold that maximises it.",
+    help="Metric that matters (default accuracy, rmse for a regression); a search scores by it,"
+    " and on a binary target balanced_accuracy and f1 pick the decision threshold.",
+)
+@click.option(
+    "--time-budget",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Search hyperparameters and the linear candidate for this long (10 to 86400 s).",
+)
+@click.option(
+    "--trials",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Search N candidates (deterministic for a seed); with --time-budget, whichever ends"
+    " first.",
 )
 @click.pass_obj
 def train(
@@ -101,6 +117,8 @@ def train(
     task: str | None,
     interval: float,
     optimize: str | None,
+    time_budget: float | None,
+    trials: int | None,
 ) -> None:
     """Train a classifier or regressor on DATA (path or URL) and store it as a new version.
 
@@ -112,18 +130,14 @@ def train(
       dsba train penguins.csv --target body_mass_g --name mass --interval 0.8
       dsba train ratings.csv --target stars --name stars --task regression
       dsba train churn.csv --target churned --name churn --optimize balanced_accuracy
+      dsba train penguins.csv --target species --name penguins --time-budget 60
+      dsba train houses.csv --target price --name houses --trials 50 --optimize mae
     """
+    search = {k: v for k, v in (("time_budget", time_budget), ("trials", trials)) if v is not None}
     with contextlib.ExitStack() as stack:
-        bars: list = []
-
-        def progress(done: int, total: int) -> None:
-            # The bar appears with the first round, so a refused dataset prints only its error.
-            if not bars:
-                bar = click.progressbar(length=total, label="training", file=sys.stderr)
-                bars.append(stack.enter_context(bar))
-            bars[0].length = total
-            bars[0].update(done - bars[0].pos)
-
+        bars = TrainingBars(stack, time_budget)
+        if search:
+            search["search_progress"] = bars.trial
         meta = obj.service.train(
             data,
             target=target,
@@ -131,15 +145,15 @@ def train(
             params=parse_param_pairs(params),
             test_size=test_size,
             seed=seed,
-            progress=progress,
+            progress=bars.round,
             exclude=list(exclude),
             kinds=parse_kind_pairs(kind_pairs),
             task=task,
             interval=interval,
             **({"optimize": optimize} if optimize else {}),
+            **search,
         )
-        if bars:
-            bars[0].update(bars[0].length - bars[0].pos)
+        bars.finish()
     dropped = "".join(
         f"\n  dropped {d['column']}: {d['reason']}" for d in meta.get("dropped_columns", [])
     )
@@ -150,7 +164,21 @@ def train(
         meta,
         f"trained {meta['name']}:{meta['version']} in "
         f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}"
-        f"{decision}",
+        f"{decision}{searched(meta.get('search'))}",
+    )
+
+
+def searched(search: dict[str, Any] | None) -> str:
+    """The search's outcome as a line: trials, winner and its cross-validated score."""
+    if not search:
+        return ""
+    winner = search.get("winner") or {}
+    score = winner.get("score")
+    best = f" {search.get('optimize')} {score:.4g}" if score is not None else ""
+    return (
+        f"\n  searched {search.get('trials_done', 0)} trials in {search.get('seconds', 0):.0f}s;"
+        f" winner trial {winner.get('trial')} ({winner.get('candidate')}),"
+        f" {search.get('validation')}{best}"
     )
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from dsba.model.prediction import Predictions
 
 ProgressCallback = Callable[[int, int], None]
+# Called with a search's progress record: trial, total, seconds_left, best, metric.
+SearchProgress = Callable[[dict[str, Any]], None]
 _DATASET_ID = re.compile(r"^[0-9a-f]{16}$")
 FINISHED = ("succeeded", "failed", "cancelled")
 # Rows per /api/predict call; below the server's default batch limit (DSBA_MAX_BATCH_ROWS).
@@ -190,11 +192,14 @@ class Client(MonitoringCalls):
         task: str | None = None,
         interval: float | None = None,
         optimize: str | None = None,
+        time_budget: float | None = None,
+        trials: int | None = None,
     ) -> dict[str, Any]:
         """Start a training job; a local file or DataFrame is uploaded first. Return the job.
 
         exclude leaves feature columns out; kinds gives columns a kind instead of the
-        inferred one (numeric, categorical, datetime, boolean, or ignore).
+        inferred one (numeric, categorical, datetime, boolean, or ignore). time_budget
+        (seconds) and trials search hyperparameters, stopping at whichever comes first.
         """
         body: dict[str, Any] = {
             "target": target,
@@ -211,6 +216,9 @@ class Client(MonitoringCalls):
         body.update({k: v for k, v in (("task", task), ("interval", interval)) if v is not None})
         if optimize:
             body["optimize"] = optimize
+        body.update(
+            {k: v for k, v in (("time_budget", time_budget), ("trials", trials)) if v is not None}
+        )
         if isinstance(source, str) and "://" in source:
             body["source"] = source
         elif isinstance(source, str | Path) and Path(source).is_file():
@@ -240,11 +248,15 @@ class Client(MonitoringCalls):
         task: str | None = None,
         interval: float | None = None,
         optimize: str | None = None,
+        time_budget: float | None = None,
+        trials: int | None = None,
+        search_progress: SearchProgress | None = None,
     ) -> dict[str, Any]:
         """Train from a local file, DataFrame, URL, dataset id or data-folder path.
 
         With wait (the default) block until the job ends and return the new version's
-        metadata, reporting rounds to progress(done, total); otherwise return the job.
+        metadata, reporting a search's trials to search_progress(record), then rounds to
+        progress(done, total); otherwise return the job.
         """
         job = self.submit(
             source,
@@ -258,10 +270,14 @@ class Client(MonitoringCalls):
             task=task,
             interval=interval,
             optimize=optimize,
+            time_budget=time_budget,
+            trials=trials,
         )
         if not wait:
             return job
-        finished = self.wait(job["id"], progress=progress, poll=poll)
+        finished = self.wait(
+            job["id"], progress=progress, poll=poll, search_progress=search_progress
+        )
         return self.metadata(finished["model"])
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -286,6 +302,7 @@ class Client(MonitoringCalls):
         progress: ProgressCallback | None = None,
         poll: float = 0.5,
         timeout: float | None = None,
+        search_progress: SearchProgress | None = None,
     ) -> dict[str, Any]:
         """Poll a job until it ends; return it if it succeeded, raise JobFailed if not."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -293,6 +310,8 @@ class Client(MonitoringCalls):
         while True:
             job = self.job(job_id)
             state = job.get("progress") or {}
+            if "trial" in state and search_progress is not None:
+                search_progress(state)
             # Boosting rounds of a training job, rows of a scoring job.
             done, total = state.get("round", state.get("rows", 0)), state.get("total", 0)
             if progress is not None and total and done > reported:

@@ -9,6 +9,7 @@ import numpy as np
 from dsba.errors import InvalidInput
 
 OPTIMIZE_CHOICES = ("accuracy", "balanced_accuracy", "f1", "log_loss", "roc_auc")
+REGRESSION_OPTIMIZE = ("rmse", "mae", "r2")
 # Metrics a threshold moves; log loss and ROC AUC read probabilities only, so they keep 0.5.
 THRESHOLD_METRICS = ("balanced_accuracy", "f1")
 DEFAULT_THRESHOLD = 0.5

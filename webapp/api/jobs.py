@@ -15,6 +15,7 @@ from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
+from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
 from dsba.registry.refs import validate_name
 from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
 from webapp.api.fastjson import Blueprint
@@ -73,6 +74,16 @@ def _check_values(
     return task
 
 
+def _check_optimize(optimize: str | None, task: str) -> None:
+    """Refuse a metric of the other task: rmse for a classifier, accuracy for a regression."""
+    valid = REGRESSION_OPTIMIZE if task == REGRESSION else OPTIMIZE_CHOICES
+    if optimize is not None and optimize not in valid:
+        raise InvalidInput(
+            f"optimize {optimize!r} does not measure a {task}; choose one of {', '.join(valid)}",
+            {"optimize": f"one of {', '.join(valid)}"},
+        )
+
+
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     """Validate a training request, store its data, and start a job for it."""
     validate_name(request["name"])
@@ -99,6 +110,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         validate_params(given, regression=request["task"] == REGRESSION)
     task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
     params = validate_params(given, regression=task == REGRESSION)
+    _check_optimize(request.get("optimize"), task)
     app_state.service.check_training(profile["id"], request.get("optimize"))
     job_request = {
         "dataset_id": profile["id"],
@@ -120,6 +132,9 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         job_request["interval"] = interval
     if request.get("optimize"):
         job_request["optimize"] = request["optimize"]
+    for key in ("time_budget", "trials"):
+        if request.get(key) is not None:
+            job_request[key] = request[key]
     return start_job(app_state.settings, job_request)
 
 

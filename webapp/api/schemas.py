@@ -8,8 +8,14 @@ from dsba.data.target import TASKS
 from dsba.jobs.job_store import STATES
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.params import OBJECTIVES
-from dsba.model.threshold import OPTIMIZE_CHOICES
+from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
 from dsba.registry.refs import NAME_PATTERN
+from webapp.api.search_limits import (
+    MAX_TIME_BUDGET,
+    MAX_TRIALS,
+    MIN_TIME_BUDGET,
+    MIN_TRIALS,
+)
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
 # flask-smorest's documented error body ({code, status, message, errors}) for alt_response.
@@ -144,10 +150,33 @@ class TrainRequestSchema(Schema):
         metadata={"description": "regression: nominal coverage of the prediction intervals"},
     )
     optimize = fields.String(
-        validate=validate.OneOf(OPTIMIZE_CHOICES),
+        validate=validate.OneOf(OPTIMIZE_CHOICES + REGRESSION_OPTIMIZE),
         metadata={
-            "description": "the metric that matters (default accuracy); for a binary target,"
+            "description": "the metric that matters: for a classifier "
+            + ", ".join(OPTIMIZE_CHOICES)
+            + " (default accuracy), for a regression "
+            + ", ".join(REGRESSION_OPTIMIZE)
+            + " (default rmse); a search scores its trials by it, and for a binary target"
             " balanced_accuracy and f1 choose the decision threshold that maximises it"
+        },
+    )
+    time_budget = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(min=MIN_TIME_BUDGET, max=MAX_TIME_BUDGET),
+        metadata={
+            "description": "search hyperparameters (and the linear candidate) for this many "
+            "seconds, scored by cross-validation, then refit the winner; without it (and "
+            "trials) training fits today's defaults once",
+            "example": 60,
+        },
+    )
+    trials = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=MIN_TRIALS, max=MAX_TRIALS),
+        metadata={
+            "description": "search this many candidates (deterministic for a seed); with "
+            "time_budget the search stops at whichever comes first",
+            "example": 20,
         },
     )
 
@@ -159,11 +188,22 @@ class TrainRequestSchema(Schema):
 
 
 class ProgressSchema(Schema):
-    """Boosting rounds done out of the maximum, or rows scored out of the file's."""
+    """Boosting rounds done out of the maximum, rows scored, or a search's trials."""
 
     round = fields.Integer(metadata={"description": "a training job's boosting rounds done"})
     rows = fields.Integer(metadata={"description": "a scoring job's rows scored"})
-    total = fields.Integer()
+    trial = fields.Integer(metadata={"description": "a search's trials done"})
+    total = fields.Integer(
+        allow_none=True,
+        metadata={"description": "rounds, rows or trials to do; null: a search by time only"},
+    )
+    seconds_left = fields.Float(
+        allow_none=True, metadata={"description": "a search: seconds left of its time budget"}
+    )
+    best = fields.Float(
+        allow_none=True, metadata={"description": "a search: the best score so far (metric)"}
+    )
+    metric = fields.String(metadata={"description": "a search: the metric it optimizes"})
 
 
 class JobSchema(Schema):
@@ -252,6 +292,12 @@ class MetadataSchema(Schema):
     threshold_from = fields.Dict(metadata={"description": "the version this threshold replaced"})
     metrics_threshold = fields.Float(
         allow_none=True, metadata={"description": "the threshold the test metrics were read at"}
+    )
+    search = fields.Dict(
+        metadata={
+            "description": "only after a search: optimize, direction, time_budget, trials, "
+            "validation, seconds, trials_done, winner and the leaderboard (best first)"
+        }
     )
 
 

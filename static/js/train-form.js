@@ -33,7 +33,43 @@
 
     target.addEventListener("change", show);
     task.addEventListener("change", show);
+    target.addEventListener("change", showMetrics);
+    task.addEventListener("change", showMetrics);
     show();
+    showMetrics();
+    setupSearch();
+
+    // "Optimize for" offers the metrics of the task the target trains as.
+    function showMetrics() {
+      var optimize = document.getElementById("optimize");
+      if (!optimize) { return; }
+      var regression = (task.value || tasks[target.value]) === "regression";
+      var groups = optimize.querySelectorAll("optgroup");
+      groups.forEach(function (group) {
+        var off = (group.label === "Regression") !== regression;
+        group.disabled = off;
+        group.hidden = off;
+      });
+      var chosen = optimize.options[optimize.selectedIndex];
+      if (chosen && chosen.parentElement.disabled) {
+        var first = optimize.querySelector("optgroup:not([disabled]) option");
+        if (first) { optimize.value = first.value; }
+      }
+    }
+  }
+
+  // The seconds box shows only while the search is "Custom".
+  function setupSearch() {
+    var search = document.getElementById("search");
+    var seconds = document.getElementById("search-seconds-group");
+    if (!search || !seconds) { return; }
+    function toggle() {
+      var custom = search.value === "custom";
+      seconds.classList.toggle("d-none", !custom);
+      if (custom) { seconds.querySelector("input").focus(); }
+    }
+    search.addEventListener("change", toggle);
+    seconds.classList.toggle("d-none", search.value !== "custom");
   }
 
   if (document.readyState === "loading") {

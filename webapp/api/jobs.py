@@ -20,6 +20,7 @@ from dsba.registry.refs import validate_name
 from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import DeletedSchema, JobSchema, TrainRequestSchema, documents_errors
+from webapp.api.search_limits import check_search
 from webapp.state import AppState, state
 
 bp = Blueprint("jobs", __name__, description="Training jobs")
@@ -91,6 +92,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
     given = request.get("params") or {}
     validate_params({k: v for k, v in given.items() if k != "objective"})
     interval = check_interval(request.get("interval", DEFAULT_INTERVAL))
+    search = check_search(request.get("time_budget"), request.get("trials"))
     dataset_id = request.get("dataset_id")
     if dataset_id:
         profile = app_state.datasets.get(dataset_id)
@@ -132,9 +134,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         job_request["interval"] = interval
     if request.get("optimize"):
         job_request["optimize"] = request["optimize"]
-    for key in ("time_budget", "trials"):
-        if request.get(key) is not None:
-            job_request[key] = request[key]
+    job_request.update(search)
     return start_job(app_state.settings, job_request)
 
 

@@ -160,20 +160,25 @@ class TrainRequestSchema(Schema):
             " balanced_accuracy and f1 choose the decision threshold that maximises it"
         },
     )
-    time_budget = fields.Float(
-        allow_nan=False,
-        validate=validate.Range(min=MIN_TIME_BUDGET, max=MAX_TIME_BUDGET),
+    # Raw: checked before the job is queued (webapp.api.search_limits), a 400 naming the field.
+    time_budget = fields.Raw(
+        load_default=None,
         metadata={
+            "type": "number",
+            "minimum": MIN_TIME_BUDGET,
+            "maximum": MAX_TIME_BUDGET,
             "description": "search hyperparameters (and the linear candidate) for this many "
             "seconds, scored by cross-validation, then refit the winner; without it (and "
             "trials) training fits today's defaults once",
             "example": 60,
         },
     )
-    trials = fields.Integer(
-        strict=True,
-        validate=validate.Range(min=MIN_TRIALS, max=MAX_TRIALS),
+    trials = fields.Raw(
+        load_default=None,
         metadata={
+            "type": "integer",
+            "minimum": MIN_TRIALS,
+            "maximum": MAX_TRIALS,
             "description": "search this many candidates (deterministic for a seed); with "
             "time_budget the search stops at whichever comes first",
             "example": 20,

@@ -21,9 +21,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from dsba.data.ingestion import FORMATS
 from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
 from dsba.model.params import OBJECTIVES, PARAMS
-from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
+from webapp.pages.search_fields import SearchFields
 from webapp.state import state
 
 DATA_EXTENSIONS = sorted(suffix.lstrip(".") for suffix in FORMATS)
@@ -74,8 +74,8 @@ class UploadForm(FlaskForm):
         return True
 
 
-class TrainForm(FlaskForm):
-    """Target, model name, and the advanced settings of a training run."""
+class TrainForm(SearchFields):
+    """Target, model name, search, and the advanced settings of a training run."""
 
     target = SelectField("Target column", validators=[DataRequired("pick the target column")])
     name = StringField(
@@ -119,14 +119,6 @@ class TrainForm(FlaskForm):
         validators=[InputRequired(), NumberRange(0, 2**31 - 1)],
         description="same seed, same data, same model",
         render_kw={"min": 0, "step": 1},
-    )
-
-    optimize = SelectField(
-        "Optimize for",
-        choices=[SelectChoice(c, c.replace("_", " ")) for c in OPTIMIZE_CHOICES],
-        default="accuracy",
-        description="the metric that matters; on two classes, balanced accuracy and F1 "
-        "move the decision threshold",
     )
 
     def params(self) -> dict[str, Any]:

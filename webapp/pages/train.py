@@ -114,9 +114,7 @@ def dataset(dataset_id: str):
                     "seed": form.seed.data,
                     "exclude": exclude,
                     "kinds": kinds,
-                    **(
-                        {"optimize": form.optimize.data} if form.optimize.data != "accuracy" else {}
-                    ),
+                    **form.search_options(),
                 },
             )
         except DsbaError as error:

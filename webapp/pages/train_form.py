@@ -57,8 +57,12 @@ class DatasetTrainForm(TrainForm):
 
     def show_error(self, errors: dict[str, Any], message: str) -> bool:
         """Put a training refusal next to the field it names; False if it names none."""
-        if "target" in errors:
-            self.target.errors = [*self.target.errors, message]
+        for key in ("target", "optimize", "trials"):
+            if key in errors:
+                self[key].errors = [*self[key].errors, message]
+                return True
+        if "time_budget" in errors:
+            self.search.errors = [*self.search.errors, message]
             return True
         column = errors.get("kinds") or errors.get("exclude")
         for row in self.columns():
@@ -69,7 +73,8 @@ class DatasetTrainForm(TrainForm):
 
     def advanced_changed(self) -> bool:
         """Whether any advanced setting differs from its default."""
-        fields = [self.test_size, self.seed, self.interval, self.objective, *self.param_fields()]
+        fields = [self.test_size, self.seed, self.interval, self.objective, self.trials]
+        fields += self.param_fields()
         return any(f.data is not None and f.data != f.default for f in fields)
 
     def fill(self, target: str, name: str, request: dict[str, Any]) -> None:
@@ -87,6 +92,9 @@ class DatasetTrainForm(TrainForm):
         # (or binary/multiclass, which the automatic choice infers again).
         if request.get("task") in (CLASSIFICATION, REGRESSION):
             self.task.data = request["task"]
+        # A job's request holds the search asked for; a version's metadata, the search it ran.
+        search = request.get("search") or request
+        self.fill_search(search.get("time_budget"), search.get("trials"), request.get("optimize"))
         interval = request.get("interval") or (request.get("intervals") or {}).get("coverage")
         if interval is not None:
             self.interval.data = interval

@@ -13,10 +13,39 @@
   var badge = document.querySelector("#job-state [data-testid=job-state]");
   document.querySelectorAll(".js-hide").forEach(function (el) { el.classList.add("d-none"); });
 
+  var LABELS = { f1: "F1", log_loss: "log loss", roc_auc: "ROC AUC", rmse: "RMSE", mae: "MAE", r2: "R²" };
+  var budget = parseFloat(root.dataset.timeBudget) || 0;
+  var searchAsked = root.dataset.search === "yes";
+
+  // The search's progress record: trials done of the total, seconds left, best score so far.
+  function searchPercent(progress) {
+    if (progress.total) { return Math.min(100, Math.round((100 * progress.trial) / progress.total)); }
+    if (budget && progress.seconds_left !== null && progress.seconds_left !== undefined) {
+      return Math.max(0, Math.min(100, Math.round(100 * (1 - progress.seconds_left / budget))));
+    }
+    return 0;
+  }
+
+  function searchLine(progress) {
+    var text = "Searching: " + progress.trial + " trial" + (progress.trial === 1 ? "" : "s");
+    text += progress.total ? " of " + progress.total + " done" : " done";
+    if (progress.seconds_left !== null && progress.seconds_left !== undefined) {
+      text += " · " + Math.round(progress.seconds_left) + " s left";
+    }
+    if (progress.best !== null && progress.best !== undefined) {
+      var metric = progress.metric || "score";
+      text += " · best " + (LABELS[metric] || metric.replace(/_/g, " ")) + " so far " +
+        Number(progress.best.toPrecision(4));
+    }
+    return text + ".";
+  }
+
   function show(job) {
     var progress = job.progress || {};
     var total = progress.total || 0;
+    var searching = progress.trial !== undefined;
     var percent = total ? Math.min(100, Math.round((100 * (progress.round || 0)) / total)) : 0;
+    if (searching) { percent = searchPercent(progress); }
     if (job.state === "queued") {
       return;
     }
@@ -29,8 +58,16 @@
       badge.classList.toggle("text-bg-primary", job.state === "running");
       badge.classList.toggle("text-bg-secondary", job.state === "queued");
     }
-    if (job.state === "running") {
-      rounds.textContent = "Boosting round " + (progress.round || 0) + " of at most " + total +
+    if (job.state === "running" && searching) {
+      rounds.replaceChildren(Object.assign(document.createElement("span"), {
+        textContent: searchLine(progress)
+      }));
+      rounds.firstChild.dataset.testid = "job-search";
+    } else if (job.state === "running" && searchAsked && !progress.round) {
+      rounds.textContent = "Searching: the first trial is running.";
+    } else if (job.state === "running") {
+      rounds.textContent = (searchAsked ? "Refitting the winner: boosting round " : "Boosting round ") +
+        (progress.round || 0) + " of at most " + total +
         " (training stops early when the validation loss stops improving).";
     }
   }

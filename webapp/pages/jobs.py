@@ -11,6 +11,8 @@ from dsba.registry.refs import parse_ref
 from webapp.pages import bp
 from webapp.pages.forms import CancelJobForm
 from webapp.pages.scoring import is_scoring, scoring_page
+from webapp.pages.search_fields import METRIC_LABELS
+from webapp.pages.search_view import is_search, search_percent, search_status
 from webapp.state import state
 
 # The jobs this browser started, newest first: the forms it comes back to name them.
@@ -71,9 +73,16 @@ def job(job_id: str):
     progress = record.get("progress") or {}
     total = progress.get("total") or 0
     percent = min(100, round(100 * progress.get("round", 0) / total)) if total else 0
+    request_ = record.get("request") or {}
+    searching = is_search(progress)
+    if searching:
+        percent = search_percent(progress, request_.get("time_budget"))
     return render_template(
         "pages/job.html",
         job=record,
+        search_asked=request_.get("time_budget") is not None or request_.get("trials") is not None,
+        search_line=search_status(progress) if searching else None,
+        metric_labels=METRIC_LABELS,
         active=record["state"] in ACTIVE,
         percent=100 if record.get("state") == "succeeded" else percent,
         model_url=model_url(record),

@@ -29,6 +29,7 @@ from webapp.pages.regression import (
     regression_chart_data,
     version_columns,
 )
+from webapp.pages.search_view import leaderboard, search_summary
 from webapp.state import state
 
 
@@ -101,6 +102,7 @@ def render_model(name: str, alias_form: AliasForm | None = None, status: int = 2
     aliases = registry.get_aliases(name)
     previous = _previous(versions, metadata["version"])
     regression = is_regression(metadata)
+    search = metadata.get("search")
     page = render_template(
         "pages/model.html",
         regression=regression,
@@ -121,6 +123,8 @@ def render_model(name: str, alias_form: AliasForm | None = None, status: int = 2
         heat_rows=heat_map((metadata.get("evaluation") or {}).get("confusion_matrix")),
         charts=regression_chart_data(metadata) if regression else chart_data(metadata),
         decision=None if regression else decision_data(metadata),
+        search=search_summary(search) if search else None,
+        leaderboard=leaderboard(search) if search else [],
         threshold_form=ThresholdForm(threshold=(metadata.get("threshold") or 0.5)),
         dataset_id=_dataset_id(metadata),
         alias_form=alias_form,

@@ -16,8 +16,10 @@ def job_line(job: dict[str, Any]) -> str:
     outcome = job.get("model") or job.get("error") or ""
     if job.get("cancel_requested"):
         outcome = "cancel requested"
-    # A scoring job counts rows (and has a result, not a model of its own).
-    unit = "rows" if "rows" in progress else "round"
+    # A scoring job counts rows (and has a result, not a model of its own); a search, trials.
+    unit = "rows" if "rows" in progress else "trial" if "trial" in progress else "round"
+    if progress.get("total", 0) is None:  # a search by time alone: no count of trials to do
+        progress = {**progress, "total": "?"}
     if unit == "rows" and job.get("state") == "succeeded":
         outcome = f"scored {request.get('filename') or 'a file'} with {job.get('model')}"
     return (

@@ -1,0 +1,137 @@
+"""A time-budgeted search over the API and the client, on the real gunicorn; bad values refused."""
+
+from __future__ import annotations
+
+import io
+
+import palmerpenguins
+import pytest
+import requests
+from click.testing import CliRunner
+
+from dsba.cli import main
+from dsba.client import Client
+from dsba.config import Settings
+from webapp import create_app
+
+
+@pytest.fixture(scope="module")
+def http():
+    """A requests session that ignores proxies from the shell."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+@pytest.fixture(scope="module")
+def penguins_id(live_server, http) -> str:
+    """The penguins table, uploaded once."""
+    data = io.BytesIO(palmerpenguins.load_penguins().to_csv(index=False).encode())
+    reply = http.post(
+        f"{live_server.url}/api/datasets", files={"file": ("penguins.csv", data)}, timeout=60
+    )
+    assert reply.status_code == 201, reply.text
+    return reply.json()["id"]
+
+
+def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
+    live_server, penguins_id
+):
+    records, rounds = [], []
+    with Client(live_server.url) as client:
+        meta = client.train(
+            penguins_id,
+            target="species",
+            name="searched",
+            time_budget=10,
+            optimize="balanced_accuracy",
+            search_progress=records.append,
+            progress=lambda done, total: rounds.append(done),
+            poll=0.1,
+        )
+        job = client.jobs()[0]
+    # The job record carried the search's progress through the API, then the refit's rounds.
+    assert records, "no search progress was seen on the job record"
+    assert {"trial", "total", "seconds_left", "best", "metric"} <= set(records[-1])
+    assert all(r["metric"] == "balanced_accuracy" and r["total"] is None for r in records)
+    lefts = [r["seconds_left"] for r in records]
+    assert lefts == sorted(lefts, reverse=True) and 0 <= lefts[-1] <= 10
+    assert rounds and rounds[-1] == meta["best_iteration"] + 1
+    assert job["request"]["time_budget"] == 10 and "trials" not in job["request"]
+    search = meta["search"]
+    assert (search["optimize"], search["time_budget"], search["trials"]) == (
+        "balanced_accuracy",
+        10,
+        None,
+    )
+    board = search["leaderboard"]
+    assert search["trials_done"] >= len(board) >= 1
+    assert board[0]["trial"] == search["winner"]["trial"]
+    assert max(r["score"] for r in board) == board[0]["score"]
+
+
+def test_training_without_a_search_records_none_and_the_page_shows_none(
+    live_server, http, penguins_id
+):
+    with Client(live_server.url) as client:
+        meta = client.train(penguins_id, target="species", name="plain", params={"n_estimators": 5})
+    assert "search" not in meta
+    page = http.get(f"{live_server.url}/models/plain", timeout=30).text
+    assert 'data-testid="metric-cards"' in page and 'data-testid="leaderboard"' not in page
+
+
+def test_the_cli_searches_remotely_with_trials(live_server, tmp_path):
+    path = tmp_path / "penguins.csv"
+    palmerpenguins.load_penguins().to_csv(path, index=False)
+    args = ["--remote", live_server.url, "train", str(path), "--target", "species"]
+    result = CliRunner().invoke(main, [*args, "--name", "remote", "--trials", "3"])
+    assert result.exit_code == 0, result.output
+    assert "searched 3 trials in " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"time_budget": -1}, "time_budget"),
+        ({"time_budget": 5}, "time_budget"),
+        ({"time_budget": "soon"}, "time_budget"),
+        ({"trials": "x"}, "trials"),
+        ({"trials": 0}, "trials"),
+        ({"trials": 2.5}, "trials"),
+        ({"target": "species", "optimize": "rmse"}, "optimize"),
+        ({"target": "body_mass_g", "optimize": "accuracy"}, "optimize"),
+    ],
+)
+def test_a_bad_search_is_a_400_naming_the_field_and_starts_no_job(
+    live_server, http, penguins_id, body, field
+):
+    before = http.get(f"{live_server.url}/api/jobs", timeout=10).json()
+    reply = http.post(
+        f"{live_server.url}/api/train",
+        json={"dataset_id": penguins_id, "target": "species", "name": "bad", **body},
+        timeout=30,
+    )
+    assert reply.status_code == 400, reply.text
+    error = reply.json()
+    assert (error["code"], error["status"]) == (400, "Bad Request")
+    assert field in error["errors"] and field in error["message"]
+    assert http.get(f"{live_server.url}/api/jobs", timeout=10).json() == before
+
+
+@pytest.mark.parametrize("body", [{"trials": 3}, {"time_budget": 60}])
+def test_the_dask_path_refuses_a_search_before_a_job_starts(tmp_path, body):
+    pytest.importorskip("distributed")
+    # Nothing listens there: the refusal must come before any attempt to reach it.
+    settings = Settings(registry_dir=tmp_path, dask_scheduler="tcp://127.0.0.1:9", dask_min_bytes=0)
+    app = create_app({"DSBA_SETTINGS": settings, "TESTING": True})
+    client = app.test_client()
+    data = io.BytesIO(palmerpenguins.load_penguins().to_csv(index=False).encode())
+    dataset = client.post("/api/datasets", data={"file": (data, "penguins.csv")}).get_json()
+    reply = client.post(
+        "/api/train",
+        json={"dataset_id": dataset["id"], "target": "species", "name": "big", **body},
+    )
+    assert reply.status_code == 400, reply.get_data(as_text=True)
+    error = reply.get_json()
+    assert set(body) & set(error["errors"]) and "Dask" in error["message"]
+    assert client.get("/api/jobs").get_json() == []

@@ -84,6 +84,7 @@ def test_every_top_level_module_is_placed():
         "cli_models",
         "cli_monitor",
         "cli_options",
+        "cli_progress",
         "client",
         "client_monitoring",
         "jobrunner",

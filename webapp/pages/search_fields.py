@@ -24,8 +24,10 @@ METRIC_LABELS = {
 }
 
 
-def _metric_choices(metrics: tuple[str, ...]) -> list[SelectChoice]:
-    return [SelectChoice(m, METRIC_LABELS.get(m, m.replace("_", " "))) for m in metrics]
+def _metric_choices(metrics: tuple[str, ...], group: str) -> list[SelectChoice]:
+    return [
+        SelectChoice(m, METRIC_LABELS.get(m, m.replace("_", " ")), optgroup=group) for m in metrics
+    ]
 
 
 class SearchFields(FlaskForm):
@@ -56,10 +58,10 @@ class SearchFields(FlaskForm):
     )
     optimize = SelectField(
         "Optimize for",
-        choices={
-            "Classification": _metric_choices(OPTIMIZE_CHOICES),
-            "Regression": _metric_choices(REGRESSION_OPTIMIZE),
-        },
+        choices=[
+            *_metric_choices(OPTIMIZE_CHOICES, "Classification"),
+            *_metric_choices(REGRESSION_OPTIMIZE, "Regression"),
+        ],
         default="accuracy",
         description="the metric that matters: the search keeps the best by it; on two "
         "classes, balanced accuracy and F1 move the decision threshold",

@@ -68,7 +68,11 @@ TRAIN_EXAMPLE = {
 }
 TRAIN_DESCRIPTION = (
     "Upload the table first (`POST /api/datasets`) and put its `id` in `dataset_id`, "
-    "or give `source` (an http(s) URL or a path in the server's data folder) instead."
+    "or give `source` (an http(s) URL or a path in the server's data folder) instead. "
+    "Add `time_budget` (seconds) or `trials` to search hyperparameters and a linear model "
+    "first, scored by `optimize`: the job's `progress` then reports `trial`, `total`, "
+    "`seconds_left`, `best` and `metric` after each trial, then the winner's refit "
+    "`round`s, and the version's metadata keeps the leaderboard under `search`."
 )
 PREDICT_EXAMPLE = {"model": "penguins", "records": [PENGUIN]}
 PREDICT_DESCRIPTION = (

@@ -101,11 +101,13 @@ def cancel_job(job_id: str):
         flash(f"Nothing to cancel: {error.message}", "warning")
     else:
         record = state().jobs.get(job_id)
-        what = (
-            "scoring stops after its current rows"
-            if is_scoring(record)
-            else "training stops at its next boosting round"
-        )
+        asked = record.get("request") or {}
+        if is_scoring(record):
+            what = "scoring stops after its current rows"
+        elif is_search(record.get("progress") or {}):
+            what = f"the search for {asked.get('name')} stops after its current trial"
+        else:
+            what = "training stops at its next boosting round"
         flash(f"Cancelling: {what}.", "info")
     return redirect(url_for("pages.job", job_id=job_id))
 

@@ -14,6 +14,7 @@ from dsba.data.schema import categorical_features
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
 from dsba.model.intervals import DEFAULT_INTERVAL
+from dsba.model.linear import refuse_linear_on_dask
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.threshold_version import save_threshold_version
@@ -102,10 +103,13 @@ class LocalService:
             optimize=optimize,
         )
 
-    def check_training(self, dataset_id: str, optimize: str | None = None) -> None:
+    def check_training(
+        self, dataset_id: str, optimize: str | None = None, params: dict | None = None
+    ) -> None:
         """Refuse, before a job starts, what the dataset's training path cannot do."""
         if self.goes_to_dask(dataset_id):
             refuse_optimize_on_dask(optimize)
+            refuse_linear_on_dask(params)
 
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
@@ -133,6 +137,7 @@ class LocalService:
             from dsba.model.dask_training import train_and_register_dask
 
             refuse_optimize_on_dask(options.pop("optimize", None))
+            refuse_linear_on_dask(options.get("params"))
             info = datasets.get(dataset_id)
             path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(

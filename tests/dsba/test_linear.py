@@ -20,6 +20,7 @@ from dsba.model.linear import fit_linear_encoding, linear_inputs, linear_sources
 from dsba.model.params import validate_params
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import predict_frame, predict_records
+from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import train_model
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
@@ -212,9 +213,17 @@ def test_a_balanced_linear_classifier_stores_and_applies_a_threshold(tmp_path, c
     assert meta["params"]["booster"] == "gblinear"
     assert meta["decision"]["source"] == "out_of_fold" and 0 < meta["threshold"] < 1
     model = ModelRegistry(registry).load("cancer")
-    scored = predict_records(model, _json_records(frame.drop(columns="diagnosis")))
+    records = _json_records(frame.drop(columns="diagnosis"))
+    scored = predict_records(model, records)
     expected = np.where(scored.probabilities[:, 1] >= meta["threshold"], "malignant", "benign")
     assert scored.labels == expected.tolist()
+    # "Use this threshold" saves the same linear booster and encoding as a new version.
+    saved = save_threshold_version(ModelRegistry(registry), "cancer", 0.9)
+    again = predict_records(ModelRegistry(registry).load(f"cancer:{saved['version']}"), records)
+    np.testing.assert_array_equal(again.probabilities, scored.probabilities)
+    assert (
+        again.labels == np.where(again.probabilities[:, 1] >= 0.9, "malignant", "benign").tolist()
+    )
 
 
 def test_a_schema_without_linear_loads_as_a_tree_model(tmp_path, penguins_frame):

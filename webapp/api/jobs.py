@@ -15,12 +15,12 @@ from dsba.errors import InvalidInput
 from dsba.jobs.job_store import start_job
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
-from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
+from dsba.model.search_options import check_search
+from dsba.model.threshold import check_optimize
 from dsba.registry.refs import validate_name
 from webapp.api.docs import TRAIN_DESCRIPTION, TRAIN_EXAMPLE
 from webapp.api.fastjson import Blueprint
 from webapp.api.schemas import DeletedSchema, JobSchema, TrainRequestSchema, documents_errors
-from webapp.api.search_limits import check_search
 from webapp.state import AppState, state
 
 bp = Blueprint("jobs", __name__, description="Training jobs")
@@ -75,16 +75,6 @@ def _check_values(
     return task
 
 
-def _check_optimize(optimize: str | None, task: str) -> None:
-    """Refuse a metric of the other task: rmse for a classifier, accuracy for a regression."""
-    valid = REGRESSION_OPTIMIZE if task == REGRESSION else OPTIMIZE_CHOICES
-    if optimize is not None and optimize not in valid:
-        raise InvalidInput(
-            f"optimize {optimize!r} does not measure a {task}; choose one of {', '.join(valid)}",
-            {"optimize": f"one of {', '.join(valid)}"},
-        )
-
-
 def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     """Validate a training request, store its data, and start a job for it."""
     validate_name(request["name"])
@@ -92,7 +82,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
     given = request.get("params") or {}
     validate_params({k: v for k, v in given.items() if k != "objective"})
     interval = check_interval(request.get("interval", DEFAULT_INTERVAL))
-    search = check_search(request.get("time_budget"), request.get("trials"))
+    budget, trials = check_search(request.get("time_budget"), request.get("trials"))
     dataset_id = request.get("dataset_id")
     if dataset_id:
         profile = app_state.datasets.get(dataset_id)
@@ -112,15 +102,20 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         validate_params(given, regression=request["task"] == REGRESSION)
     task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
     params = validate_params(given, regression=task == REGRESSION)
-    _check_optimize(request.get("optimize"), task)
-    app_state.service.check_training(profile["id"], request.get("optimize"))
+    check_optimize(request.get("optimize"), regression=task == REGRESSION)
+    app_state.service.check_training(
+        profile["id"], request.get("optimize"), params, time_budget=budget, trials=trials
+    )
+    searching = budget is not None or trials is not None
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),
         "target": target,
         "name": request["name"],
-        # What the user chose, plus the round count the progress bar counts against.
-        "params": {k: params[k] for k in given} | {"n_estimators": params["n_estimators"]},
+        # What the user chose, plus the round count the progress bar counts against; a
+        # search counts trials, and a round count given here would fix it for every trial.
+        "params": {k: params[k] for k in given}
+        | ({} if searching else {"n_estimators": params["n_estimators"]}),
         "test_size": request.get("test_size", 0.2),
         "seed": request.get("seed", 42),
         "task": task,
@@ -134,7 +129,11 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         job_request["interval"] = interval
     if request.get("optimize"):
         job_request["optimize"] = request["optimize"]
-    job_request.update(search)
+    if budget is not None:
+        # Whole seconds stay whole (60, not 60.0), as the job page and Retrain show them.
+        job_request["time_budget"] = int(budget) if budget.is_integer() else budget
+    if trials is not None:
+        job_request["trials"] = trials
     return start_job(app_state.settings, job_request)
 
 

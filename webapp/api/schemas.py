@@ -7,19 +7,17 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from dsba.data.target import TASKS
 from dsba.jobs.job_store import STATES
 from dsba.model.intervals import DEFAULT_INTERVAL
-from dsba.model.params import OBJECTIVES
+from dsba.model.params import BOOSTERS, OBJECTIVES
+from dsba.model.search_options import TIME_BUDGET_RANGE, TRIALS_RANGE
 from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
 from dsba.registry.refs import NAME_PATTERN
-from webapp.api.search_limits import (
-    MAX_TIME_BUDGET,
-    MAX_TRIALS,
-    MIN_TIME_BUDGET,
-    MIN_TRIALS,
-)
 
 NAME = validate.Regexp(NAME_PATTERN, error="must be 1-64 lowercase letters, digits, '-' or '_'")
 # flask-smorest's documented error body ({code, status, message, errors}) for alt_response.
 ERRORS = "DEFAULT_ERROR"
+
+MIN_TIME_BUDGET, MAX_TIME_BUDGET = (int(s) for s in TIME_BUDGET_RANGE)
+MIN_TRIALS, MAX_TRIALS = TRIALS_RANGE
 
 
 def documents_errors(bp, *statuses: int):
@@ -108,7 +106,9 @@ class TrainRequestSchema(Schema):
         values=fields.Raw(),
         load_default=dict,
         metadata={
-            "description": "hyperparameters; a regression also takes objective: "
+            "description": "hyperparameters; booster: "
+            + " or ".join(BOOSTERS)
+            + " (default gbtree); a regression also takes objective: "
             + ", ".join(OBJECTIVES)
         },
     )
@@ -160,7 +160,7 @@ class TrainRequestSchema(Schema):
             " balanced_accuracy and f1 choose the decision threshold that maximises it"
         },
     )
-    # Raw: checked before the job is queued (webapp.api.search_limits), a 400 naming the field.
+    # Raw: checked before the job is queued (dsba.model.search_options), a 400 naming the field.
     time_budget = fields.Raw(
         load_default=None,
         metadata={

@@ -8,8 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from dsba.model.search_options import TIME_BUDGET_RANGE, TRIALS_RANGE
 from dsba.model.threshold import OPTIMIZE_CHOICES, REGRESSION_OPTIMIZE
-from webapp.api.search_limits import MAX_TIME_BUDGET, MAX_TRIALS, MIN_TIME_BUDGET, MIN_TRIALS
 
 QUICK, CUSTOM = "", "custom"
 PRESETS = {60: "1 minute", 300: "5 minutes"}
@@ -22,6 +22,9 @@ METRIC_LABELS = {
     "mae": "MAE",
     "r2": "R²",
 }
+
+MIN_TIME_BUDGET, MAX_TIME_BUDGET = (int(s) for s in TIME_BUDGET_RANGE)
+MIN_TRIALS, MAX_TRIALS = TRIALS_RANGE
 
 
 def _metric_choices(metrics: tuple[str, ...], group: str) -> list[SelectChoice]:

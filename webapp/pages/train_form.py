@@ -10,7 +10,7 @@ from wtforms import BooleanField, SelectChoice, SelectField
 from dsba.data.column_choices import KIND_CHOICES
 from dsba.data.schema import IGNORE
 from dsba.data.target import CLASSIFICATION, REGRESSION
-from dsba.model.params import OBJECTIVES, PARAMS
+from dsba.model.params import BOOSTERS, OBJECTIVES, PARAMS
 from webapp.pages.forms import TrainForm
 
 # A hidden input beside the column controls: an unticked box is absent from a post, so
@@ -73,8 +73,15 @@ class DatasetTrainForm(TrainForm):
 
     def advanced_changed(self) -> bool:
         """Whether any advanced setting differs from its default."""
-        fields = [self.test_size, self.seed, self.interval, self.objective, self.trials]
-        fields += self.param_fields()
+        fields = [
+            self.test_size,
+            self.seed,
+            self.interval,
+            self.objective,
+            self.booster,
+            self.trials,
+            *self.param_fields(),
+        ]
         return any(f.data is not None and f.data != f.default for f in fields)
 
     def fill(self, target: str, name: str, request: dict[str, Any]) -> None:
@@ -83,11 +90,17 @@ class DatasetTrainForm(TrainForm):
         for key in ("test_size", "seed"):
             if request.get(key) is not None:
                 self[key].data = request[key]
-        for key, value in (request.get("params") or {}).items():
+        # A searched version's parameters are its winner's: given again, they would be fixed
+        # in the new search, so Retrain searches them afresh instead.
+        params = {} if isinstance(request.get("search"), dict) else request.get("params") or {}
+        for key, value in params.items():
             if key in PARAMS:
                 self[f"param_{key}"].data = value
-        if (request.get("params") or {}).get("objective") in OBJECTIVES:
-            self.objective.data = request["params"]["objective"]
+        if params.get("objective") in OBJECTIVES:
+            self.objective.data = params["objective"]
+        # Versions from before the linear candidate have no booster: they are tree models.
+        if params.get("booster") in BOOSTERS:
+            self.booster.data = params["booster"]
         # A job's request names the task it trained as; a version's metadata says regression
         # (or binary/multiclass, which the automatic choice infers again).
         if request.get("task") in (CLASSIFICATION, REGRESSION):

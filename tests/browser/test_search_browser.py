@@ -83,7 +83,8 @@ def test_a_custom_search_shows_its_trials_then_its_leaderboard_and_retrain_keeps
     expect(winner).to_have_class(re.compile(r"\btable-success\b"))
     expect(winner.locator("td").first).to_have_text("1")
     expect(winner).to_contain_text(page.get_by_test_id("search-winner").inner_text())
-    scores = [float(s) for s in page.get_by_test_id("leaderboard-score").all_inner_texts()]
+    complete = page.locator("tr[data-state=complete] [data-testid=leaderboard-score]")
+    scores = [float(s) for s in complete.all_inner_texts()]
     assert scores == sorted(scores, reverse=True)  # balanced accuracy: higher is better
     summary.scroll_into_view_if_needed()
     screenshot(page, "search-leaderboard")

@@ -20,7 +20,7 @@ def test_train_with_trials_searches_then_trains_and_keeps_the_leaderboard(
     shown = json.loads(cli(tmp_path, "--json", "models", "show", "searched").stdout)
     search = shown["search"]
     assert (search["trials"], search["trials_done"], search["time_budget"]) == (3, 3, None)
-    assert sorted(row["trial"] for row in search["leaderboard"]) == [0, 1, 2]
+    assert sorted(row["trial"] for row in search["leaderboard"]) == [1, 2, 3]
     assert search["winner"]["trial"] == search["leaderboard"][0]["trial"]
 
 

@@ -19,6 +19,8 @@ MAIN_PARAMS = (
     "scale_pos_weight",
 )
 SHOWN_PARAMS = 4
+# The candidate column names the booster; round counts are the search's budget, not a choice.
+NOT_SHAPING = frozenset(("booster", "n_estimators", "early_stopping_rounds"))
 STATE_NOTES = {"pruned": "stopped early: behind the best", "failed": "failed"}
 
 
@@ -79,7 +81,7 @@ def search_status(progress: dict[str, Any]) -> str:
 
 def _params_text(params: dict[str, Any]) -> str:
     keys = [key for key in MAIN_PARAMS if key in params]
-    keys += sorted(key for key in params if key not in keys and key != "booster")
+    keys += sorted(key for key in params if key not in keys and key not in NOT_SHAPING)
     return ", ".join(f"{key}={_short(params[key])}" for key in keys[:SHOWN_PARAMS])
 
 

@@ -20,6 +20,7 @@ from dsba.model.weights import class_weights
 # with little noise (the standard error of an accuracy near 0.9 is below 0.5 points).
 FIVE_FOLD_ROWS = 10_000
 CV_ROWS = 50_000
+VALIDATION_PART = "validation part"
 
 
 def fold_plan(
@@ -41,7 +42,7 @@ def fold_plan(
         random_state=seed,
         stratify=None if regression else y,
     )
-    return [(fit, held)], "validation part"
+    return [(fit, held)], VALIDATION_PART
 
 
 class _Deadline(xgb.callback.TrainingCallback):

@@ -17,8 +17,15 @@ from dsba.data.datasets import DatasetStore
 from dsba.data.ingestion import Dataset, read_bytes
 from dsba.data.schema import encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
-from dsba.jobrunner import JobReporter
-from dsba.jobs.job_store import ACTIVE, SUCCEEDED, JobStore, start_job
+from dsba.jobrunner import JobReporter, JobStopped
+from dsba.jobs.job_store import (
+    ACTIVE,
+    CANCELLED,
+    CANCELLED_MESSAGE,
+    SUCCEEDED,
+    JobStore,
+    start_job,
+)
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import predict_frame
 from dsba.model.training import _split, train_model
@@ -315,6 +322,10 @@ def test_the_job_record_shows_the_search_dict_as_its_progress(tmp_path):
     reporter.last_write = 0.0  # the next report is due: it writes the record
     reporter.search(shown)
     assert store.get(job["id"])["progress"] == shown
+    # A cancel noticed by the heartbeat stops the search after the trial that was running.
+    reporter.stop = JobStopped(CANCELLED, CANCELLED_MESSAGE)
+    with pytest.raises(JobStopped):
+        reporter.search(shown)
 
 
 def test_the_linear_candidate_wins_on_a_mostly_linear_table_and_serves(tmp_path):

@@ -56,6 +56,8 @@ def test_a_custom_search_shows_its_trials_then_its_leaderboard_and_retrain_keeps
     expect(seconds).to_be_visible()
     seconds.fill(SEARCH_SECONDS)
     page.locator("#name").fill("searched")
+    page.get_by_test_id("search-choice").scroll_into_view_if_needed()
+    screenshot(page, "search-form")
     page.get_by_test_id("train-submit").click()
 
     # The job page follows the search: trials done, time left, best score so far.

@@ -21,7 +21,8 @@ MAIN_PARAMS = (
 SHOWN_PARAMS = 4
 # The candidate column names the booster; round counts are the search's budget, not a choice.
 NOT_SHAPING = frozenset(("booster", "n_estimators", "early_stopping_rounds"))
-STATE_NOTES = {"pruned": "stopped early: behind the best", "failed": "failed"}
+# A pruned trial was stopped (behind the best, or by the clock) before all its folds ran.
+STATE_NOTES = {"pruned": "stopped early: a partial score", "failed": "failed"}
 
 
 @bp.app_template_filter("duration")

@@ -16,7 +16,7 @@ from dsba.cli_jobs import jobs
 from dsba.cli_models import metrics_line, models
 from dsba.cli_monitor import feedback, monitor
 from dsba.cli_options import Context, DsbaGroup, LocalCommand, shared_options
-from dsba.cli_progress import TrainingBars
+from dsba.cli_progress import TrainingBars, searched
 from dsba.data.ingestion import read_source
 from dsba.data.target import TASKS
 from dsba.errors import InvalidInput
@@ -165,20 +165,6 @@ def train(
         f"trained {meta['name']}:{meta['version']} in "
         f"{meta.get('training_seconds', 0):.1f}s\n  {metrics_line(meta['metrics'])}{dropped}"
         f"{decision}{searched(meta.get('search'))}",
-    )
-
-
-def searched(search: dict[str, Any] | None) -> str:
-    """The search's outcome as a line: trials, winner and its cross-validated score."""
-    if not search:
-        return ""
-    winner = search.get("winner") or {}
-    score = winner.get("score")
-    best = f" {search.get('optimize')} {score:.4g}" if score is not None else ""
-    return (
-        f"\n  searched {search.get('trials_done', 0)} trials in {search.get('seconds', 0):.0f}s;"
-        f" winner trial {winner.get('trial')} ({winner.get('candidate')}),"
-        f" {search.get('validation')}{best}"
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from dsba.cli_options import Context, DsbaGroup
+from dsba.cli_progress import searched
 from dsba.errors import InvalidInput
 
 
@@ -109,7 +110,8 @@ def models_show(obj: Context, ref: str) -> None:
         f"{meta['name']}:{meta['version']} target={meta['target']} "
         f"{what}\n  {metrics_line(meta['metrics'])}\n"
         f"  features: {features}\n  trained {meta.get('trained_at')} "
-        f"on {meta['dataset']['source']} (sha256 {meta['dataset']['sha256'][:12]})",
+        f"on {meta['dataset']['source']} (sha256 {meta['dataset']['sha256'][:12]})"
+        f"{searched(meta.get('search'))}",
     )
 
 

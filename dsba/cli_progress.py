@@ -1,4 +1,4 @@
-"""The train command's progress bars: a search's trials, time left and best score, then rounds."""
+"""A search on the command line: its bars (trials, time left, best, then rounds), its outcome."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ def search_line(record: dict[str, Any] | None) -> str:
     if record.get("best") is not None:
         parts.append(f"best {record.get('metric', 'score')} {record['best']:.4g}")
     return " · ".join(parts)
+
+
+def searched(search: dict[str, Any] | None) -> str:
+    """The search's outcome as a line: trials, winner and its cross-validated score."""
+    if not search:
+        return ""
+    winner = search.get("winner") or {}
+    score = winner.get("score")
+    best = f" {search.get('optimize')} {score:.4g}" if score is not None else ""
+    return (
+        f"\n  searched {search.get('trials_done', 0)} trials in {search.get('seconds', 0):.0f}s;"
+        f" winner trial {winner.get('trial')} ({winner.get('candidate')}),"
+        f" {search.get('validation')}{best}"
+    )
 
 
 class TrainingBars:

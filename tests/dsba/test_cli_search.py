@@ -17,6 +17,7 @@ def test_train_with_trials_searches_then_trains_and_keeps_the_leaderboard(
     # Without a terminal click prints each bar's label once: the search's, then the rounds'.
     assert 0 <= result.stderr.index("searching") < result.stderr.index("training")
     assert "searched 3 trials in " in result.stdout and "balanced_accuracy" in result.stdout
+    assert "searched 3 trials in " in cli(tmp_path, "models", "show", "searched").stdout
     shown = json.loads(cli(tmp_path, "--json", "models", "show", "searched").stdout)
     search = shown["search"]
     assert (search["trials"], search["trials_done"], search["time_budget"]) == (3, 3, None)

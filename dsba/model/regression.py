@@ -23,7 +23,9 @@ from dsba.model.linear import (
     linear_params,
     model_inputs,
 )
+from dsba.model.params import validate_params
 from dsba.model.regression_evaluation import evaluate_regression
+from dsba.model.search_folds import VALIDATION_PART
 from dsba.monitoring.reference import build_regression_reference
 
 # Share of the training part set aside to calibrate intervals (see dsba.model.intervals),
@@ -155,6 +157,7 @@ def train_regression(
     )
     fit, validation = (x_fit, y_fit), (x_val, y_val)
     searched = None
+    tree = checked  # the quantile booster's parameters
     if search is None:
         native = regression_params(checked, seed, threads)
         total = checked["n_estimators"]
@@ -177,10 +180,17 @@ def train_regression(
         checked, booster, best, evals_result, searched = _search(
             x_rest, y_rest, checked, search, seed, threads, progress, encoding
         )
+        tree = checked
         if checked["booster"] == LINEAR:
             schema = dataclasses.replace(schema, linear=encoding)
-        native = regression_params(checked, seed, threads)
-        total = checked["n_estimators"]
+            # The quantile booster is a tree: the linear winner's step and penalties are
+            # not a tree's, so it takes the tree defaults (with the user's own params).
+            mine = {k: v for k, v in search["raw"].items() if k != "booster"}
+            tree = validate_params(mine, regression=True)
+        # Data searched by k-fold is small: one thread, as the search's folds (search.py).
+        small = searched["validation"] != VALIDATION_PART
+        native = regression_params(tree, seed, 1 if small else threads)
+        total = max(checked["n_estimators"], tree["n_estimators"])
         fit_rows, validation_rows = len(y_rest), 0
     # The interval's quantile booster stays a tree model on the prepared inputs, whatever
     # the main booster: it only has to rank rows by their noise, which trees do well.
@@ -188,7 +198,7 @@ def train_regression(
         conformal.quantile_params(native, interval),
         fit,
         validation,
-        checked,
+        tree,
         seed,
         threads,
         staged_progress(progress, 1, total),

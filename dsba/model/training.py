@@ -159,6 +159,7 @@ def train_model(
         fit_rows, validation_rows = len(y_fit), len(y_val)
     else:
         # Imported here: training without a search never loads Optuna.
+        from dsba.model.search_folds import VALIDATION_PART
         from dsba.model.search_result import search_and_refit
         from dsba.model.search_space import SearchSetup
 
@@ -180,7 +181,9 @@ def train_model(
         )
         if checked["booster"] == LINEAR:
             schema = dataclasses.replace(schema, linear=encoding)
-        native = _native(checked, n_classes, seed, threads)
+        # The decision's fold models are as small as the search's: one thread each (search.py).
+        small = searched["validation"] != VALIDATION_PART
+        native = _native(checked, n_classes, seed, 1 if small else threads)
         fit_rows, validation_rows = len(y_train), 0
     binary = len(schema.classes) == 2
     proba = _probabilities(booster, schema, x_test)

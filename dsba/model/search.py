@@ -61,7 +61,11 @@ class _Objective:
         self.x, self.y, self.setup, self.raw, self.native_of = x, y, setup, raw, native_of
         self.linear_x, self.threads, self.deadline = linear_x, threads, deadline
         self.candidates = candidates(setup)
-        self.starts = [(c, start_params(s, setup)) for c in self.candidates for s in c.starts]
+        # Each candidate's first start (the defaults first of all), then the others.
+        starts = [(i, c, s) for c in self.candidates for i, s in enumerate(c.starts)]
+        self.starts = [
+            (c, start_params(s, setup)) for _, c, s in sorted(starts, key=lambda t: t[0])
+        ]
         fraction = validate_params(raw, regression=setup.regression)["validation_fraction"]
         self.rows, self.validation = fold_plan(y, setup.regression, seed, fraction)
         self.folds: dict[str, Folds] = {}
@@ -98,8 +102,8 @@ class _Objective:
         native = self.native_of(params)
         if len(self.rows) > 1:
             native["nthread"] = 1
-        # The starts always finish: the search then never ends with nothing to refit.
-        deadline = None if trial.number < len(self.starts) else self.deadline
+        # The defaults always finish: the search then never ends with nothing to refit.
+        deadline = None if trial.number == 0 else self.deadline
         matrices, folds = self.folds_of(candidate), self.rows
         oof: np.ndarray | None = None
         rounds: list[int] = []

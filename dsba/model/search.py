@@ -95,6 +95,12 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
+        try:
+            return self._run(trial)
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+
+    def _run(self, trial: optuna.Trial) -> float:
         candidate, searched = self._plan(trial)
         trial.set_user_attr("candidate", candidate.name)
         trial.set_user_attr("params", searched)
@@ -105,6 +111,10 @@ class _Objective:
         # The defaults always finish: the search then never ends with nothing to refit.
         deadline = None if trial.number == 0 else self.deadline
         matrices, folds = self.folds_of(candidate), self.rows
+
+        def fit(step: int) -> tuple[np.ndarray, int, bool]:
+            return matrices.fit(step, native, params, deadline)
+
         oof: np.ndarray | None = None
         rounds: list[int] = []
         value = float("nan")
@@ -112,10 +122,6 @@ class _Objective:
             range(i, min(i + self.workers, len(folds))) for i in range(0, len(folds), self.workers)
         ]
         for number, steps in enumerate(batches):
-
-            def fit(step: int) -> tuple[np.ndarray, int, bool]:
-                return matrices.fit(step, native, params, deadline)
-
             fitted = list(self.pool.map(fit, steps)) if self.pool else [fit(s) for s in steps]
             for step, (predicted, best, timed_out) in zip(steps, fitted, strict=True):
                 if timed_out:
@@ -127,7 +133,6 @@ class _Objective:
             seen = np.concatenate([rows for _, rows in folds[: steps[-1] + 1]])
             value = score(self.setup.optimize, self.y[seen], oof[seen])
             trial.set_user_attr("rounds", int(round(float(np.mean(rounds)))))
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
             if number < len(batches) - 1:
                 trial.report(value, number)
                 if trial.should_prune():

@@ -159,9 +159,12 @@ def predict_inputs(booster: xgb.Booster, native: dict[str, Any], x: Any) -> np.n
     return booster.inplace_predict(x)
 
 
-def predict_linear(booster: xgb.Booster, encoding: dict[str, Any], x: Any, **kwargs) -> np.ndarray:
+def predict_linear(
+    booster: xgb.Booster, encoding: dict[str, Any], x: Any, threads: int = 0, **kwargs
+) -> np.ndarray:
     """The linear booster's predictions (kwargs as for Booster.predict) for prepared rows x."""
-    return booster.predict(xgb.DMatrix(linear_inputs(encoding, x)), **kwargs)
+    matrix = xgb.DMatrix(linear_inputs(encoding, x), nthread=threads or -1)
+    return booster.predict(matrix, **kwargs)
 
 
 def fold_contributions(contribs: np.ndarray, sources: list[str]) -> tuple[np.ndarray, list[str]]:

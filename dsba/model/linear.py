@@ -19,6 +19,7 @@ from dsba.data.schema import CATEGORICAL, DATETIME, DATETIME_PARTS, FeatureSchem
 from dsba.errors import InvalidInput
 
 LINEAR = "gblinear"
+_FLOAT32 = float(np.finfo(np.float32).max)
 # Tree-only native parameters a linear booster does not take (XGBoost warns of unused ones).
 _TREE_ONLY = (
     "tree_method",
@@ -123,7 +124,8 @@ def linear_inputs(encoding: dict[str, Any], x: pd.DataFrame | np.ndarray) -> np.
             at += width
             continue
         values = (np.asarray(column, dtype=np.float64) - item["mean"]) / item["scale"]
-        out[:, at] = np.where(np.isfinite(values), values, 0.0)
+        # Clipped to float32, the booster's type: a far-out value stays large, not infinite.
+        out[:, at] = np.clip(np.where(np.isfinite(values), values, 0.0), -_FLOAT32, _FLOAT32)
         at += 1
     return out
 

@@ -64,13 +64,16 @@ def _direct(x: object) -> bool:
     )
 
 
-def predict(booster: xgb.Booster, x: object, linear: dict[str, Any] | None = None) -> np.ndarray:
+def predict(
+    booster: xgb.Booster, x: object, linear: dict[str, Any] | None = None, threads: int = 0
+) -> np.ndarray:
     """What booster.inplace_predict(x) returns; C-ordered 2-D float32 arrays skip the wrapper.
 
-    linear is the schema's linear encoding when the booster is a linear one (else None).
+    linear is the schema's linear encoding when the booster is a linear one (else None);
+    threads then bounds the threads that build its DMatrix (0: all).
     """
     if linear is not None:
-        return predict_linear(booster, linear, x)
+        return predict_linear(booster, linear, x, threads)
     if not _direct(x):
         return booster.inplace_predict(x)
     interface = json.dumps(

@@ -19,6 +19,7 @@ from dsba.data.schema import CATEGORICAL, DATETIME, DATETIME_PARTS, FeatureSchem
 from dsba.errors import InvalidInput
 
 LINEAR = "gblinear"
+_FLOAT32 = float(np.finfo(np.float32).max)
 # Tree-only native parameters a linear booster does not take (XGBoost warns of unused ones).
 _TREE_ONLY = (
     "tree_method",
@@ -123,7 +124,8 @@ def linear_inputs(encoding: dict[str, Any], x: pd.DataFrame | np.ndarray) -> np.
             at += width
             continue
         values = (np.asarray(column, dtype=np.float64) - item["mean"]) / item["scale"]
-        out[:, at] = np.where(np.isfinite(values), values, 0.0)
+        # Clipped to float32, the booster's type: a far-out value stays large, not infinite.
+        out[:, at] = np.clip(np.where(np.isfinite(values), values, 0.0), -_FLOAT32, _FLOAT32)
         at += 1
     return out
 
@@ -159,9 +161,12 @@ def predict_inputs(booster: xgb.Booster, native: dict[str, Any], x: Any) -> np.n
     return booster.inplace_predict(x)
 
 
-def predict_linear(booster: xgb.Booster, encoding: dict[str, Any], x: Any, **kwargs) -> np.ndarray:
+def predict_linear(
+    booster: xgb.Booster, encoding: dict[str, Any], x: Any, threads: int = 0, **kwargs
+) -> np.ndarray:
     """The linear booster's predictions (kwargs as for Booster.predict) for prepared rows x."""
-    return booster.predict(xgb.DMatrix(linear_inputs(encoding, x)), **kwargs)
+    matrix = xgb.DMatrix(linear_inputs(encoding, x), nthread=threads or -1)
+    return booster.predict(matrix, **kwargs)
 
 
 def fold_contributions(contribs: np.ndarray, sources: list[str]) -> tuple[np.ndarray, list[str]]:

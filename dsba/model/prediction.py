@@ -175,7 +175,7 @@ def _score(
         # Each set_param call reconfigures the booster; once per model and worker is enough.
         model.booster.set_param({"nthread": threads})
         plan.threads = threads
-    raw = dense_predict.predict(model.booster, x, plan.schema.linear)
+    raw = dense_predict.predict(model.booster, x, plan.schema.linear, threads)
     if plan.schema.is_regression:
         values = np.asarray(raw, dtype=np.float64)
         bounds = interval_model(model).bounds(x, values, threads)

@@ -26,8 +26,11 @@ from dsba.model.search_space import Candidate, SearchSetup, candidates, start_pa
 
 # Trials that are never pruned after the starts, so the pruner's median means something.
 PRUNER_STARTUP = 3
-# Share of the time budget the trials may use: the winner's refit and evaluation follow.
+# Share of the time budget the trials may use before the defaults' trial has run; then
+# what follows the trials (refit, decision, evaluation) is reserved as _reserve says,
+# between these shares of the budget.
 SEARCH_SHARE = 0.85
+RESERVE_SHARE = (0.03, 0.5)
 
 
 @dataclass
@@ -95,6 +98,12 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
+        try:
+            return self._run(trial)
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+
+    def _run(self, trial: optuna.Trial) -> float:
         candidate, searched = self._plan(trial)
         trial.set_user_attr("candidate", candidate.name)
         trial.set_user_attr("params", searched)
@@ -105,6 +114,10 @@ class _Objective:
         # The defaults always finish: the search then never ends with nothing to refit.
         deadline = None if trial.number == 0 else self.deadline
         matrices, folds = self.folds_of(candidate), self.rows
+
+        def fit(step: int) -> tuple[np.ndarray, int, bool]:
+            return matrices.fit(step, native, params, deadline)
+
         oof: np.ndarray | None = None
         rounds: list[int] = []
         value = float("nan")
@@ -112,10 +125,6 @@ class _Objective:
             range(i, min(i + self.workers, len(folds))) for i in range(0, len(folds), self.workers)
         ]
         for number, steps in enumerate(batches):
-
-            def fit(step: int) -> tuple[np.ndarray, int, bool]:
-                return matrices.fit(step, native, params, deadline)
-
             fitted = list(self.pool.map(fit, steps)) if self.pool else [fit(s) for s in steps]
             for step, (predicted, best, timed_out) in zip(steps, fitted, strict=True):
                 if timed_out:
@@ -127,7 +136,6 @@ class _Objective:
             seen = np.concatenate([rows for _, rows in folds[: steps[-1] + 1]])
             value = score(self.setup.optimize, self.y[seen], oof[seen])
             trial.set_user_attr("rounds", int(round(float(np.mean(rounds)))))
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
             if number < len(batches) - 1:
                 trial.report(value, number)
                 if trial.should_prune():
@@ -173,17 +181,22 @@ def run_search(
     linear_x() gives the same rows as the linear candidate's inputs (called when first needed).
     """
     started = time.monotonic()
-    timeout = None if time_budget is None else time_budget * SEARCH_SHARE
-    deadline = None if timeout is None else started + timeout
+    end = None if time_budget is None else started + time_budget
+    # Until the defaults' trial tells what a fit costs, the trials may use SEARCH_SHARE.
+    deadline = None if end is None else started + time_budget * SEARCH_SHARE
     objective = _Objective(x, y, setup, raw, native_of, linear_x, seed, threads, deadline)
     # Pruned only once two folds are scored: one small fold's score is too noisy to judge.
     warmup = 0 if objective.workers > 1 else 1
     study = _study(setup.optimize, seed, PRUNER_STARTUP + len(objective.starts), warmup)
 
-    def report(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if end is not None and trial.number == 0:
+            objective.deadline = end - _reserve(time_budget, trial.user_attrs["seconds"])
+        if objective.deadline is not None and time.monotonic() >= objective.deadline:
+            study.stop()
         if progress is None:
             return
-        left = None if deadline is None else round(max(0.0, deadline - time.monotonic()), 1)
+        left = None if end is None else round(max(0.0, end - time.monotonic()), 1)
         progress(
             {
                 "trial": len(study.trials),
@@ -198,8 +211,7 @@ def run_search(
         study.optimize(
             objective,
             n_trials=trials,
-            timeout=timeout,
-            callbacks=[report],
+            callbacks=[after_trial],
             catch=(xgb.core.XGBoostError,),
             gc_after_trial=False,
         )
@@ -216,6 +228,18 @@ def run_search(
         trial=best.number + 1,
         study=study,
         validation=objective.validation,
+    )
+
+
+def _reserve(time_budget: float, defaults_seconds: float) -> float:
+    """Seconds of the budget kept for what follows the trials: refit, decision, evaluation.
+
+    They cost about as much as the defaults' trial (a refit, and for a binary decision five
+    fold fits on one thread each); a 30 s budget on eight ISLR tables with a fixed 15%
+    reserve ended 3-4 s early.
+    """
+    return min(
+        max(1.5 * defaults_seconds, RESERVE_SHARE[0] * time_budget), RESERVE_SHARE[1] * time_budget
     )
 
 

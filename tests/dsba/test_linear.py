@@ -266,3 +266,13 @@ def test_dask_refuses_the_linear_booster(tmp_path, penguins_frame):
     with pytest.raises(InvalidInput, match="tree boosters"):
         service.train_stored(info["id"], name="p", target="species", params=LINEAR)
     service.check_training(info["id"], params={"booster": "gbtree"})
+
+
+def test_far_out_and_infinite_inputs_stay_finite(linear_registry, penguins_frame):
+    registry, _, _ = linear_registry
+    model = registry.load("species")
+    frame = penguins_frame.drop(columns="species").iloc[:3].copy()
+    # year varies by less than 1 around its mean: 3.3e38 standardised is beyond float32.
+    frame["year"] = [3.3e38, -np.inf, np.nan]
+    scored = predict_frame(model, frame)
+    assert np.isfinite(scored.probabilities).all()

@@ -164,6 +164,7 @@ def test_a_search_is_recorded_in_the_version_and_reported_per_trial(tmp_path, pe
     board = search["leaderboard"]
     assert len(board) == 4 and {r["state"] for r in board} <= {"complete", "pruned", "failed"}
     assert set(board[0]) == {"trial", "candidate", "params", "score", "seconds", "state"}
+    assert all(isinstance(r["seconds"], float) and r["candidate"] for r in board)
     assert board[0]["trial"] == search["winner"]["trial"]
     complete = [r["score"] for r in board if r["state"] == "complete"]
     assert complete == sorted(complete, reverse=True)

@@ -154,6 +154,15 @@ class JobReporter:
             if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
                 self._try_write()
 
+    def search(self, progress: dict[str, Any]) -> None:
+        """Record a search's progress after a trial (throttled); stop here if the job must."""
+        if self.stop is not None:
+            raise self.stop
+        with self.lock:
+            self.job["progress"] = dict(progress)
+            if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
+                self._try_write()
+
     def rows(self, done: int, total: int) -> None:
         """Record rows scored so far (throttled); stop here if the job must stop."""
         self.progress(done, total, unit="rows")
@@ -268,6 +277,9 @@ def run_job(settings: Settings, job_id: str) -> int:
             task=request.get("task"),
             interval=request.get("interval", DEFAULT_INTERVAL),
             optimize=request.get("optimize"),
+            time_budget=request.get("time_budget"),
+            trials=request.get("trials"),
+            search_progress=reporter.search,
         )
     except JobStopped as stop:
         reporter.finish(state=stop.state, error=stop.message)

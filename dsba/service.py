@@ -16,6 +16,7 @@ from dsba.jobs.job_store import JobStore
 from dsba.model.intervals import DEFAULT_INTERVAL
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
+from dsba.model.search_options import SearchProgress
 from dsba.model.threshold_version import save_threshold_version
 from dsba.model.training import ProgressCallback
 from dsba.monitoring.feedback_owner import record_feedback_any
@@ -43,11 +44,31 @@ def dask_installed() -> bool:
 
 def refuse_optimize_on_dask(optimize: str | None) -> None:
     """Say plainly that the Dask path trains the default decision rule only."""
-    if optimize not in (None, "accuracy"):
+    # accuracy and rmse are the defaults: naming them asks for nothing Dask lacks.
+    if optimize not in (None, "accuracy", "rmse"):
         raise InvalidInput(
             "this dataset trains on the Dask cluster, which keeps the default decision rule"
             " (accuracy, threshold 0.5): train without optimize",
             {"optimize": "not available on Dask"},
+        )
+
+
+def refuse_search_on_dask(
+    time_budget: float | None, trials: int | None, params: dict[str, Any] | None = None
+) -> None:
+    """Say plainly that the Dask path trains the given parameters, without a search."""
+    for field, value in (("time_budget", time_budget), ("trials", trials)):
+        if value is not None:
+            raise InvalidInput(
+                "this dataset trains on the Dask cluster: the Dask engine trains the given"
+                f" parameters without a search; train without {field}",
+                {field: "not available on Dask"},
+            )
+    if (params or {}).get("class_weight"):
+        raise InvalidInput(
+            "this dataset trains on the Dask cluster, which trains without class weights:"
+            " train without the class_weight parameter",
+            {"param": "class_weight"},
         )
 
 
@@ -82,8 +103,14 @@ class LocalService:
         task: str | None = None,
         interval: float = DEFAULT_INTERVAL,
         optimize: str | None = None,
+        time_budget: float | None = None,
+        trials: int | None = None,
+        search_progress: SearchProgress | None = None,
     ) -> dict[str, Any]:
-        """Train from a path, URL or parsed dataset; return the new version's metadata."""
+        """Train from a path, URL or parsed dataset; return the new version's metadata.
+
+        time_budget (seconds) and trials ask for a hyperparameter search first.
+        """
         dataset = source if isinstance(source, Dataset) else read_source(source, self.settings)
         return train_and_register(
             self.registry,
@@ -100,12 +127,23 @@ class LocalService:
             task=task,
             interval=interval,
             optimize=optimize,
+            time_budget=time_budget,
+            trials=trials,
+            search_progress=search_progress,
         )
 
-    def check_training(self, dataset_id: str, optimize: str | None = None) -> None:
+    def check_training(
+        self,
+        dataset_id: str,
+        optimize: str | None = None,
+        time_budget: float | None = None,
+        trials: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         """Refuse, before a job starts, what the dataset's training path cannot do."""
         if self.goes_to_dask(dataset_id):
             refuse_optimize_on_dask(optimize)
+            refuse_search_on_dask(time_budget, trials, params)
 
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
@@ -133,6 +171,10 @@ class LocalService:
             from dsba.model.dask_training import train_and_register_dask
 
             refuse_optimize_on_dask(options.pop("optimize", None))
+            refuse_search_on_dask(
+                options.pop("time_budget", None), options.pop("trials", None), options.get("params")
+            )
+            options.pop("search_progress", None)
             info = datasets.get(dataset_id)
             path = datasets.folder / info["id"] / "data.parquet"
             return train_and_register_dask(

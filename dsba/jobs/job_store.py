@@ -43,6 +43,21 @@ def _age_seconds(stamp: str | None) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
 
 
+def _first_progress(request: dict[str, Any]) -> dict[str, Any]:
+    """Where a training job starts counting: trials of its search, else boosting rounds."""
+    regression = request.get("task") == REGRESSION  # its params may name an objective
+    if request.get("time_budget") is not None or request.get("trials") is not None:
+        return {
+            "trial": 0,
+            "total": request.get("trials"),
+            "seconds_left": request.get("time_budget"),
+            "best": None,
+            "metric": request.get("optimize") or ("rmse" if regression else "accuracy"),
+        }
+    params = validate_params(request.get("params"), regression=regression)
+    return {"round": 0, "total": params["n_estimators"]}
+
+
 class JobStore:
     """<root>/jobs/<id>.json, readable by every worker and container sharing the store.
 
@@ -73,9 +88,7 @@ class JobStore:
         progress is where the job starts counting; a training job counts boosting rounds.
         """
         if progress is None:
-            regression = request.get("task") == REGRESSION  # its params may name an objective
-            params = validate_params(request.get("params"), regression=regression)
-            progress = {"round": 0, "total": params["n_estimators"]}
+            progress = _first_progress(request)
         # Write first, count after: of any set of jobs created at once, the last to count
         # sees them all, so no more than the limit ever go ahead, without a lock (SMB has
         # none). Jobs that arrive together may all see too many and back off: each then

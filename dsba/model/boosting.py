@@ -12,6 +12,7 @@ import xgboost as xgb
 
 from dsba.data.schema import FeatureSchema
 from dsba.model.decision import Decision
+from dsba.model.weights import class_weights
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]
@@ -39,6 +40,8 @@ class TrainingResult:
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # How probabilities become labels (threshold, calibration); None: the most probable class.
     decision: Decision | None = None
+    # metadata["search"] when a hyperparameter search chose the parameters.
+    search: dict[str, Any] | None = None
 
 
 class _Progress(xgb.callback.TrainingCallback):
@@ -65,13 +68,31 @@ def fit_booster(
 ) -> tuple[xgb.Booster, int, dict[str, dict[str, list[float]]]]:
     """Boost on fit, stop early on validation; return the trimmed booster, best round, curves."""
     (x_fit, y_fit), (x_val, y_val) = fit, validation
-    d_fit = xgb.DMatrix(x_fit, y_fit, enable_categorical=True, nthread=threads or 0)
-    d_val = xgb.DMatrix(x_val, y_val, enable_categorical=True, nthread=threads or 0)
+    # A classifier's class weighting (a regression's params have no class_weight).
+    power = checked.get("class_weight", 0.0)
+    d_fit = xgb.DMatrix(
+        x_fit,
+        y_fit,
+        weight=class_weights(y_fit, power),
+        enable_categorical=True,
+        nthread=threads or 0,
+    )
+    d_val = xgb.DMatrix(
+        x_val,
+        y_val,
+        weight=class_weights(y_val, power, y_fit),
+        enable_categorical=True,
+        nthread=threads or 0,
+    )
     d_curve = d_fit
     if len(y_fit) > curve_rows:
         rows = np.random.default_rng(seed).choice(len(y_fit), curve_rows, replace=False)
         d_curve = xgb.DMatrix(
-            x_fit.iloc[rows], y_fit[rows], enable_categorical=True, nthread=threads or 0
+            x_fit.iloc[rows],
+            y_fit[rows],
+            weight=class_weights(y_fit[rows], power, y_fit),
+            enable_categorical=True,
+            nthread=threads or 0,
         )
     evals_result: dict[str, dict[str, list[float]]] = {}
     total = checked["n_estimators"]

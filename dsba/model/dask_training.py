@@ -377,6 +377,11 @@ def train_model_dask(
     check_interval(interval)
     # The same parameter errors, first, as before regression: "objective" waits for the task.
     checked = validate_params({k: v for k, v in (params or {}).items() if k != "objective"})
+    if checked["class_weight"]:
+        raise InvalidInput(
+            "the Dask engine trains without class weights: train without class_weight",
+            {"param": "class_weight"},
+        )
     columns = pq.read_schema(path).names
     exclude, kinds = check_choices(columns, target, exclude, kinds)
     intervals, artifacts, reference = None, {}, None

@@ -12,6 +12,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from dsba.model.calibration import apply_map, choose_map, reliability
 from dsba.model.threshold import DEFAULT_THRESHOLD, choose_threshold, threshold_table
+from dsba.model.weights import class_weights
 
 OOF_FOLDS = 5
 # No class weighting (scale_pos_weight) for balanced metrics: measured on breast cancer with
@@ -40,7 +41,13 @@ class Decision:
 
 
 def out_of_fold(
-    native: dict, x: pd.DataFrame, y: np.ndarray, rounds: int, seed: int, threads: int
+    native: dict,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    rounds: int,
+    seed: int,
+    threads: int,
+    class_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Positive-class probabilities of every training row from a model that never saw it.
 
@@ -56,7 +63,11 @@ def out_of_fold(
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_rows, held_rows in split.split(x, y):
         d_fit = xgb.DMatrix(
-            x.iloc[fit_rows], y[fit_rows], enable_categorical=True, nthread=threads or 0
+            x.iloc[fit_rows],
+            y[fit_rows],
+            weight=class_weights(y[fit_rows], class_weight),
+            enable_categorical=True,
+            nthread=threads or 0,
         )
         booster = xgb.train(native, d_fit, num_boost_round=rounds)
         result[held_rows] = booster.inplace_predict(x.iloc[held_rows])
@@ -72,12 +83,13 @@ def fit_decision(
     *,
     seed: int,
     threads: int,
+    class_weight: float = 0.0,
 ) -> Decision:
     """Calibration map and threshold for optimize, fitted on out-of-fold training predictions."""
     if optimize == "accuracy":
         # The default stays today's model: no extra fits, the most probable class.
         return Decision(threshold=DEFAULT_THRESHOLD)
-    oof = out_of_fold(native, x, y, rounds, seed, threads)
+    oof = out_of_fold(native, x, y, rounds, seed, threads, class_weight)
     if oof is None:
         return Decision(optimize, DEFAULT_THRESHOLD, None, {"note": "too few rows per class"})
     calibration, losses = choose_map(y, oof, seed)

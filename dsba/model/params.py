@@ -33,7 +33,12 @@ PARAMS: dict[str, Param] = {
     "max_cat_to_onehot": Param(int, 4, 1, 64, "categories below this use one-hot splits"),
     "early_stopping_rounds": Param(int, 20, 1, 1000, "stop after this many rounds without gain"),
     "validation_fraction": Param(float, 0.1, 0.05, 0.5, "share of training rows for stopping"),
+    "class_weight": Param(
+        float, 0.0, 0.0, 1.0, "classes weighted by inverse frequency to this power (0: none)"
+    ),
 }
+# Parameters that only mean something for a classifier (a regression refuses them as unknown).
+CLASSIFIER_ONLY = ("class_weight",)
 
 
 # XGBoost's regression objectives a user may pick (regression only; the first is the default).
@@ -78,15 +83,16 @@ def validate_params(raw: dict[str, Any] | None, *, regression: bool = False) -> 
     A regression also takes "objective" (one of OBJECTIVES); a classifier's objective
     follows from its classes, so there it stays an unknown parameter.
     """
-    result = {name: spec.default for name, spec in PARAMS.items()}
-    allowed = sorted(PARAMS)
+    known = {n: s for n, s in PARAMS.items() if not (regression and n in CLASSIFIER_ONLY)}
+    result = {name: spec.default for name, spec in known.items()}
+    allowed = sorted(known)
     if regression:
         result["objective"] = _objective((raw or {}).get("objective", OBJECTIVES[0]))
-        allowed = sorted([*PARAMS, "objective"])
+        allowed = sorted([*known, "objective"])
     for name, value in (raw or {}).items():
         if regression and name == "objective":
             continue
-        spec = PARAMS.get(name)
+        spec = known.get(name)
         if spec is None:
             raise InvalidInput(
                 f"unknown parameter {name!r}; allowed: {', '.join(allowed)}",

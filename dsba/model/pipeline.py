@@ -15,6 +15,7 @@ from dsba.data.ingestion import Dataset
 from dsba.data.schema import FeatureSchema
 from dsba.data.target import REGRESSION
 from dsba.model.intervals import DEFAULT_INTERVAL
+from dsba.model.search_options import SearchProgress
 from dsba.model.training import ProgressCallback, TrainingResult, train_model
 from dsba.monitoring.reference import REFERENCE_FILE
 from dsba.registry.model_registry import ModelRegistry
@@ -70,6 +71,7 @@ def build_metadata(
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ran_on": ran_on,
         **(result.decision.metadata() if result.decision else {}),
+        **({"search": result.search} if result.search else {}),
     }
 
 
@@ -89,6 +91,9 @@ def train_and_register(
     task: str | None = None,
     interval: float = DEFAULT_INTERVAL,
     optimize: str | None = None,
+    time_budget: float | None = None,
+    trials: int | None = None,
+    search_progress: SearchProgress | None = None,
 ) -> dict[str, Any]:
     """Train a model on dataset, save it as the next version of name, return its metadata."""
     validate_name(name)
@@ -106,6 +111,9 @@ def train_and_register(
         task=task,
         interval=interval,
         optimize=optimize,
+        time_budget=time_budget,
+        trials=trials,
+        search_progress=search_progress,
     )
     return register_result(
         registry,

@@ -125,8 +125,13 @@ def train_regression(
     interval: float,
     progress: ProgressCallback | None,
     started: float,
+    search: dict[str, Any] | None = None,
 ) -> TrainingResult:
-    """Train, calibrate and evaluate a regressor of schema.target."""
+    """Train, calibrate and evaluate a regressor of schema.target.
+
+    search (time_budget, trials, raw, optimize, progress) asks for a hyperparameter search
+    on the rows the main booster learns from (neither the test nor the calibration part).
+    """
     labelled = frame[frame[schema.target].notna()].reset_index(drop=True)
     y = encode_target(schema, labelled[schema.target])
     check_objective_target(checked["objective"], schema.target, y)
@@ -137,12 +142,22 @@ def train_regression(
     x_fit, x_val, y_fit, y_val = _split(
         x_rest, y_rest, checked["validation_fraction"], seed, "validation"
     )
-    native = regression_params(checked, seed, threads)
-    total = checked["n_estimators"]
     fit, validation = (x_fit, y_fit), (x_val, y_val)
-    booster, best, evals_result = fit_booster(
-        native, fit, validation, checked, seed, threads, staged_progress(progress, 0, total)
-    )
+    searched = None
+    if search is None:
+        native = regression_params(checked, seed, threads)
+        total = checked["n_estimators"]
+        booster, best, evals_result = fit_booster(
+            native, fit, validation, checked, seed, threads, staged_progress(progress, 0, total)
+        )
+        fit_rows, validation_rows = len(y_fit), len(y_val)
+    else:
+        checked, booster, best, evals_result, searched = _search(
+            x_rest, y_rest, checked, search, seed, threads, progress
+        )
+        native = regression_params(checked, seed, threads)
+        total = checked["n_estimators"]
+        fit_rows, validation_rows = len(y_rest), 0
     quantile_booster, _, _ = fit_booster(
         conformal.quantile_params(native, interval),
         fit,
@@ -173,8 +188,8 @@ def train_regression(
         rows={
             "total": len(frame),
             "labelled": len(labelled),
-            "train": len(y_fit),
-            "validation": len(y_val),
+            "train": fit_rows,
+            "validation": validation_rows,
             "calibration": len(y_cal),
             "test": len(y_test),
         },
@@ -194,4 +209,42 @@ def train_regression(
         ),
         intervals=interval_model.metadata(),
         artifacts=interval_model.artifacts(),
+        search=searched,
     )
+
+
+def _search(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    checked: dict[str, Any],
+    search: dict[str, Any],
+    seed: int,
+    threads: int,
+    progress: ProgressCallback | None,
+):
+    """Search the main booster's parameters on (x, y) and refit the winner on all of it."""
+    # Imported here: training without a search never loads Optuna.
+    from dsba.model.search_result import search_and_refit
+    from dsba.model.search_space import SearchSetup
+
+    raw = search["raw"]
+    return search_and_refit(
+        x,
+        y,
+        setup=SearchSetup(True, search["optimize"], frozenset(raw)),
+        raw=raw,
+        native_of=lambda chosen: regression_params(chosen, seed, threads),
+        seed=seed,
+        threads=threads,
+        time_budget=search["time_budget"],
+        trials=search["trials"],
+        # The refit is the first of the two boosters the progress bar counts.
+        progress=_first_half(progress),
+        search_progress=search["progress"],
+    )
+
+
+def _first_half(progress: ProgressCallback | None) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(done, 2 * total)

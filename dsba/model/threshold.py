@@ -9,6 +9,9 @@ import numpy as np
 from dsba.errors import InvalidInput
 
 OPTIMIZE_CHOICES = ("accuracy", "balanced_accuracy", "f1", "log_loss", "roc_auc")
+# A regression's metrics (the first is the default); they drive a search only.
+REGRESSION_OPTIMIZE = ("rmse", "mae", "r2")
+ALL_OPTIMIZE = OPTIMIZE_CHOICES + REGRESSION_OPTIMIZE
 # Metrics a threshold moves; log loss and ROC AUC read probabilities only, so they keep 0.5.
 THRESHOLD_METRICS = ("balanced_accuracy", "f1")
 DEFAULT_THRESHOLD = 0.5
@@ -17,12 +20,17 @@ _CANDIDATES = np.round(np.linspace(0.005, 0.995, 199), 3)
 TABLE_THRESHOLDS = np.round(np.linspace(0.0, 0.99, 100), 2)
 
 
-def check_optimize(value: str | None) -> str:
-    """Return the metric to optimize (accuracy when none), or say which ones exist."""
-    chosen = value or "accuracy"
-    if chosen not in OPTIMIZE_CHOICES:
+def check_optimize(value: str | None, regression: bool | None = False) -> str:
+    """Return the metric to optimize (the task's default when none), or say which ones exist.
+
+    regression None: the task is not known yet, so any metric of either task passes.
+    """
+    choices = {None: ALL_OPTIMIZE, False: OPTIMIZE_CHOICES, True: REGRESSION_OPTIMIZE}[regression]
+    chosen = value or choices[0]
+    if chosen not in choices:
+        task = {None: "", False: " for a classification", True: " for a regression"}[regression]
         raise InvalidInput(
-            f"optimize must be one of {', '.join(OPTIMIZE_CHOICES)}, got {value!r}",
+            f"optimize must be one of {', '.join(choices)}{task}, got {value!r}",
             {"optimize": "invalid"},
         )
     return chosen

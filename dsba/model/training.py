@@ -20,6 +20,7 @@ from dsba.model.evaluation import evaluate
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
 from dsba.model.params import validate_params
 from dsba.model.regression import train_regression
+from dsba.model.search_options import SearchProgress, check_search
 from dsba.model.threshold import check_optimize, decide
 from dsba.monitoring.reference import build_reference
 
@@ -77,14 +78,20 @@ def train_model(
     task: str | None = None,
     interval: float = DEFAULT_INTERVAL,
     optimize: str | None = None,
+    time_budget: float | None = None,
+    trials: int | None = None,
+    search_progress: SearchProgress | None = None,
 ) -> TrainingResult:
     """Train and evaluate a classifier or regressor predicting target from frame's other columns.
 
     exclude leaves columns out; kinds gives columns a kind instead of the inferred one.
-    optimize names the metric that matters: on a binary target it picks the threshold.
+    optimize names the metric that matters: on a binary target it picks the threshold, and
+    it scores a search. time_budget (seconds) and trials bound a hyperparameter search;
+    neither given, the given (or default) parameters are trained as they are.
     """
     started = time.perf_counter()
-    optimize = check_optimize(optimize)
+    check_optimize(optimize, regression=None)
+    search = check_search(time_budget, trials)
     if not 0.05 <= test_size <= 0.5:
         raise InvalidInput(f"test_size must be between 0.05 and 0.5, got {test_size}")
     check_interval(interval)
@@ -96,6 +103,7 @@ def train_model(
         frame, target, max_categories=max_categories, exclude=exclude, kinds=kinds, task=task
     )
     checked = validate_params(params, regression=schema.is_regression)
+    optimize = check_optimize(optimize, regression=schema.is_regression)
     if schema.is_regression:
         return train_regression(
             frame,
@@ -107,32 +115,64 @@ def train_model(
             interval=interval,
             progress=progress,
             started=started,
+            search=_search_request(search, params, optimize, search_progress),
         )
     # A positional index, so the training part's raw rows can be picked for the reference.
     labelled = frame[frame[target].notna()].reset_index(drop=True)
     y = encode_target(schema, labelled[target])
     x, _ = prepare_features(schema, labelled)
     x_train, x_test, y_train, y_test = _split(x, y, test_size, seed, "train/test")
-    x_fit, x_val, y_fit, y_val = _split(
-        x_train, y_train, checked["validation_fraction"], seed, "validation"
-    )
-    native = booster_params(checked, len(schema.classes), seed, threads)
-    booster, best, evals_result = fit_booster(
-        native,
-        (x_fit, y_fit),
-        (x_val, y_val),
-        checked,
-        seed,
-        threads,
-        progress,
-        curve_rows=TRAIN_CURVE_ROWS,  # read here, so a test may lower it on this module
-    )
+    searched = None
+    if search == (None, None):
+        x_fit, x_val, y_fit, y_val = _split(
+            x_train, y_train, checked["validation_fraction"], seed, "validation"
+        )
+        native = booster_params(checked, len(schema.classes), seed, threads)
+        booster, best, evals_result = fit_booster(
+            native,
+            (x_fit, y_fit),
+            (x_val, y_val),
+            checked,
+            seed,
+            threads,
+            progress,
+            curve_rows=TRAIN_CURVE_ROWS,  # read here, so a test may lower it on this module
+        )
+        fit_rows, validation_rows = len(y_fit), len(y_val)
+    else:
+        # Imported here: training without a search never loads Optuna.
+        from dsba.model.search_result import search_and_refit
+        from dsba.model.search_space import SearchSetup
+
+        n_classes = len(schema.classes)
+        checked, booster, best, evals_result, searched = search_and_refit(
+            x_train,
+            y_train,
+            setup=SearchSetup(False, optimize, frozenset(params or {})),
+            raw=dict(params or {}),
+            native_of=lambda chosen: booster_params(chosen, n_classes, seed, threads),
+            seed=seed,
+            threads=threads,
+            time_budget=search[0],
+            trials=search[1],
+            progress=progress,
+            search_progress=search_progress,
+        )
+        native = booster_params(checked, n_classes, seed, threads)
+        fit_rows, validation_rows = len(y_train), 0
     binary = len(schema.classes) == 2
     proba = _probabilities(booster, x_test, len(schema.classes))
     decision = Decision(optimize)
     if binary:
         decision = fit_decision(
-            optimize, native, x_train, y_train, best + 1, seed=seed, threads=threads
+            optimize,
+            native,
+            x_train,
+            y_train,
+            best + 1,
+            seed=seed,
+            threads=threads,
+            class_weight=checked["class_weight"],
         )
         extra = decision_evaluation(y_test, proba[:, 1], decision)
         proba = _probabilities(booster, x_test, 2, decision.calibration)
@@ -161,15 +201,34 @@ def train_model(
         rows={
             "total": len(frame),
             "labelled": len(labelled),
-            "train": len(y_fit),
-            "validation": len(y_val),
+            "train": fit_rows,
+            "validation": validation_rows,
             "test": len(y_test),
         },
         best_iteration=best,
         duration_seconds=round(time.perf_counter() - started, 3),
         reference=reference,
         decision=decision,
+        search=searched,
     )
+
+
+def _search_request(
+    search: tuple[float | None, int | None],
+    params: dict[str, Any] | None,
+    optimize: str,
+    progress: SearchProgress | None,
+) -> dict[str, Any] | None:
+    """What a regression's search needs, or None when no search was asked for."""
+    if search == (None, None):
+        return None
+    return {
+        "time_budget": search[0],
+        "trials": search[1],
+        "raw": dict(params or {}),
+        "optimize": optimize,
+        "progress": progress,
+    }
 
 
 def _predicted_sample(

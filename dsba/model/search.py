@@ -1,0 +1,181 @@
+"""A hyperparameter search under a time or trial budget: Optuna's TPE over the candidates.
+
+Imported only when a search is asked for, so training without one never loads Optuna.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+
+from dsba.model.params import validate_params
+from dsba.model.search_folds import TreeFolds, fold_plan
+from dsba.model.search_options import SearchProgress, direction
+from dsba.model.search_score import score
+from dsba.model.search_space import Candidate, SearchSetup, candidates, start_params
+
+# Trials that are never pruned after the starts, so the pruner's median means something.
+PRUNER_STARTUP = 3
+# Share of the time budget the trials may use: the winner's refit and evaluation follow.
+SEARCH_SHARE = 0.85
+
+
+@dataclass
+class SearchOutcome:
+    """The winner's full parameters, candidate and rounds, and the study behind them."""
+
+    params: dict[str, Any]
+    candidate: str
+    rounds: int
+    score: float
+    trial: int
+    study: optuna.Study
+    validation: str
+
+
+class _Objective:
+    """One trial: pick a candidate and parameters, fit every fold, score the held rows."""
+
+    def __init__(
+        self,
+        x: pd.DataFrame,
+        y: np.ndarray,
+        setup: SearchSetup,
+        raw: dict[str, Any],
+        native_of: Callable[[dict[str, Any]], dict[str, Any]],
+        seed: int,
+        threads: int,
+        deadline: float | None,
+    ) -> None:
+        self.y, self.setup, self.raw, self.native_of = y, setup, raw, native_of
+        self.deadline = deadline
+        self.candidates = candidates(setup)
+        self.starts = [(c, start_params(s, setup)) for c in self.candidates for s in c.starts]
+        fraction = validate_params(raw, regression=setup.regression)["validation_fraction"]
+        folds, self.validation = fold_plan(y, setup.regression, seed, fraction)
+        self.folds = TreeFolds(x, y, folds, threads, weighted=not setup.regression)
+
+    def _plan(self, trial: optuna.Trial) -> tuple[Candidate, dict[str, Any]]:
+        if trial.number < len(self.starts):
+            return self.starts[trial.number]
+        chosen = self.candidates[0]
+        if len(self.candidates) > 1:
+            name = trial.suggest_categorical("candidate", [c.name for c in self.candidates])
+            chosen = next(c for c in self.candidates if c.name == name)
+        return chosen, chosen.suggest(trial, self.setup)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        started = time.perf_counter()
+        candidate, searched = self._plan(trial)
+        trial.set_user_attr("candidate", candidate.name)
+        trial.set_user_attr("params", searched)
+        params = validate_params({**self.raw, **searched}, regression=self.setup.regression)
+        native = self.native_of(params)
+        # The starts always finish: the search then never ends with nothing to refit.
+        deadline = None if trial.number < len(self.starts) else self.deadline
+        folds = self.folds.folds
+        oof: np.ndarray | None = None
+        rounds: list[int] = []
+        value = float("nan")
+        for step, (_, held) in enumerate(folds):
+            predicted, best, timed_out = self.folds.fit(step, native, params, deadline)
+            if timed_out:
+                raise optuna.TrialPruned("out of time")
+            if oof is None:
+                oof = np.zeros((len(self.y), *predicted.shape[1:]))
+            oof[held] = predicted
+            rounds.append(best)
+            seen = np.concatenate([rows for _, rows in folds[: step + 1]])
+            value = score(self.setup.optimize, self.y[seen], oof[seen])
+            trial.set_user_attr("rounds", int(round(float(np.mean(rounds)))))
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+            if step < len(folds) - 1:
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return value
+
+
+def _study(optimize: str, seed: int, startup: int) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        # multivariate TPE is marked experimental; it models parameters jointly, which
+        # finds good regions of a tree's space in fewer trials than independent TPE.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    return optuna.create_study(
+        direction=direction(optimize),
+        sampler=sampler,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1),
+    )
+
+
+def run_search(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    setup: SearchSetup,
+    raw: dict[str, Any],
+    native_of: Callable[[dict[str, Any]], dict[str, Any]],
+    seed: int,
+    threads: int,
+    time_budget: float | None,
+    trials: int | None,
+    progress: SearchProgress | None = None,
+) -> SearchOutcome:
+    """Search on (x, y) only (the caller keeps the test part out); return the winner."""
+    started = time.monotonic()
+    timeout = None if time_budget is None else time_budget * SEARCH_SHARE
+    deadline = None if timeout is None else started + timeout
+    objective = _Objective(x, y, setup, raw, native_of, seed, threads, deadline)
+    study = _study(setup.optimize, seed, PRUNER_STARTUP + len(objective.starts))
+
+    def report(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if progress is None:
+            return
+        left = None if deadline is None else round(max(0.0, deadline - time.monotonic()), 1)
+        progress(
+            {
+                "trial": len(study.trials),
+                "total": trials,
+                "seconds_left": left,
+                "best": _best_value(study),
+                "metric": setup.optimize,
+            }
+        )
+
+    study.optimize(
+        objective,
+        n_trials=trials,
+        timeout=timeout,
+        callbacks=[report],
+        catch=(xgb.core.XGBoostError,),
+        gc_after_trial=False,
+    )
+    best = study.best_trial
+    searched = best.user_attrs["params"]
+    params = validate_params({**raw, **searched}, regression=setup.regression)
+    return SearchOutcome(
+        params=params,
+        candidate=best.user_attrs["candidate"],
+        rounds=best.user_attrs["rounds"],
+        score=float(best.value),
+        trial=best.number + 1,
+        study=study,
+        validation=objective.validation,
+    )
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return round(float(study.best_value), 6)
+    except ValueError:  # no trial has completed yet
+        return None

@@ -171,7 +171,8 @@ def flaml(python: Path, folder: Path, labelled: pd.DataFrame, split, settings: d
     return {
         "score": score(settings["metric"], target, predicted),
         "seconds": seconds,
-        "note": f"{reported['estimator']}, flaml {reported['flaml']}",
+        "note": reported["estimator"],
+        "version": reported["flaml"],
     }
 
 
@@ -290,6 +291,8 @@ def main() -> None:
             records += measure(name, TABLES[name], data, Path(scratch), args, python)
     theirs = f"flaml@{args.budget:g}"
     summarise(records, f"ours@{args.budget:g}" if args.search else "defaults", theirs)
+    version = next(record["version"] for record in records if "version" in record)
+    print(f"FLAML {version}; every score: higher is better")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dsba.data.schema import categorical_features
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
 from dsba.model.intervals import DEFAULT_INTERVAL
+from dsba.model.linear import refuse_linear_on_dask
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.search_options import SearchProgress
@@ -136,13 +137,14 @@ class LocalService:
         self,
         dataset_id: str,
         optimize: str | None = None,
+        params: dict[str, Any] | None = None,
         time_budget: float | None = None,
         trials: int | None = None,
-        params: dict[str, Any] | None = None,
     ) -> None:
         """Refuse, before a job starts, what the dataset's training path cannot do."""
         if self.goes_to_dask(dataset_id):
             refuse_optimize_on_dask(optimize)
+            refuse_linear_on_dask(params)
             refuse_search_on_dask(time_budget, trials, params)
 
     def goes_to_dask(self, dataset_id: str) -> bool:
@@ -171,6 +173,7 @@ class LocalService:
             from dsba.model.dask_training import train_and_register_dask
 
             refuse_optimize_on_dask(options.pop("optimize", None))
+            refuse_linear_on_dask(options.get("params"))
             refuse_search_on_dask(
                 options.pop("time_budget", None), options.pop("trials", None), options.get("params")
             )

@@ -49,6 +49,9 @@ class FeatureSchema:
     choices: dict[str, Any] = field(default_factory=dict)
     # "classification" or "regression" (whose classes are []); absent in older schema.json.
     task: str = CLASSIFICATION
+    # The linear booster's input encoding (dsba.model.linear); None for a tree model and in
+    # older schema.json, which all hold tree models.
+    linear: dict[str, Any] | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -89,6 +92,7 @@ class FeatureSchema:
             dropped=list(data.get("dropped", [])),
             choices=dict(data.get("choices") or {}),
             task=data.get("task", CLASSIFICATION),
+            linear=data.get("linear"),
         )
 
 

@@ -12,6 +12,7 @@ import xgboost as xgb
 
 from dsba.data.schema import FeatureSchema
 from dsba.model.decision import Decision
+from dsba.model.linear import is_linear, take_rows
 from dsba.model.weights import class_weights
 
 # progress(round_done, total_rounds): called after every boosting round.
@@ -88,7 +89,7 @@ def fit_booster(
     if len(y_fit) > curve_rows:
         rows = np.random.default_rng(seed).choice(len(y_fit), curve_rows, replace=False)
         d_curve = xgb.DMatrix(
-            x_fit.iloc[rows],
+            take_rows(x_fit, rows),
             y_fit[rows],
             weight=class_weights(y_fit[rows], power, y_fit),
             enable_categorical=True,
@@ -107,5 +108,9 @@ def fit_booster(
         callbacks=[_Progress(progress, total)] if progress else None,
     )
     best = int(booster.best_iteration)
+    if is_linear(native):
+        # A linear booster cannot be sliced; coordinate descent is deterministic, so fitting
+        # again for the best round count gives the same model as the first fit had then.
+        return xgb.train(native, d_fit, num_boost_round=best + 1), best, evals_result
     # Keep only the trees up to the best round, so serving needs no iteration_range.
     return booster[: best + 1], best, evals_result

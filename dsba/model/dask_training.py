@@ -52,6 +52,7 @@ from dsba.errors import DsbaError, InvalidInput
 from dsba.model.dask_regression import calibration_share, check_target_dask, train_regression_dask
 from dsba.model.evaluation import evaluate
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
+from dsba.model.linear import refuse_linear_on_dask
 from dsba.model.params import validate_params
 from dsba.model.pipeline import register_result
 from dsba.model.training import ProgressCallback, TrainingResult, booster_params
@@ -377,6 +378,7 @@ def train_model_dask(
     check_interval(interval)
     # The same parameter errors, first, as before regression: "objective" waits for the task.
     checked = validate_params({k: v for k, v in (params or {}).items() if k != "objective"})
+    refuse_linear_on_dask(checked)
     if checked["class_weight"]:
         raise InvalidInput(
             "the Dask engine trains without class weights: train without class_weight",

@@ -11,6 +11,7 @@ import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
 from dsba.model.calibration import apply_map, choose_map, reliability
+from dsba.model.linear import predict_inputs, take_rows
 from dsba.model.threshold import DEFAULT_THRESHOLD, choose_threshold, threshold_table
 from dsba.model.weights import class_weights
 
@@ -42,7 +43,7 @@ class Decision:
 
 def out_of_fold(
     native: dict,
-    x: pd.DataFrame,
+    x: pd.DataFrame | np.ndarray,
     y: np.ndarray,
     rounds: int,
     seed: int,
@@ -55,6 +56,7 @@ def out_of_fold(
     the training rows, so on an imbalanced table it may hold one or two positives, too few to
     place a threshold; out-of-fold predictions give one honest probability for every training
     row. Each fold model trains for the round count early stopping chose for the real model.
+    x is the booster's own input: a prepared frame, or a linear booster's matrix.
     """
     folds = min(OOF_FOLDS, int(np.bincount(y, minlength=2).min()))
     if folds < 2:
@@ -63,21 +65,21 @@ def out_of_fold(
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_rows, held_rows in split.split(x, y):
         d_fit = xgb.DMatrix(
-            x.iloc[fit_rows],
+            take_rows(x, fit_rows),
             y[fit_rows],
             weight=class_weights(y[fit_rows], class_weight),
             enable_categorical=True,
             nthread=threads or 0,
         )
         booster = xgb.train(native, d_fit, num_boost_round=rounds)
-        result[held_rows] = booster.inplace_predict(x.iloc[held_rows])
+        result[held_rows] = predict_inputs(booster, native, take_rows(x, held_rows))
     return result
 
 
 def fit_decision(
     optimize: str,
     native: dict,
-    x: pd.DataFrame,
+    x: pd.DataFrame | np.ndarray,
     y: np.ndarray,
     rounds: int,
     *,

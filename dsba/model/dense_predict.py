@@ -6,7 +6,8 @@ reads the cgroup CPU quota from /sys (five file system calls) on every call. Sco
 of a small model takes a few µs, and the web workers score single rows all day: they call the
 same C function, XGBoosterPredictFromDense, with arguments encoded once and a proxy kept per
 thread (measured: 93 µs per call down to 28 µs). If this XGBoost lacks the pieces used here,
-everything goes through inplace_predict as before.
+everything goes through inplace_predict as before. A linear booster has no inplace predict at
+all: it goes through a DMatrix of its encoded inputs (dsba.model.linear).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
+
+from dsba.model.linear import predict_linear
 
 try:
     from xgboost.core import _LIB, _check_call, _ProxyDMatrix
@@ -60,8 +64,13 @@ def _direct(x: object) -> bool:
     )
 
 
-def predict(booster: xgb.Booster, x: object) -> np.ndarray:
-    """What booster.inplace_predict(x) returns; C-ordered 2-D float32 arrays skip the wrapper."""
+def predict(booster: xgb.Booster, x: object, linear: dict[str, Any] | None = None) -> np.ndarray:
+    """What booster.inplace_predict(x) returns; C-ordered 2-D float32 arrays skip the wrapper.
+
+    linear is the schema's linear encoding when the booster is a linear one (else None).
+    """
+    if linear is not None:
+        return predict_linear(booster, linear, x)
     if not _direct(x):
         return booster.inplace_predict(x)
     interface = json.dumps(

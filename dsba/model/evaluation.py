@@ -132,8 +132,12 @@ def evaluate(
     majority_index: int,
     evals_result: dict[str, dict[str, list[float]]],
     threshold: float | None = None,
+    importance: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the model page and metadata show about a trained model."""
+    """Everything the model page and metadata show about a trained model.
+
+    importance replaces the trees' gain importance (a linear booster has no splits).
+    """
     k = len(schema.classes)
     predicted = decide(proba, threshold)
     matrix = metrics.confusion_matrix(y_true, predicted, labels=list(range(k)))
@@ -141,6 +145,6 @@ def evaluate(
         "metrics": headline_metrics(y_true, proba, schema.classes, majority_index, threshold),
         "confusion_matrix": {"labels": [str(c) for c in schema.classes], "matrix": matrix.tolist()},
         "curves": curves(y_true, proba, schema.classes),
-        "feature_importance": feature_importance(booster, schema),
+        "feature_importance": importance or feature_importance(booster, schema),
         "learning_curve": learning_curve(evals_result),
     }

@@ -22,6 +22,7 @@ from dsba.model import dense_predict
 from dsba.model.calibration import apply_map
 from dsba.model.feature_plan import FeaturePlan, feature_plan
 from dsba.model.intervals import interval_model
+from dsba.model.linear import linear_inputs, linear_sources
 from dsba.model.threshold import decide
 from dsba.registry.model_registry import LoadedModel
 
@@ -139,15 +140,20 @@ def _contributions(
 
     A regression's contributions explain its value (predicted is then all zeros, unused).
     """
-    matrix = xgb.DMatrix(x, enable_categorical=True)
+    if schema.linear is not None:
+        # A linear booster's columns: standardised inputs and one-hot categories.
+        matrix = xgb.DMatrix(linear_inputs(schema.linear, x))
+        sources = linear_sources(schema.linear)
+    else:
+        matrix = xgb.DMatrix(x, enable_categorical=True)
+        # The feature behind each matrix column: a datetime feature spans one column per
+        # part. Splitting names on "__" instead would merge features named like "bill__length".
+        sources = [
+            feature.name
+            for feature in schema.features
+            for _ in range(len(DATETIME_PARTS) if feature.kind == DATETIME else 1)
+        ]
     contribs = booster.predict(matrix, pred_contribs=True)
-    # The feature behind each matrix column: a datetime feature spans one column per part.
-    # Splitting column names on "__" instead would merge features named like "bill__length".
-    sources = [
-        feature.name
-        for feature in schema.features
-        for _ in range(len(DATETIME_PARTS) if feature.kind == DATETIME else 1)
-    ]
     result = []
     for i in range(len(x)):
         row = contribs[i] if contribs.ndim == 2 else contribs[i, predicted[i]]
@@ -169,7 +175,7 @@ def _score(
         # Each set_param call reconfigures the booster; once per model and worker is enough.
         model.booster.set_param({"nthread": threads})
         plan.threads = threads
-    raw = dense_predict.predict(model.booster, x)
+    raw = dense_predict.predict(model.booster, x, plan.schema.linear)
     if plan.schema.is_regression:
         values = np.asarray(raw, dtype=np.float64)
         bounds = interval_model(model).bounds(x, values, threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -12,8 +13,16 @@ from sklearn.model_selection import train_test_split
 
 from dsba.data.schema import FeatureSchema, encode_target, prepare_features
 from dsba.errors import InvalidInput
+from dsba.model import dense_predict
 from dsba.model import intervals as conformal
 from dsba.model.boosting import ProgressCallback, TrainingResult, fit_booster
+from dsba.model.linear import (
+    LINEAR,
+    fit_linear_encoding,
+    linear_importance,
+    linear_params,
+    model_inputs,
+)
 from dsba.model.regression_evaluation import evaluate_regression
 from dsba.monitoring.reference import build_regression_reference
 
@@ -74,8 +83,8 @@ def staged_progress(progress: ProgressCallback | None, stage: int, total: int):
     return lambda done, _: progress(stage * total + done, 2 * total)
 
 
-def _predict(booster: xgb.Booster, x: pd.DataFrame) -> np.ndarray:
-    return np.asarray(booster.inplace_predict(x), dtype=np.float64)
+def _predict(booster: xgb.Booster, x: pd.DataFrame, linear: dict | None = None) -> np.ndarray:
+    return np.asarray(dense_predict.predict(booster, x, linear), dtype=np.float64)
 
 
 def calibrate_and_evaluate(
@@ -88,6 +97,7 @@ def calibrate_and_evaluate(
     interval: float,
     evals_result: dict[str, dict[str, list[float]]],
     seed: int,
+    importance: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], conformal.IntervalModel, np.ndarray]:
     """Calibrate intervals on (y, value, quantiles) of held-out rows; evaluate on the test part.
 
@@ -110,6 +120,7 @@ def calibrate_and_evaluate(
         candidates,
         evals_result,
         seed,
+        importance,
     )
     return evaluation, interval_model, candidates[interval_model.method]
 
@@ -147,17 +158,32 @@ def train_regression(
     if search is None:
         native = regression_params(checked, seed, threads)
         total = checked["n_estimators"]
+        main = native
+        if checked["booster"] == LINEAR:
+            schema = dataclasses.replace(schema, linear=fit_linear_encoding(schema, x_train))
+            main = linear_params(native)
         booster, best, evals_result = fit_booster(
-            native, fit, validation, checked, seed, threads, staged_progress(progress, 0, total)
+            main,
+            (model_inputs(schema, x_fit), y_fit),
+            (model_inputs(schema, x_val), y_val),
+            checked,
+            seed,
+            threads,
+            staged_progress(progress, 0, total),
         )
         fit_rows, validation_rows = len(y_fit), len(y_val)
     else:
+        encoding = fit_linear_encoding(schema, x_train)
         checked, booster, best, evals_result, searched = _search(
-            x_rest, y_rest, checked, search, seed, threads, progress
+            x_rest, y_rest, checked, search, seed, threads, progress, encoding
         )
+        if checked["booster"] == LINEAR:
+            schema = dataclasses.replace(schema, linear=encoding)
         native = regression_params(checked, seed, threads)
         total = checked["n_estimators"]
         fit_rows, validation_rows = len(y_rest), 0
+    # The interval's quantile booster stays a tree model on the prepared inputs, whatever
+    # the main booster: it only has to rank rows by their noise, which trees do well.
     quantile_booster, _, _ = fit_booster(
         conformal.quantile_params(native, interval),
         fit,
@@ -167,8 +193,9 @@ def train_regression(
         threads,
         staged_progress(progress, 1, total),
     )
-    calibration = (y_cal, _predict(booster, x_cal), _predict(quantile_booster, x_cal))
-    test = (y_test, _predict(booster, x_test), _predict(quantile_booster, x_test))
+    linear = schema.linear
+    calibration = (y_cal, _predict(booster, x_cal, linear), _predict(quantile_booster, x_cal))
+    test = (y_test, _predict(booster, x_test, linear), _predict(quantile_booster, x_test))
     evaluation, interval_model, test_bounds = calibrate_and_evaluate(
         booster,
         quantile_booster,
@@ -179,6 +206,7 @@ def train_regression(
         interval,
         evals_result,
         seed,
+        linear_importance(booster, schema, x_test),
     )
     return TrainingResult(
         booster=booster,
@@ -204,7 +232,7 @@ def train_regression(
             intervals_test=test_bounds,
             # As for classifiers: at most 100,000 training rows' values join the profile.
             train_predicted=_predict(
-                booster, x_train.sample(min(len(x_train), 100_000), random_state=seed)
+                booster, x_train.sample(min(len(x_train), 100_000), random_state=seed), linear
             ),
         ),
         intervals=interval_model.metadata(),
@@ -221,6 +249,7 @@ def _search(
     seed: int,
     threads: int,
     progress: ProgressCallback | None,
+    encoding: dict[str, Any],
 ):
     """Search the main booster's parameters on (x, y) and refit the winner on all of it."""
     # Imported here: training without a search never loads Optuna.
@@ -231,9 +260,10 @@ def _search(
     return search_and_refit(
         x,
         y,
-        setup=SearchSetup(True, search["optimize"], frozenset(raw)),
+        setup=SearchSetup.of(True, search["optimize"], raw),
         raw=raw,
-        native_of=lambda chosen: regression_params(chosen, seed, threads),
+        native_of=lambda chosen: _native(chosen, seed, threads),
+        linear_encoding=encoding,
         seed=seed,
         threads=threads,
         time_budget=search["time_budget"],
@@ -242,6 +272,12 @@ def _search(
         progress=_first_half(progress),
         search_progress=search["progress"],
     )
+
+
+def _native(params: dict[str, Any], seed: int, threads: int) -> dict[str, Any]:
+    """Native parameters for params' booster: trees, or the linear booster."""
+    native = regression_params(params, seed, threads)
+    return linear_params(native) if params["booster"] == LINEAR else native
 
 
 def _first_half(progress: ProgressCallback | None) -> ProgressCallback | None:

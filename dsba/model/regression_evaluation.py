@@ -82,8 +82,12 @@ def evaluate_regression(
     candidates: dict[str, np.ndarray],
     evals_result: dict[str, dict[str, list[float]]],
     seed: int,
+    importance: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the model page and metadata show about a trained regressor."""
+    """Everything the model page and metadata show about a trained regressor.
+
+    importance replaces the trees' gain importance (a linear booster has no splits).
+    """
     baseline = regression_metrics(y_test, np.full(len(y_test), train_mean))
     covered = coverage_and_width(y_test, bounds)
     headline = {
@@ -107,7 +111,7 @@ def evaluate_regression(
                 for method, found in candidates.items()
             },
         },
-        "feature_importance": feature_importance(booster, schema),
+        "feature_importance": importance or feature_importance(booster, schema),
         "learning_curve": learning_curve(evals_result),
     }
 

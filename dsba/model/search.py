@@ -17,7 +17,7 @@ import pandas as pd
 import xgboost as xgb
 
 from dsba.model.params import validate_params
-from dsba.model.search_folds import TreeFolds, fold_plan
+from dsba.model.search_folds import Folds, fold_plan
 from dsba.model.search_options import SearchProgress, direction
 from dsba.model.search_score import score
 from dsba.model.search_space import Candidate, SearchSetup, candidates, start_params
@@ -51,17 +51,26 @@ class _Objective:
         setup: SearchSetup,
         raw: dict[str, Any],
         native_of: Callable[[dict[str, Any]], dict[str, Any]],
+        linear_x: Callable[[], np.ndarray],
         seed: int,
         threads: int,
         deadline: float | None,
     ) -> None:
-        self.y, self.setup, self.raw, self.native_of = y, setup, raw, native_of
-        self.deadline = deadline
+        self.x, self.y, self.setup, self.raw, self.native_of = x, y, setup, raw, native_of
+        self.linear_x, self.threads, self.deadline = linear_x, threads, deadline
         self.candidates = candidates(setup)
         self.starts = [(c, start_params(s, setup)) for c in self.candidates for s in c.starts]
         fraction = validate_params(raw, regression=setup.regression)["validation_fraction"]
-        folds, self.validation = fold_plan(y, setup.regression, seed, fraction)
-        self.folds = TreeFolds(x, y, folds, threads, weighted=not setup.regression)
+        self.rows, self.validation = fold_plan(y, setup.regression, seed, fraction)
+        self.folds: dict[str, Folds] = {}
+
+    def folds_of(self, candidate: Candidate) -> Folds:
+        """The candidate's fold matrices, built the first time it is tried."""
+        if candidate.name not in self.folds:
+            x = self.linear_x() if candidate.linear else self.x
+            weighted = not self.setup.regression
+            self.folds[candidate.name] = Folds(x, self.y, self.rows, self.threads, weighted)
+        return self.folds[candidate.name]
 
     def _plan(self, trial: optuna.Trial) -> tuple[Candidate, dict[str, Any]]:
         if trial.number < len(self.starts):
@@ -81,12 +90,12 @@ class _Objective:
         native = self.native_of(params)
         # The starts always finish: the search then never ends with nothing to refit.
         deadline = None if trial.number < len(self.starts) else self.deadline
-        folds = self.folds.folds
+        matrices, folds = self.folds_of(candidate), self.rows
         oof: np.ndarray | None = None
         rounds: list[int] = []
         value = float("nan")
         for step, (_, held) in enumerate(folds):
-            predicted, best, timed_out = self.folds.fit(step, native, params, deadline)
+            predicted, best, timed_out = matrices.fit(step, native, params, deadline)
             if timed_out:
                 raise optuna.TrialPruned("out of time")
             if oof is None:
@@ -125,17 +134,21 @@ def run_search(
     setup: SearchSetup,
     raw: dict[str, Any],
     native_of: Callable[[dict[str, Any]], dict[str, Any]],
+    linear_x: Callable[[], np.ndarray],
     seed: int,
     threads: int,
     time_budget: float | None,
     trials: int | None,
     progress: SearchProgress | None = None,
 ) -> SearchOutcome:
-    """Search on (x, y) only (the caller keeps the test part out); return the winner."""
+    """Search on (x, y) only (the caller keeps the test part out); return the winner.
+
+    linear_x() gives the same rows as the linear candidate's inputs (called when first needed).
+    """
     started = time.monotonic()
     timeout = None if time_budget is None else time_budget * SEARCH_SHARE
     deadline = None if timeout is None else started + timeout
-    objective = _Objective(x, y, setup, raw, native_of, seed, threads, deadline)
+    objective = _Objective(x, y, setup, raw, native_of, linear_x, seed, threads, deadline)
     study = _study(setup.optimize, seed, PRUNER_STARTUP + len(objective.starts))
 
     def report(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

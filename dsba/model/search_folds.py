@@ -10,6 +10,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from dsba.model.linear import is_linear, take_rows
 from dsba.model.weights import class_weights
 
 # Cross-validation while the searched rows are few: 5 folds up to 10,000 rows, 3 up to
@@ -54,12 +55,12 @@ class _Deadline(xgb.callback.TrainingCallback):
         return self.deadline is not None and time.monotonic() > self.deadline
 
 
-class TreeFolds:
-    """Each fold's fit and held DMatrix, built once: trials only boost and predict."""
+class Folds:
+    """Each fold's fit and held DMatrix for one kind of input, built once for every trial."""
 
     def __init__(
         self,
-        x: pd.DataFrame,
+        x: pd.DataFrame | np.ndarray,
         y: np.ndarray,
         folds: list[tuple[np.ndarray, np.ndarray]],
         threads: int,
@@ -72,8 +73,10 @@ class TreeFolds:
         ]
 
     @staticmethod
-    def _matrix(x: pd.DataFrame, y: np.ndarray, rows: np.ndarray, threads: int) -> xgb.DMatrix:
-        return xgb.DMatrix(x.iloc[rows], y[rows], enable_categorical=True, nthread=threads or 0)
+    def _matrix(x: Any, y: np.ndarray, rows: np.ndarray, threads: int) -> xgb.DMatrix:
+        return xgb.DMatrix(
+            take_rows(x, rows), y[rows], enable_categorical=True, nthread=threads or 0
+        )
 
     def fit(
         self, step: int, native: dict, params: dict[str, Any], deadline: float | None
@@ -99,6 +102,11 @@ class TreeFolds:
         )
         best = int(booster.best_iteration)
         timed_out = deadline is not None and time.monotonic() > deadline
+        if is_linear(native):
+            # A linear booster predicts with all its rounds; coordinate descent is
+            # deterministic, so boosting again to the best round gives that round's model.
+            booster = xgb.train(native, d_fit, num_boost_round=best + 1)
+            return booster.predict(d_held), best + 1, timed_out
         return booster.predict(d_held, iteration_range=(0, best + 1)), best + 1, timed_out
 
 

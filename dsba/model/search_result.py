@@ -12,6 +12,7 @@ import pandas as pd
 import xgboost as xgb
 
 from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback
+from dsba.model.linear import LINEAR, linear_inputs, take_rows
 from dsba.model.search import SearchOutcome, run_search
 from dsba.model.search_options import SearchProgress, direction
 from dsba.model.search_space import SearchSetup
@@ -95,9 +96,9 @@ class _Progress(xgb.callback.TrainingCallback):
         return False
 
 
-def refit_tree(
+def refit(
     native: dict[str, Any],
-    x: pd.DataFrame,
+    x: pd.DataFrame | np.ndarray,
     y: np.ndarray,
     params: dict[str, Any],
     rounds: int,
@@ -115,7 +116,7 @@ def refit_tree(
     if len(y) > TRAIN_CURVE_ROWS:
         rows = np.random.default_rng(seed).choice(len(y), TRAIN_CURVE_ROWS, replace=False)
         d_curve = xgb.DMatrix(
-            x.iloc[rows],
+            take_rows(x, rows),
             y[rows],
             weight=class_weights(y[rows], power, y),
             enable_categorical=True,
@@ -141,6 +142,7 @@ def search_and_refit(
     setup: SearchSetup,
     raw: dict[str, Any],
     native_of: Callable[[dict[str, Any]], dict[str, Any]],
+    linear_encoding: dict[str, Any],
     seed: int,
     threads: int,
     time_budget: float | None,
@@ -154,12 +156,20 @@ def search_and_refit(
     the rounds the folds chose, so a retrain with them needs no search.
     """
     started = time.monotonic()
+    encoded: list[np.ndarray] = []
+
+    def linear_x() -> np.ndarray:
+        if not encoded:
+            encoded.append(linear_inputs(linear_encoding, x))
+        return encoded[0]
+
     outcome = run_search(
         x,
         y,
         setup=setup,
         raw=raw,
         native_of=native_of,
+        linear_x=linear_x,
         seed=seed,
         threads=threads,
         time_budget=time_budget,
@@ -167,9 +177,9 @@ def search_and_refit(
         progress=search_progress,
     )
     params = outcome.params | {"n_estimators": outcome.rounds}
-    booster, evals_result = refit_tree(
+    booster, evals_result = refit(
         native_of(params),
-        x,
+        linear_x() if params["booster"] == LINEAR else x,
         y,
         params,
         outcome.rounds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -11,13 +12,21 @@ import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
 from dsba.data.column_choices import check_choices, check_kind_values
-from dsba.data.schema import encode_target, infer_schema, prepare_features
+from dsba.data.schema import FeatureSchema, encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
+from dsba.model import dense_predict
 from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback, TrainingResult, fit_booster
 from dsba.model.calibration import apply_map
 from dsba.model.decision import Decision, decision_evaluation, fit_decision
 from dsba.model.evaluation import evaluate
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
+from dsba.model.linear import (
+    LINEAR,
+    fit_linear_encoding,
+    linear_importance,
+    linear_params,
+    model_inputs,
+)
 from dsba.model.params import validate_params
 from dsba.model.regression import train_regression
 from dsba.model.search_options import SearchProgress, check_search
@@ -52,6 +61,12 @@ def booster_params(params: dict[str, Any], n_classes: int, seed: int, threads: i
     if not binary:
         native["num_class"] = n_classes
     return native
+
+
+def _native(params: dict[str, Any], n_classes: int, seed: int, threads: int) -> dict:
+    """Native parameters for params' booster: trees, or the linear booster."""
+    native = booster_params(params, n_classes, seed, threads)
+    return linear_params(native) if params["booster"] == LINEAR else native
 
 
 def _split(x: pd.DataFrame, y: np.ndarray, size: float, seed: int, what: str):
@@ -128,10 +143,13 @@ def train_model(
             x_train, y_train, checked["validation_fraction"], seed, "validation"
         )
         native = booster_params(checked, len(schema.classes), seed, threads)
+        if checked["booster"] == LINEAR:
+            schema = dataclasses.replace(schema, linear=fit_linear_encoding(schema, x_train))
+            native = linear_params(native)
         booster, best, evals_result = fit_booster(
             native,
-            (x_fit, y_fit),
-            (x_val, y_val),
+            (model_inputs(schema, x_fit), y_fit),
+            (model_inputs(schema, x_val), y_val),
             checked,
             seed,
             threads,
@@ -145,12 +163,14 @@ def train_model(
         from dsba.model.search_space import SearchSetup
 
         n_classes = len(schema.classes)
+        encoding = fit_linear_encoding(schema, x_train)
         checked, booster, best, evals_result, searched = search_and_refit(
             x_train,
             y_train,
-            setup=SearchSetup(False, optimize, frozenset(params or {})),
+            setup=SearchSetup.of(False, optimize, dict(params or {})),
             raw=dict(params or {}),
-            native_of=lambda chosen: booster_params(chosen, n_classes, seed, threads),
+            native_of=lambda chosen: _native(chosen, n_classes, seed, threads),
+            linear_encoding=encoding,
             seed=seed,
             threads=threads,
             time_budget=search[0],
@@ -158,16 +178,19 @@ def train_model(
             progress=progress,
             search_progress=search_progress,
         )
-        native = booster_params(checked, n_classes, seed, threads)
+        if checked["booster"] == LINEAR:
+            schema = dataclasses.replace(schema, linear=encoding)
+        native = _native(checked, n_classes, seed, threads)
         fit_rows, validation_rows = len(y_train), 0
     binary = len(schema.classes) == 2
-    proba = _probabilities(booster, x_test, len(schema.classes))
+    proba = _probabilities(booster, schema, x_test)
     decision = Decision(optimize)
     if binary:
+        inputs = model_inputs(schema, x_train)
         decision = fit_decision(
             optimize,
             native,
-            x_train,
+            inputs,
             y_train,
             best + 1,
             seed=seed,
@@ -175,10 +198,17 @@ def train_model(
             class_weight=checked["class_weight"],
         )
         extra = decision_evaluation(y_test, proba[:, 1], decision)
-        proba = _probabilities(booster, x_test, 2, decision.calibration)
+        proba = _probabilities(booster, schema, x_test, decision.calibration)
     majority = int(np.bincount(y_train).argmax())
     evaluation = evaluate(
-        booster, schema, y_test, proba, majority, evals_result, decision.threshold
+        booster,
+        schema,
+        y_test,
+        proba,
+        majority,
+        evals_result,
+        decision.threshold,
+        importance=linear_importance(booster, schema, x_test),
     )
     if binary:
         evaluation.update(extra)
@@ -190,7 +220,7 @@ def train_model(
         proba,
         schema.classes,
         importance,
-        train_predicted=_predicted_sample(booster, x_train, len(schema.classes), seed, decision),
+        train_predicted=_predicted_sample(booster, schema, x_train, seed, decision),
         predicted=decide(proba, decision.threshold),
     )
     return TrainingResult(
@@ -232,19 +262,20 @@ def _search_request(
 
 
 def _predicted_sample(
-    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, seed: int, decision: Decision
+    booster: xgb.Booster, schema: FeatureSchema, x: pd.DataFrame, seed: int, decision: Decision
 ):
     """Predicted classes of (a seeded sample of) the training part, for the reference."""
     if len(x) > REFERENCE_TRAIN_ROWS:
         x = x.iloc[np.random.default_rng(seed).choice(len(x), REFERENCE_TRAIN_ROWS, replace=False)]
-    proba = _probabilities(booster, x, n_classes, decision.calibration)
+    proba = _probabilities(booster, schema, x, decision.calibration)
     return decide(proba, decision.threshold)
 
 
 def _probabilities(
-    booster: xgb.Booster, x: pd.DataFrame, n_classes: int, calibration: dict | None = None
+    booster: xgb.Booster, schema: FeatureSchema, x: pd.DataFrame, calibration: dict | None = None
 ) -> np.ndarray:
-    raw = booster.inplace_predict(x)
+    n_classes = len(schema.classes)
+    raw = dense_predict.predict(booster, x, schema.linear)
     if n_classes == 2:
         raw = apply_map(calibration, raw)
     return np.column_stack([1.0 - raw, raw]) if n_classes == 2 else raw

@@ -99,7 +99,7 @@ def submit_training(app_state: AppState, request: dict[str, Any]) -> dict[str, A
         validate_params(given, regression=request["task"] == REGRESSION)
     task = _check_values(app_state, profile["id"], target, choices[1], request.get("task"))
     params = validate_params(given, regression=task == REGRESSION)
-    app_state.service.check_training(profile["id"], request.get("optimize"))
+    app_state.service.check_training(profile["id"], request.get("optimize"), params)
     job_request = {
         "dataset_id": profile["id"],
         "dataset": profile.get("filename"),

@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from dsba.data.target import TASKS
 from dsba.jobs.job_store import STATES
 from dsba.model.intervals import DEFAULT_INTERVAL
-from dsba.model.params import OBJECTIVES
+from dsba.model.params import BOOSTERS, OBJECTIVES
 from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 
@@ -102,7 +102,9 @@ class TrainRequestSchema(Schema):
         values=fields.Raw(),
         load_default=dict,
         metadata={
-            "description": "hyperparameters; a regression also takes objective: "
+            "description": "hyperparameters; booster: "
+            + " or ".join(BOOSTERS)
+            + " (default gbtree); a regression also takes objective: "
             + ", ".join(OBJECTIVES)
         },
     )

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from dsba.data.ingestion import FORMATS
 from dsba.data.schema import BOOLEAN, CATEGORICAL, DATETIME
-from dsba.model.params import OBJECTIVES, PARAMS
+from dsba.model.params import BOOSTERS, OBJECTIVES, PARAMS
 from dsba.model.threshold import OPTIMIZE_CHOICES
 from dsba.registry.refs import NAME_PATTERN
 from webapp.pages.formatting import upload_limit
@@ -113,6 +113,18 @@ class TrainForm(FlaskForm):
         default=OBJECTIVES[0],
         description="regression only: the loss XGBoost minimises",
     )
+    booster = SelectField(
+        "booster",
+        choices=[
+            SelectChoice("gbtree", "gbtree (boosted trees)"),
+            SelectChoice("gblinear", "gblinear (linear model)"),
+        ],
+        default=BOOSTERS[0],
+        validate_choice=True,
+        description="trees, or a linear model (standardised numbers, one-hot categories); "
+        "gblinear uses the rounds, learning rate (its default 0.5) and reg_ parameters "
+        "(reg_lambda 0.01) only",
+    )
     seed = IntegerField(
         "Random seed",
         default=42,
@@ -138,6 +150,8 @@ class TrainForm(FlaskForm):
                 chosen[name] = value
         if self.objective.data != OBJECTIVES[0]:
             chosen["objective"] = self.objective.data
+        if self.booster.data != BOOSTERS[0]:
+            chosen["booster"] = self.booster.data
         return chosen
 
     def task_options(self) -> dict[str, Any]:

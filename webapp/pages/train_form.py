@@ -10,7 +10,7 @@ from wtforms import BooleanField, SelectChoice, SelectField
 from dsba.data.column_choices import KIND_CHOICES
 from dsba.data.schema import IGNORE
 from dsba.data.target import CLASSIFICATION, REGRESSION
-from dsba.model.params import OBJECTIVES, PARAMS
+from dsba.model.params import BOOSTERS, OBJECTIVES, PARAMS
 from webapp.pages.forms import TrainForm
 
 # A hidden input beside the column controls: an unticked box is absent from a post, so
@@ -69,7 +69,14 @@ class DatasetTrainForm(TrainForm):
 
     def advanced_changed(self) -> bool:
         """Whether any advanced setting differs from its default."""
-        fields = [self.test_size, self.seed, self.interval, self.objective, *self.param_fields()]
+        fields = [
+            self.test_size,
+            self.seed,
+            self.interval,
+            self.objective,
+            self.booster,
+            *self.param_fields(),
+        ]
         return any(f.data is not None and f.data != f.default for f in fields)
 
     def fill(self, target: str, name: str, request: dict[str, Any]) -> None:
@@ -83,6 +90,9 @@ class DatasetTrainForm(TrainForm):
                 self[f"param_{key}"].data = value
         if (request.get("params") or {}).get("objective") in OBJECTIVES:
             self.objective.data = request["params"]["objective"]
+        # Versions from before the linear candidate have no booster: they are tree models.
+        if (request.get("params") or {}).get("booster") in BOOSTERS:
+            self.booster.data = request["params"]["booster"]
         # A job's request names the task it trained as; a version's metadata says regression
         # (or binary/multiclass, which the automatic choice infers again).
         if request.get("task") in (CLASSIFICATION, REGRESSION):

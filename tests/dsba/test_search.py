@@ -20,6 +20,7 @@ from dsba.errors import InvalidInput
 from dsba.jobrunner import JobReporter
 from dsba.jobs.job_store import ACTIVE, SUCCEEDED, JobStore, start_job
 from dsba.model.pipeline import train_and_register
+from dsba.model.prediction import predict_frame
 from dsba.model.training import _split, train_model
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
@@ -314,3 +315,27 @@ def test_the_job_record_shows_the_search_dict_as_its_progress(tmp_path):
     reporter.last_write = 0.0  # the next report is due: it writes the record
     reporter.search(shown)
     assert store.get(job["id"])["progress"] == shown
+
+
+def test_the_linear_candidate_wins_on_a_mostly_linear_table_and_serves(tmp_path):
+    frame = load_diabetes(as_frame=True).frame
+    registry = ModelRegistry(tmp_path)
+    settings = Settings.from_env({"DSBA_REGISTRY_DIR": str(tmp_path), "DSBA_TRAIN_THREADS": "1"})
+    dataset = Dataset(frame=frame, source="d.csv", format="csv", fingerprint="0" * 64, n_bytes=1)
+    meta = train_and_register(
+        registry, dataset, name="diabetes", target="target", settings=settings, trials=3, seed=1
+    )
+    board = meta["search"]["leaderboard"]
+    assert {r["candidate"] for r in board} == {"gbtree", "gblinear"}
+    assert meta["search"]["winner"]["candidate"] == "gblinear"
+    assert meta["params"]["booster"] == "gblinear"
+    model = registry.load("diabetes")
+    assert model.schema["linear"] is not None
+    served = predict_frame(model, frame.drop(columns="target").head(5))
+    assert np.isfinite(np.asarray(served.labels, dtype=float)).all() and len(served.labels) == 5
+
+
+def test_a_booster_the_user_chose_keeps_the_search_to_it(penguins):
+    result, _ = _search(penguins, "species", trials=3, params={**QUICK, "booster": "gbtree"})
+    assert {r["candidate"] for r in result.search["leaderboard"]} == {"gbtree"}
+    assert all("booster" not in r["params"] for r in result.search["leaderboard"])

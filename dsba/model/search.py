@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from os import cpu_count
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,12 @@ class _Objective:
         fraction = validate_params(raw, regression=setup.regression)["validation_fraction"]
         self.rows, self.validation = fold_plan(y, setup.regression, seed, fraction)
         self.folds: dict[str, Folds] = {}
+        # Folds of k-fold data are small: each fits on one thread, several at once. One
+        # XGBoost fit spread over threads waits for all of them every round, which on small
+        # data costs more than it gains (on a busy 2-core machine 3.5 ms a round on one
+        # thread, 240 ms on two); the validation part of large data uses every thread.
+        self.workers = 1 if len(self.rows) == 1 else min(len(self.rows), threads or cpu_count())
+        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
 
     def folds_of(self, candidate: Candidate) -> Folds:
         """The candidate's fold matrices, built the first time it is tried."""
@@ -88,32 +96,47 @@ class _Objective:
         trial.set_user_attr("params", searched)
         params = validate_params({**self.raw, **searched}, regression=self.setup.regression)
         native = self.native_of(params)
+        if len(self.rows) > 1:
+            native["nthread"] = 1
         # The starts always finish: the search then never ends with nothing to refit.
         deadline = None if trial.number < len(self.starts) else self.deadline
         matrices, folds = self.folds_of(candidate), self.rows
         oof: np.ndarray | None = None
         rounds: list[int] = []
         value = float("nan")
-        for step, (_, held) in enumerate(folds):
-            predicted, best, timed_out = matrices.fit(step, native, params, deadline)
-            if timed_out:
-                raise optuna.TrialPruned("out of time")
-            if oof is None:
-                oof = np.zeros((len(self.y), *predicted.shape[1:]))
-            oof[held] = predicted
-            rounds.append(best)
-            seen = np.concatenate([rows for _, rows in folds[: step + 1]])
+        batches = [
+            range(i, min(i + self.workers, len(folds))) for i in range(0, len(folds), self.workers)
+        ]
+        for number, steps in enumerate(batches):
+
+            def fit(step: int) -> tuple[np.ndarray, int, bool]:
+                return matrices.fit(step, native, params, deadline)
+
+            fitted = list(self.pool.map(fit, steps)) if self.pool else [fit(s) for s in steps]
+            for step, (predicted, best, timed_out) in zip(steps, fitted, strict=True):
+                if timed_out:
+                    raise optuna.TrialPruned("out of time")
+                if oof is None:
+                    oof = np.zeros((len(self.y), *predicted.shape[1:]))
+                oof[folds[step][1]] = predicted
+                rounds.append(best)
+            seen = np.concatenate([rows for _, rows in folds[: steps[-1] + 1]])
             value = score(self.setup.optimize, self.y[seen], oof[seen])
             trial.set_user_attr("rounds", int(round(float(np.mean(rounds)))))
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
-            if step < len(folds) - 1:
-                trial.report(value, step)
+            if number < len(batches) - 1:
+                trial.report(value, number)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
         return value
 
+    def close(self) -> None:
+        """Stop the fold threads."""
+        if self.pool is not None:
+            self.pool.shutdown()
 
-def _study(optimize: str, seed: int, startup: int) -> optuna.Study:
+
+def _study(optimize: str, seed: int, startup: int, warmup: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         # multivariate TPE is marked experimental; it models parameters jointly, which
@@ -123,7 +146,7 @@ def _study(optimize: str, seed: int, startup: int) -> optuna.Study:
     return optuna.create_study(
         direction=direction(optimize),
         sampler=sampler,
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup),
     )
 
 
@@ -149,7 +172,9 @@ def run_search(
     timeout = None if time_budget is None else time_budget * SEARCH_SHARE
     deadline = None if timeout is None else started + timeout
     objective = _Objective(x, y, setup, raw, native_of, linear_x, seed, threads, deadline)
-    study = _study(setup.optimize, seed, PRUNER_STARTUP + len(objective.starts))
+    # Pruned only once two folds are scored: one small fold's score is too noisy to judge.
+    warmup = 0 if objective.workers > 1 else 1
+    study = _study(setup.optimize, seed, PRUNER_STARTUP + len(objective.starts), warmup)
 
     def report(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
         if progress is None:
@@ -165,14 +190,17 @@ def run_search(
             }
         )
 
-    study.optimize(
-        objective,
-        n_trials=trials,
-        timeout=timeout,
-        callbacks=[report],
-        catch=(xgb.core.XGBoostError,),
-        gc_after_trial=False,
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=timeout,
+            callbacks=[report],
+            catch=(xgb.core.XGBoostError,),
+            gc_after_trial=False,
+        )
+    finally:
+        objective.close()
     best = study.best_trial
     searched = best.user_attrs["params"]
     params = validate_params({**raw, **searched}, regression=setup.regression)

@@ -20,6 +20,7 @@ from dsba.model.weights import class_weights
 # with little noise (the standard error of an accuracy near 0.9 is below 0.5 points).
 FIVE_FOLD_ROWS = 10_000
 CV_ROWS = 50_000
+VALIDATION_PART = "validation part"
 
 
 def fold_plan(
@@ -41,7 +42,7 @@ def fold_plan(
         random_state=seed,
         stratify=None if regression else y,
     )
-    return [(fit, held)], "validation part"
+    return [(fit, held)], VALIDATION_PART
 
 
 class _Deadline(xgb.callback.TrainingCallback):
@@ -100,14 +101,16 @@ class Folds:
             verbose_eval=False,
             callbacks=[_Deadline(deadline)],
         )
+        if deadline is not None and time.monotonic() > deadline:
+            # Stopped by the clock, perhaps before early stopping noted a best round.
+            return np.empty(0), 0, True
         best = int(booster.best_iteration)
-        timed_out = deadline is not None and time.monotonic() > deadline
         if is_linear(native):
             # A linear booster predicts with all its rounds; coordinate descent is
             # deterministic, so boosting again to the best round gives that round's model.
             booster = xgb.train(native, d_fit, num_boost_round=best + 1)
-            return booster.predict(d_held), best + 1, timed_out
-        return booster.predict(d_held, iteration_range=(0, best + 1)), best + 1, timed_out
+            return booster.predict(d_held), best + 1, False
+        return booster.predict(d_held, iteration_range=(0, best + 1)), best + 1, False
 
 
 def _or_ones(weights: np.ndarray | None, n: int) -> np.ndarray:

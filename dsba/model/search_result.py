@@ -14,6 +14,7 @@ import xgboost as xgb
 from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback
 from dsba.model.linear import LINEAR, linear_inputs, take_rows
 from dsba.model.search import SearchOutcome, run_search
+from dsba.model.search_folds import VALIDATION_PART
 from dsba.model.search_options import SearchProgress, direction
 from dsba.model.search_space import SearchSetup
 from dsba.model.weights import class_weights
@@ -177,8 +178,11 @@ def search_and_refit(
         progress=search_progress,
     )
     params = outcome.params | {"n_estimators": outcome.rounds}
+    native = native_of(params)
+    if outcome.validation != VALIDATION_PART:
+        native["nthread"] = 1  # k-fold data is small: one thread, as the folds (search.py)
     booster, evals_result = refit(
-        native_of(params),
+        native,
         linear_x() if params["booster"] == LINEAR else x,
         y,
         params,

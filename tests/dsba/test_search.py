@@ -17,11 +17,20 @@ from dsba.data.datasets import DatasetStore
 from dsba.data.ingestion import Dataset, read_bytes
 from dsba.data.schema import encode_target, infer_schema, prepare_features
 from dsba.errors import InvalidInput
-from dsba.jobrunner import JobReporter
-from dsba.jobs.job_store import ACTIVE, SUCCEEDED, JobStore, start_job
+from dsba.jobrunner import JobReporter, JobStopped
+from dsba.jobs.job_store import (
+    ACTIVE,
+    CANCELLED,
+    CANCELLED_MESSAGE,
+    SUCCEEDED,
+    JobStore,
+    start_job,
+)
+from dsba.model.params import validate_params
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import predict_frame
-from dsba.model.training import _split, train_model
+from dsba.model.search_folds import Folds, fold_plan
+from dsba.model.training import _split, booster_params, train_model
 from dsba.registry.model_registry import ModelRegistry
 from dsba.service import LocalService
 from tests.imbalanced import imbalanced_cancer
@@ -315,6 +324,10 @@ def test_the_job_record_shows_the_search_dict_as_its_progress(tmp_path):
     reporter.last_write = 0.0  # the next report is due: it writes the record
     reporter.search(shown)
     assert store.get(job["id"])["progress"] == shown
+    # A cancel noticed by the heartbeat stops the search after the trial that was running.
+    reporter.stop = JobStopped(CANCELLED, CANCELLED_MESSAGE)
+    with pytest.raises(JobStopped):
+        reporter.search(shown)
 
 
 def test_the_linear_candidate_wins_on_a_mostly_linear_table_and_serves(tmp_path):
@@ -339,3 +352,19 @@ def test_a_booster_the_user_chose_keeps_the_search_to_it(penguins):
     result, _ = _search(penguins, "species", trials=3, params={**QUICK, "booster": "gbtree"})
     assert {r["candidate"] for r in result.search["leaderboard"]} == {"gbtree"}
     assert all("booster" not in r["params"] for r in result.search["leaderboard"])
+
+
+def test_a_fold_cut_by_the_clock_reports_it_instead_of_failing(penguins):
+    schema = infer_schema(penguins, "species")
+    x, _ = prepare_features(schema, penguins)
+    y = encode_target(schema, penguins["species"])
+    rows, how = fold_plan(y, False, 0, 0.1)
+    assert how == "5-fold" and len(rows) == 5
+    folds = Folds(x, y, rows, threads=1, weighted=True)
+    params = validate_params({"n_estimators": 50})
+    native = booster_params(params, 3, 0, 1)
+    # The deadline has passed: the first round stops it, before any best round is known.
+    predicted, rounds, late = folds.fit(0, native, params, time.monotonic() - 1)
+    assert late and rounds == 0
+    predicted, rounds, late = folds.fit(0, native, params, None)
+    assert not late and predicted.shape == (len(rows[0][1]), 3) and 1 <= rounds <= 50

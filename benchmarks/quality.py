@@ -21,8 +21,9 @@ dsba's real prediction path (saved to a temporary registry, loaded, predict_fram
 binary target's threshold and calibration apply). Metric: accuracy, balanced accuracy on the
 imbalanced table, R² for regression. Splits use seeds 0, 1, 2.
 
-Same CPU: the models of a split run one after the other, never concurrently, each alone on
-the machine with --threads threads (0, the default: all cores; XGBoost nthread, FLAML n_jobs).
+Same CPU: the models of a split run one after the other, each alone on the machine with
+--threads threads (0, the default: all cores; XGBoost nthread, FLAML n_jobs); or, with
+--concurrent, ours@B and FLAML at the same time with one thread each (one core each on two).
 Run it on a quiet machine: a budget is wall-clock time, so a busy machine costs both sides
 trials. A table passes when ours − FLAML is above minus the pooled standard deviation of the
 two tools' scores over the splits; the average over tables should be at least 0 (issue 15).
@@ -148,26 +149,32 @@ def search_note(metadata: dict) -> str:
     return f"{winner.get('candidate', '?')}, {search.get('trials_done', '?')} trials"
 
 
-def flaml(python: Path, folder: Path, labelled: pd.DataFrame, split, settings: dict) -> dict:
-    """FLAML's side: fit on the training rows in its venv, score its test predictions here."""
+def start_flaml(python: Path, folder: Path, labelled: pd.DataFrame, split, settings: dict):
+    """Start FLAML's side in its venv on the training rows; finish_flaml() collects it."""
     train, test = split
     paths = [folder / name for name in ("train.parquet", "test.parquet", "flaml.parquet")]
     labelled.iloc[train].to_parquet(paths[0])
     labelled.iloc[test].to_parquet(paths[1])
-    started = time.perf_counter()
-    done = subprocess.run(
+    process = subprocess.Popen(
         [python, WORKER, *map(str, paths), json.dumps(settings)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    seconds = time.perf_counter() - started
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"flaml_automl.py failed:\n{done.stderr[-3000:]}")
+    return process, paths, time.perf_counter()
+
+
+def finish_flaml(started, labelled: pd.DataFrame, split, settings: dict) -> dict:
+    """Wait for FLAML's side and score its test predictions here."""
+    process, paths, began = started
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - began
+    lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"flaml_automl.py failed:\n{stderr[-3000:]}")
     reported = json.loads(lines[-1][len(RESULT_PREFIX) :])
     predicted = pd.read_parquet(paths[2])["prediction"].to_numpy()
-    target = labelled.iloc[test][settings["target"]]
+    target = labelled.iloc[split[1]][settings["target"]]
     return {
         "score": score(settings["metric"], target, predicted),
         "seconds": seconds,
@@ -187,12 +194,7 @@ def measure(name: str, table: Table, data: Path, folder: Path, args, python: Pat
     print(f"\n{name}: {table.target}, {table.metric} ({table.about})", flush=True)
     records = []
     for seed in range(args.splits):
-        runs = {}
-        if args.search:
-            runs[f"ours@{args.budget:g}"] = ours.run(
-                seed, args.budget, table.metric if classification else "r2"
-            )
-        runs["defaults"] = ours.run(seed, None, table.metric if classification else None)
+        runs = {"defaults": ours.run(seed, None, table.metric if classification else None)}
         if table.metric == "balanced_accuracy":
             runs["plain"] = ours.run(seed, None, None)
         settings = {
@@ -204,7 +206,23 @@ def measure(name: str, table: Table, data: Path, folder: Path, args, python: Pat
             "seed": seed,
         }
         split = runs["defaults"]["split"]
-        runs[f"flaml@{args.budget:g}"] = flaml(python, folder, ours.labelled, split, settings)
+        theirs = f"flaml@{args.budget:g}"
+        if args.concurrent:
+            # Each tool on its own core (--threads 1), both at once: half the wall time.
+            flaml_run = start_flaml(python, folder, ours.labelled, split, settings)
+        else:
+            runs[theirs] = finish_flaml(
+                start_flaml(python, folder, ours.labelled, split, settings),
+                ours.labelled,
+                split,
+                settings,
+            )
+        if args.search:
+            runs[f"ours@{args.budget:g}"] = ours.run(
+                seed, args.budget, table.metric if classification else "r2"
+            )
+        if args.concurrent:
+            runs[theirs] = finish_flaml(flaml_run, ours.labelled, split, settings)
         cells = []
         for tool, run in runs.items():
             run.pop("split", None)
@@ -264,7 +282,14 @@ def main() -> None:
         default=ROOT / ".flaml" / ".venv",
         help="FLAML's venv (default .flaml/.venv, made by `make bench-flaml-deps`)",
     )
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="run ours@B and FLAML at the same time, one thread each (half the wall time)",
+    )
     args = parser.parse_args()
+    if args.concurrent:
+        args.threads = 1
     if args.quick:
         args.budget, args.splits = 10.0, 1
     names = args.tables.split(",") if args.tables else list(TABLES)
@@ -276,12 +301,13 @@ def main() -> None:
         parser.error(f"no {args.flaml_venv} (`make bench-flaml-deps` makes it)")
     data = islp_data(python)
     args.search = "time_budget" in inspect.signature(train_model).parameters
-    budgets = 2 if args.search else 1
+    budgets = 2 if args.search and not args.concurrent else 1
     estimate = len(names) * args.splits * (budgets * args.budget + OVERHEAD_SECONDS) / 60
     print(
         f"{len(names)} tables x {args.splits} splits, budget {args.budget:g} s, "
-        f"{args.threads or os.cpu_count()} threads per tool, tools one after the other "
-        f"(never concurrently); about {estimate:.0f} min"
+        f"{args.threads or os.cpu_count()} threads per tool, "
+        + ("ours and FLAML at once" if args.concurrent else "tools one after the other")
+        + f"; about {estimate:.0f} min"
     )
     if not args.search:
         print("ours@budget skipped: this train_model has no time_budget (no search yet)")

@@ -12,6 +12,13 @@ MLFLOW_VERSION ?= 3.17.2
 # Under .mlflow/.venv: every tool that skips .venv folders skips this one too.
 MLFLOW_VENV := .mlflow/.venv
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
+# FLAML, the quality benchmark's baseline, likewise in its own venv; ISLP in it brings the
+# ISLR tables as CSV files (--no-deps: its own dependencies, torch among them, serve the
+# book's labs, which the benchmark never imports).
+FLAML_VERSION ?= 2.8.0
+ISLP_VERSION ?= 0.6.0
+FLAML_VENV ?= .flaml/.venv
+FLAML_STAMP := $(FLAML_VENV)/.installed-$(FLAML_VERSION)-$(ISLP_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
@@ -20,7 +27,7 @@ export DSBA_REGISTRY_DIR ?= $(CURDIR)/models/registry
 # its own (about 700 MB; azure-cli pins many packages), never the project's.
 AZCLI_VENV ?= .azcli/.venv
 
-.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps browser-deps clean check-azure
+.PHONY: setup run test test-fast lint bench bench-deps bench-mlflow-deps bench-flaml-deps bench-quality browser-deps clean check-azure
 
 # The pip a venv starts with is kept when it already builds editable installs from
 # pyproject.toml (PEP 660): upgrading it costs a download on every fresh clone.
@@ -87,6 +94,21 @@ bench: $(STAMP) bench-deps bench-mlflow-deps
 	$(BIN)/python benchmarks/dask_train.py
 	$(BIN)/python benchmarks/monitoring.py
 
+$(FLAML_STAMP):
+	rm -rf $(FLAML_VENV)
+	$(PYTHON) -m venv $(FLAML_VENV)
+	$(FLAML_VENV)/bin/pip install --quiet --upgrade pip
+	$(FLAML_VENV)/bin/pip install --quiet 'flaml[automl]==$(FLAML_VERSION)' pyarrow
+	$(FLAML_VENV)/bin/pip install --quiet --no-deps islp==$(ISLP_VERSION)
+	touch $(FLAML_STAMP)
+
+## bench-flaml-deps: FLAML and ISLP's tables in .flaml/.venv (FLAML_VENV=path for another)
+bench-flaml-deps: $(FLAML_STAMP)
+
+## bench-quality: our search and defaults against FLAML on 8 real tables (about 55 min; ARGS=--quick)
+bench-quality: $(STAMP) bench-flaml-deps
+	$(BIN)/python benchmarks/quality.py --flaml-venv $(FLAML_VENV) $(ARGS)
+
 $(AZCLI_VENV)/bin/az:
 	rm -rf $(AZCLI_VENV)
 	$(PYTHON) -m venv $(AZCLI_VENV)
@@ -97,4 +119,4 @@ check-azure: $(AZCLI_VENV)/bin/az
 	$(AZCLI_VENV)/bin/python tests/deploy/check_az_plans.py
 
 clean:
-	rm -rf $(VENV) .mlflow .azcli .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mlflow .flaml .azcli .pytest_cache .ruff_cache

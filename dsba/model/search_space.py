@@ -86,7 +86,13 @@ def _finish(trial: Any, params: dict[str, Any], setup: SearchSetup) -> dict[str,
     """Add class weighting where the metric counts classes alike; drop what the user fixed."""
     if not setup.regression and setup.optimize in BALANCED_METRICS:
         params["class_weight"] = trial.suggest_categorical("class_weight", [0.0, 0.5, 1.0])
-    return {k: v for k, v in params.items() if k not in setup.fixed}
+    return {k: _readable(v) for k, v in params.items() if k not in setup.fixed}
+
+
+def _readable(value: Any) -> Any:
+    """A sampled float to 4 significant digits (0.448, not 0.44803196268)."""
+    # The trial trains with the rounded value, so the stored parameters are what ran.
+    return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
 # Today's defaults first (the search never loses to them on its own score), then a common

@@ -1,10 +1,10 @@
 """One WSGI layer around the app: request id, client address, headers, access line, metrics.
 
 Flask hooks, werkzeug's ProxyFix and a headers middleware did this work before, each with its
-own per-request machinery (context proxies, werkzeug's Headers, a header parser): about 100 µs
-of a worker's CPU per request under gunicorn against 650 µs for a bare Flask echo. This layer
+own per-request machinery (context proxies, werkzeug's Headers, a header parser). This layer
 does it in one plain function with ready-made header lists; one Flask hook (observability.bind)
-hands it the request and `g` for the access line.
+hands it the request and `g` for the access line. Its own work is about 95,000 instructions a
+request (callgrind): the three multiprocess metric writes and the access line are most of it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
@@ -59,10 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(flask_config(settings, environ))
     app.config.update(config or {})
     init_state(app, settings)
-    if settings.proxy_hops:
-        # Only the entries the trusted proxies appended: a client's own X-Forwarded-For
-        # header is ignored, so it cannot pose as many addresses to the login limiter.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)
     register_extensions(app)
     register_hooks(app, settings, vault)
     register_blueprints(app)
@@ -80,15 +75,17 @@ def open_vault(settings: Settings, client: Any = None):
 
 
 def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
-    """Request ids and logs first, then authentication, then security headers.
+    """Logs first, then authentication; outermost, the WSGI layer every request passes
+    (request id, client address, security headers, metrics, access line).
 
     With a Key Vault, the token table is the vault's, re-read every
     DSBA_KEY_VAULT_REFRESH_SECONDS.
     """
     from webapp.auth import init_auth
     from webapp.azure_monitor import init_azure_monitor
+    from webapp.middleware import RequestLayer
     from webapp.observability import init_observability
-    from webapp.security import init_security
+    from webapp.security import header_sets
 
     init_observability(app, settings.log_json)
     init_azure_monitor(app)
@@ -101,7 +98,9 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
     init_auth(
         app, settings.api_tokens, settings.is_production, settings.login_attempts_per_minute, table
     )
-    init_security(app, settings.is_production)
+    app.wsgi_app = RequestLayer(
+        app.wsgi_app, header_sets(settings.is_production), settings.proxy_hops
+    )
 
 
 def register_extensions(app: Flask) -> None:

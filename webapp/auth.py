@@ -124,7 +124,8 @@ def tokens() -> TokenTable:
 
 
 def _bearer(req: Request) -> str | None:
-    header = req.headers.get("Authorization", "")
+    # Straight from the environ: werkzeug's header view builds a key per lookup.
+    header = req.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
@@ -248,7 +249,7 @@ def login():
     if form.validate_on_submit():
         limiter = current_app.extensions["dsba_login_limiter"]
         name = form.name.data
-        # remote_addr is the client's once ProxyFix (DSBA_PROXY_HOPS) has read X-Forwarded-For.
+        # remote_addr is the client's once the request layer read X-Forwarded-For (PROXY_HOPS).
         limiter.check(request.remote_addr or "?", name, known=_known_name() == name)
         user = tokens().authenticate(form.token.data)
         if user is not None and user.name == name:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import time
 
 import orjson
@@ -23,7 +22,6 @@ from prometheus_client.core import GaugeMetricFamily
 from dsba.logs import JsonFormatter, configure_logging
 
 access_log = logging.getLogger("webapp.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 REQUESTS = Counter("dsba_http_requests", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -50,40 +48,20 @@ def _child(metric, *labels: str):
     return metric.labels(*labels)
 
 
-def _start() -> None:
-    ctx = g._get_current_object()
-    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-    # 16 random bytes as uuid4().hex has them, without building a UUID (a third of the cost).
-    ctx.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
-    ctx.started = time.perf_counter()
-
-
-def _finish(response: Response) -> Response:
-    now = time.perf_counter()
+def bind() -> None:
+    """First hook of every request: g.request_id, and the request and g for the access line."""
     # Each context object looked up once: every read through Flask's proxies costs ~1 µs.
     req, ctx = request._get_current_object(), g._get_current_object()
-    latency = now - ctx.get("started", now)
-    rule, method, status = req.url_rule, req.method, response.status_code
-    route = rule.rule if rule is not None else "unmatched"
-    request_id = ctx.get("request_id", "")
-    response.headers.add("X-Request-ID", request_id)
-    _child(REQUESTS, route, method, str(status)).inc()
-    _child(LATENCY, route).observe(latency)
-    user = ctx.get("user")
-    write_access(
-        {
-            "request_id": request_id or None,
-            "method": method,
-            "route": route,
-            "path": req.path,
-            "status": status,
-            "latency_ms": round(latency * 1000, 3),
-            "user": user.name if user else None,
-            "model": ctx.get("model_ref") or (req.view_args or {}).get("ref"),
-            "remote": req.remote_addr,
-        }
-    )
-    return response
+    environ = req.environ
+    rid = environ.get("dsba.request_id")
+    if rid is None:  # an app called without its RequestLayer (a test's bare wsgi_app)
+        from webapp.middleware import request_id
+
+        rid = environ["dsba.request_id"] = request_id(environ)
+    ctx.request_id = rid
+    # middleware.RequestLayer writes the line once the app has answered, when Flask has
+    # popped its contexts; it pops these two again.
+    environ["dsba.request"], environ["dsba.g"] = req, ctx
 
 
 @functools.lru_cache(maxsize=4)
@@ -213,11 +191,10 @@ def metrics_view(app: Flask):
 
 
 def init_observability(app: Flask, json_lines: bool) -> None:
-    """Install request ids, access logs and the /metrics route."""
+    """Configure logging, hand each request to the access line, add the /metrics route."""
     configure_logging(json_lines)
     app.logger.handlers[:] = logging.getLogger("webapp").handlers
     # First of all before-request hooks (CSRF's runs earlier otherwise), so that every
-    # response, a refused form post included, carries and logs its request id.
-    app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(_finish)
+    # request, a refused form post included, logs its route and user.
+    app.before_request_funcs.setdefault(None, []).insert(0, bind)
     app.add_url_rule("/metrics", "metrics", metrics_view(app))

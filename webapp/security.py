@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask import Flask
-
 # No inline script or style anywhere: pages load JS and CSS from /static only.
 DIRECTIVES = [
     "default-src 'self'",
@@ -49,42 +47,40 @@ def _pairs(headers: dict[str, str]) -> list[tuple[str, tuple[str, str]]]:
     return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 
-class SecurityHeaders:
-    """WSGI middleware that appends the headers to every response the app starts.
+class HeaderSets:
+    """The ready-made headers for pages, the API docs page and everything else.
 
     Appending ready-made (name, value) pairs as the response starts costs about 1 µs; adding
     them to each Response through werkzeug's Headers, which checks every value, cost 20.
     """
 
-    def __init__(self, app, headers: dict[str, str], resource_headers: dict[str, str]) -> None:
-        self.app = app
+    def __init__(self, headers: dict[str, str], resource_headers: dict[str, str]) -> None:
         self.page_headers = _pairs(headers)
         self.docs_headers = _pairs({**headers, "Content-Security-Policy": DOCS_POLICY})
         self.resource_headers = _pairs(resource_headers)
 
-    def __call__(self, environ, start_response):
-        """Run the app; add the headers a view did not set itself (on /api/docs, its policy)."""
-        docs = "/" + environ.get("PATH_INFO", "").lstrip("/") == DOCS_PATH
+    def extend(self, headers: list, request_id: str, docs: bool = False) -> list:
+        """The response's headers with its X-Request-ID and the security headers a view did not
+        set itself (on /api/docs, the docs policy replaces the view's)."""
+        if docs:
+            headers = [h for h in headers if h[0].lower() != "content-security-policy"]
+        present = set()
+        wanted = self.resource_headers
+        for name, value in headers:
+            key = name.lower()
+            present.add(key)
+            if key == "content-type" and value.startswith("text/html"):
+                wanted = self.docs_headers if docs else self.page_headers
+        return [
+            *headers,
+            ("X-Request-ID", request_id),
+            *[pair for key, pair in wanted if key not in present],
+        ]
 
-        def start(status, headers, exc_info=None):
-            if docs:
-                headers = [h for h in headers if h[0].lower() != "content-security-policy"]
-            present = set()
-            wanted = self.resource_headers
-            for name, value in headers:
-                key = name.lower()
-                present.add(key)
-                if key == "content-type" and value.startswith("text/html"):
-                    wanted = self.docs_headers if docs else self.page_headers
-            headers = headers + [pair for key, pair in wanted if key not in present]
-            return start_response(status, headers, exc_info)
 
-        return self.app(environ, start)
-
-
-def init_security(app: Flask, production: bool) -> None:
-    """Set the headers on every response; HSTS only where HTTPS is in front (production)."""
+def header_sets(production: bool) -> HeaderSets:
+    """The headers of every response; HSTS only where HTTPS is in front (production)."""
     headers, resource = dict(HEADERS), dict(RESOURCE_HEADERS)
     if production:
         headers[HSTS[0]] = resource[HSTS[0]] = HSTS[1]
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, headers, resource)
+    return HeaderSets(headers, resource)

@@ -77,7 +77,7 @@ class Predictions:
                 for value, bounds in zip(self.labels, self.intervals.tolist(), strict=True)
             ]
         names = [str(c) for c in self.classes]
-        rounded = np.round(self.probabilities.astype(np.float64), 6).tolist()
+        rounded = self.probabilities.astype(np.float64).round(6).tolist()
         return [
             {"label": label, "probabilities": dict(zip(names, p, strict=True))}
             for label, p in zip(self.labels, rounded, strict=True)

@@ -224,19 +224,17 @@ def test_documents_get_the_page_set_and_other_answers_the_short_one(responses):
 
 
 def _headers_added(content_type: str, production: bool) -> dict[str, str]:
-    """The headers init_security gives a response of content_type from a one-line WSGI app."""
-    from types import SimpleNamespace
-
-    from webapp.security import init_security
+    """The headers the request layer gives a response of content_type from a one-line WSGI app."""
+    from webapp.middleware import RequestLayer
+    from webapp.security import header_sets
 
     def wsgi(environ, start_response):
         start_response("200 OK", [("Content-Type", content_type)])
         return [b""]
 
-    app = SimpleNamespace(wsgi_app=wsgi)
-    init_security(app, production=production)
+    layer = RequestLayer(wsgi, header_sets(production))
     started = []
-    app.wsgi_app({"PATH_INFO": "/x"}, lambda status, headers, exc=None: started.extend(headers))
+    layer({"PATH_INFO": "/x"}, lambda status, headers, exc=None: started.extend(headers))
     return dict(started)
 
 

@@ -174,3 +174,46 @@ def test_plain_predict_bodies_skip_the_fields_and_others_get_their_errors():
         with pytest.raises(marshmallow.ValidationError) as caught:
             schema.load(body)
         assert field in caught.value.messages
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+@pytest.mark.parametrize(
+    "forwarded", ["203.0.113.7", "198.51.100.1, 203.0.113.7", " a ,, b ", '"192.0.2.1", c', ",", ""]
+)
+def test_the_client_address_is_the_one_werkzeugs_proxyfix_reads(forwarded, hops):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from webapp.middleware import RequestLayer
+    from webapp.security import header_sets
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["REMOTE_ADDR"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    def environ():
+        return {"REMOTE_ADDR": "10.0.0.9", "HTTP_X_FORWARDED_FOR": forwarded, "PATH_INFO": "/"}
+
+    ProxyFix(app, x_for=hops)(environ(), lambda *args: None)
+    RequestLayer(app, header_sets(False), hops)(environ(), lambda *args: None)
+    assert seen[0] == seen[1]
+
+
+def test_the_layer_lets_go_of_the_request_so_no_reference_cycle_is_left(tmp_path):
+    app = _app(tmp_path)
+    layer, environs = app.wsgi_app, []
+    inner = layer.app
+
+    def capturing(environ, start_response):
+        environs.append(environ)
+        return inner(environ, start_response)
+
+    layer.app = capturing
+    response = app.test_client().get("/api/models", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    # bind() put the request and g in the environ for the access line; the layer took them out.
+    [environ] = environs
+    assert "dsba.request" not in environ and "dsba.g" not in environ
+    assert environ["dsba.request_id"] == response.headers["X-Request-ID"]

@@ -36,16 +36,19 @@ def bound_body() -> None:
     """Refuse a body over the scoring byte limit, or JSON with more objects than rows."""
     settings = state().settings
     limit = settings.max_predict_bytes
-    too_large = TooLarge(f"the request body is larger than the limit of {limit:,} bytes")
     if (request.content_length or 0) > limit:
-        raise too_large
+        raise _too_large(limit)
     # A chunked body declares no length: werkzeug cuts it one byte past the limit.
     request.max_content_length = limit + 1
     body = request.get_data(cache=True)
     if len(body) > limit:
-        raise too_large
+        raise _too_large(limit)
     if request.is_json:
         check_json_containers(body, Limits.batch(settings))
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the request body is larger than the limit of {limit:,} bytes")
 
 
 def json_response(payload: Any) -> Response:

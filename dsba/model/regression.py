@@ -165,6 +165,11 @@ def train_regression(
         if checked["booster"] == LINEAR:
             schema = dataclasses.replace(schema, linear=fit_linear_encoding(schema, x_train))
             main = linear_params(native)
+            # The quantile booster is a tree: a linear model's step (0.5) and penalties are
+            # not a tree's, so it takes the tree defaults, as after a search.
+            tree = validate_params({"objective": checked["objective"]}, regression=True)
+            native = regression_params(tree, seed, threads)
+            total = max(total, tree["n_estimators"])
         booster, best, evals_result = fit_booster(
             main,
             (model_inputs(schema, x_fit), y_fit),

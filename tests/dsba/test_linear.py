@@ -276,3 +276,28 @@ def test_far_out_and_infinite_inputs_stay_finite(linear_registry, penguins_frame
     frame["year"] = [3.3e38, -np.inf, np.nan]
     scored = predict_frame(model, frame)
     assert np.isfinite(scored.probabilities).all()
+
+
+def test_a_linear_regressions_quantile_booster_is_a_tree_with_tree_settings(
+    penguins_frame, monkeypatch
+):
+    # Spy on (not replace) the fits: the interval's quantile booster must not inherit the
+    # linear model's step of 0.5 and its tiny penalty, which are no tree's settings.
+    from dsba.model import regression
+
+    fits = []
+    real = regression.fit_booster
+
+    def recording(native, *args, **kwargs):
+        fits.append(dict(native))
+        return real(native, *args, **kwargs)
+
+    monkeypatch.setattr(regression, "fit_booster", recording)
+    frame = penguins_frame.drop(columns=["species"])
+    result = train_model(frame, "body_mass_g", params={"booster": "gblinear"}, threads=1)
+    assert result.params["booster"] == "gblinear"
+    main, quantile = fits
+    assert main["booster"] == "gblinear" and main["eta"] == 0.5
+    assert quantile.get("booster", "gbtree") == "gbtree"
+    assert quantile["objective"] == "reg:quantileerror"
+    assert quantile["eta"] == validate_params({}, regression=True)["learning_rate"]

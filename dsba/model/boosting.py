@@ -45,7 +45,7 @@ class TrainingResult:
     search: dict[str, Any] | None = None
 
 
-class _Progress(xgb.callback.TrainingCallback):
+class RoundProgress(xgb.callback.TrainingCallback):
     """Forward each finished round to a plain callable."""
 
     def __init__(self, callback: ProgressCallback, total: int) -> None:
@@ -105,7 +105,7 @@ def fit_booster(
         early_stopping_rounds=checked["early_stopping_rounds"],
         evals_result=evals_result,
         verbose_eval=False,
-        callbacks=[_Progress(progress, total)] if progress else None,
+        callbacks=[RoundProgress(progress, total)] if progress else None,
     )
     best = int(booster.best_iteration)
     if is_linear(native):

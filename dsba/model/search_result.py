@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 
-from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback
+from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback, RoundProgress
 from dsba.model.linear import LINEAR, linear_inputs, take_rows
 from dsba.model.search import SearchOutcome, run_search
 from dsba.model.search_folds import VALIDATION_PART
@@ -87,16 +87,6 @@ def summary(
     }
 
 
-class _Progress(xgb.callback.TrainingCallback):
-    def __init__(self, callback: ProgressCallback, total: int) -> None:
-        super().__init__()
-        self.callback, self.total = callback, total
-
-    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        self.callback(epoch + 1, self.total)
-        return False
-
-
 def refit(
     native: dict[str, Any],
     x: pd.DataFrame | np.ndarray,
@@ -131,7 +121,7 @@ def refit(
         evals=[(d_curve, "train")],
         evals_result=evals_result,
         verbose_eval=False,
-        callbacks=[_Progress(progress, rounds)] if progress else None,
+        callbacks=[RoundProgress(progress, rounds)] if progress else None,
     )
     return booster, evals_result
 

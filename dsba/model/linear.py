@@ -14,11 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from scipy import sparse
 
 from dsba.data.schema import CATEGORICAL, DATETIME, DATETIME_PARTS, FeatureSchema
 from dsba.errors import InvalidInput
 
 LINEAR = "gblinear"
+# Importance reads contributions of at most this many test rows: they are dense, one value
+# per one-hot column, and a seeded sample ranks features as well as every row does.
+IMPORTANCE_ROWS = 2_000
 _FLOAT32 = float(np.finfo(np.float32).max)
 # Tree-only native parameters a linear booster does not take (XGBoost warns of unused ones).
 _TREE_ONLY = (
@@ -103,15 +107,21 @@ def _codes(column: Any) -> np.ndarray:
     return np.asarray(column, dtype=np.float64)
 
 
-def linear_inputs(encoding: dict[str, Any], x: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """The linear booster's float32, C-ordered input matrix for prepared rows x.
+def linear_inputs(encoding: dict[str, Any], x: pd.DataFrame | np.ndarray) -> sparse.csr_matrix:
+    """The linear booster's float32 input matrix for prepared rows x, sparse by rows (CSR).
 
     x is prepare_features' frame (categoricals as pandas categories) or the FeaturePlan's
     float32 matrix (categoricals as float codes, NaN where missing), columns in the order of
     the schema's model columns.
     """
+    # Sparse, because one-hot columns are: a dense matrix of 200,000 rows and a column of
+    # 1,000 categories is 800 MB, its CSR form 2 values a row. gblinear skips an absent
+    # entry exactly as it adds nothing for a 0, so both give the same model and predictions.
     frame = isinstance(x, pd.DataFrame)
-    out = np.zeros((len(x), linear_width(encoding)), dtype=np.float32)
+    n = len(x)
+    rows: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    values: list[np.ndarray] = []
     at = 0
     for j, item in enumerate(encoding["inputs"]):
         column = x[item["column"]] if frame else x[:, j]
@@ -119,15 +129,24 @@ def linear_inputs(encoding: dict[str, Any], x: pd.DataFrame | np.ndarray) -> np.
             width = item["categories"]
             codes = _codes(column)
             known = np.isfinite(codes) & (codes >= 0) & (codes < width)
-            rows = np.flatnonzero(known)
-            out[rows, at + codes[known].astype(np.int64)] = 1.0
+            present = np.flatnonzero(known)
+            rows.append(present)
+            columns.append(at + codes[known].astype(np.int64))
+            values.append(np.ones(len(present), dtype=np.float32))
             at += width
             continue
-        values = (np.asarray(column, dtype=np.float64) - item["mean"]) / item["scale"]
+        scaled = (np.asarray(column, dtype=np.float64) - item["mean"]) / item["scale"]
         # Clipped to float32, the booster's type: a far-out value stays large, not infinite.
-        out[:, at] = np.clip(np.where(np.isfinite(values), values, 0.0), -_FLOAT32, _FLOAT32)
+        scaled = np.clip(np.where(np.isfinite(scaled), scaled, 0.0), -_FLOAT32, _FLOAT32)
+        rows.append(np.arange(n))
+        columns.append(np.full(n, at))
+        values.append(scaled.astype(np.float32))
         at += 1
-    return out
+    return sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(n, at),
+        dtype=np.float32,
+    )
 
 
 def linear_params(native: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +168,7 @@ def model_inputs(schema: FeatureSchema, x: pd.DataFrame | np.ndarray) -> Any:
     return x if schema.linear is None else linear_inputs(schema.linear, x)
 
 
-def take_rows(x: pd.DataFrame | np.ndarray, rows: np.ndarray) -> Any:
+def take_rows(x: pd.DataFrame | np.ndarray | sparse.csr_matrix, rows: np.ndarray) -> Any:
     """The given positional rows of a model input (a prepared frame or a linear matrix)."""
     return x.iloc[rows] if isinstance(x, pd.DataFrame) else x[rows]
 
@@ -191,6 +210,8 @@ def linear_importance(
     """
     if schema.linear is None:
         return None
+    if len(x) > IMPORTANCE_ROWS:
+        x = x.sample(IMPORTANCE_ROWS, random_state=0)
     contribs = predict_linear(booster, schema.linear, x, pred_contribs=True)[..., :-1]
     folded, names = fold_contributions(contribs, linear_sources(schema.linear))
     spread = np.abs(folded - folded.mean(axis=0)).reshape(-1, len(names)).mean(axis=0)

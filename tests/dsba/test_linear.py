@@ -59,8 +59,9 @@ def test_the_encoding_standardises_numbers_and_one_hots_categories(penguins_fram
     x, _ = prepare_features(schema, penguins_frame)
     encoding = fit_linear_encoding(schema, x)
     json.dumps(encoding)  # plain JSON numbers
-    inputs = linear_inputs(encoding, x)
-    assert inputs.dtype == np.float32 and inputs.flags.c_contiguous
+    sparse_inputs = linear_inputs(encoding, x)
+    assert sparse_inputs.dtype == np.float32 and sparse_inputs.format == "csr"
+    inputs = sparse_inputs.toarray()
     by_column = {item["column"]: item for item in encoding["inputs"]}
     assert by_column["island"]["categories"] == 3 and by_column["sex"]["categories"] == 2
     # Numeric columns: mean 0 and standard deviation 1 on the rows fitted, missing -> 0.
@@ -76,7 +77,7 @@ def test_the_encoding_standardises_numbers_and_one_hots_categories(penguins_fram
     # The FeaturePlan's float codes give the same matrix as the pandas categories.
     plan = FeaturePlan(schema)
     matrix = plan.matrix(_json_records(penguins_frame.drop(columns="species")))[0]
-    np.testing.assert_array_equal(linear_inputs(encoding, matrix), inputs)
+    np.testing.assert_array_equal(linear_inputs(encoding, matrix).toarray(), inputs)
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +302,24 @@ def test_a_linear_regressions_quantile_booster_is_a_tree_with_tree_settings(
     assert quantile.get("booster", "gbtree") == "gbtree"
     assert quantile["objective"] == "reg:quantileerror"
     assert quantile["eta"] == validate_params({}, regression=True)["learning_rate"]
+
+
+def test_a_thousand_category_column_costs_one_stored_value_a_row():
+    # Dense one-hot inputs of 20,000 rows and 1,000 categories would hold 20 million floats.
+    rng = np.random.default_rng(0)
+    n = 20_000
+    codes = rng.integers(0, 1000, n)
+    frame = pd.DataFrame(
+        {
+            "shop": [f"s{c:04d}" for c in codes],
+            "price": rng.normal(size=n),
+            "y": np.where(codes % 2 == 0, "even", "odd"),
+        }
+    )
+    schema = infer_schema(frame, "y", max_categories=1000)
+    x, _ = prepare_features(schema, frame)
+    inputs = linear_inputs(fit_linear_encoding(schema, x), x)
+    assert inputs.shape == (n, 1001) and inputs.nnz == 2 * n
+    result = train_model(frame, "y", params={"booster": "gblinear"}, max_categories=1000, threads=1)
+    # The shop decides the class: a one-hot linear model learns it from these columns.
+    assert result.evaluation["metrics"]["accuracy"] >= 0.9

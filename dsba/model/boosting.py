@@ -13,7 +13,7 @@ import xgboost as xgb
 from dsba.data.schema import FeatureSchema
 from dsba.model.decision import Decision
 from dsba.model.linear import is_linear, take_rows
-from dsba.model.weights import class_weights
+from dsba.model.weights import weighted_matrix
 
 # progress(round_done, total_rounds): called after every boosting round.
 ProgressCallback = Callable[[int, int], None]
@@ -57,6 +57,22 @@ class RoundProgress(xgb.callback.TrainingCallback):
         return False
 
 
+def curve_matrix(
+    whole: xgb.DMatrix,
+    x: Any,
+    y: np.ndarray,
+    power: float,
+    seed: int,
+    threads: int,
+    limit: int = TRAIN_CURVE_ROWS,
+) -> xgb.DMatrix:
+    """The matrix the train learning curve is read on: whole, or a seeded sample past limit."""
+    if len(y) <= limit:
+        return whole
+    rows = np.random.default_rng(seed).choice(len(y), limit, replace=False)
+    return weighted_matrix(take_rows(x, rows), y[rows], power, threads, reference=y)
+
+
 def fit_booster(
     native: dict[str, Any],
     fit: tuple[pd.DataFrame, np.ndarray],
@@ -71,30 +87,9 @@ def fit_booster(
     (x_fit, y_fit), (x_val, y_val) = fit, validation
     # A classifier's class weighting (a regression's params have no class_weight).
     power = checked.get("class_weight", 0.0)
-    d_fit = xgb.DMatrix(
-        x_fit,
-        y_fit,
-        weight=class_weights(y_fit, power),
-        enable_categorical=True,
-        nthread=threads or 0,
-    )
-    d_val = xgb.DMatrix(
-        x_val,
-        y_val,
-        weight=class_weights(y_val, power, y_fit),
-        enable_categorical=True,
-        nthread=threads or 0,
-    )
-    d_curve = d_fit
-    if len(y_fit) > curve_rows:
-        rows = np.random.default_rng(seed).choice(len(y_fit), curve_rows, replace=False)
-        d_curve = xgb.DMatrix(
-            take_rows(x_fit, rows),
-            y_fit[rows],
-            weight=class_weights(y_fit[rows], power, y_fit),
-            enable_categorical=True,
-            nthread=threads or 0,
-        )
+    d_fit = weighted_matrix(x_fit, y_fit, power, threads)
+    d_val = weighted_matrix(x_val, y_val, power, threads, reference=y_fit)
+    d_curve = curve_matrix(d_fit, x_fit, y_fit, power, seed, threads, curve_rows)
     evals_result: dict[str, dict[str, list[float]]] = {}
     total = checked["n_estimators"]
     booster = xgb.train(

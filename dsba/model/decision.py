@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedKFold
 from dsba.model.calibration import apply_map, choose_map, reliability
 from dsba.model.linear import predict_inputs, take_rows
 from dsba.model.threshold import DEFAULT_THRESHOLD, choose_threshold, threshold_table
-from dsba.model.weights import class_weights
+from dsba.model.weights import weighted_matrix
 
 OOF_FOLDS = 5
 # No class weighting (scale_pos_weight) for balanced metrics: measured on breast cancer with
@@ -64,13 +64,7 @@ def out_of_fold(
     result = np.empty(len(y), dtype=np.float64)
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_rows, held_rows in split.split(x, y):
-        d_fit = xgb.DMatrix(
-            take_rows(x, fit_rows),
-            y[fit_rows],
-            weight=class_weights(y[fit_rows], class_weight),
-            enable_categorical=True,
-            nthread=threads or 0,
-        )
+        d_fit = weighted_matrix(take_rows(x, fit_rows), y[fit_rows], class_weight, threads)
         booster = xgb.train(native, d_fit, num_boost_round=rounds)
         result[held_rows] = predict_inputs(booster, native, take_rows(x, held_rows))
     return result

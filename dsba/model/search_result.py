@@ -11,13 +11,13 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 
-from dsba.model.boosting import TRAIN_CURVE_ROWS, ProgressCallback, RoundProgress
-from dsba.model.linear import LINEAR, linear_inputs, take_rows
+from dsba.model.boosting import ProgressCallback, RoundProgress, curve_matrix
+from dsba.model.linear import LINEAR, linear_inputs
 from dsba.model.search import SearchOutcome, run_search
 from dsba.model.search_folds import VALIDATION_PART
 from dsba.model.search_options import SearchProgress, direction
 from dsba.model.search_space import SearchSetup
-from dsba.model.weights import class_weights
+from dsba.model.weights import weighted_matrix
 
 LEADERBOARD_ROWS = 100
 _STATES = {
@@ -100,19 +100,8 @@ def refit(
 ) -> tuple[xgb.Booster, dict[str, dict[str, list[float]]]]:
     """Boost rounds on every searched row; the train curve is read on a sample of them."""
     power = params.get("class_weight", 0.0)
-    d_all = xgb.DMatrix(
-        x, y, weight=class_weights(y, power), enable_categorical=True, nthread=threads or 0
-    )
-    d_curve = d_all
-    if len(y) > TRAIN_CURVE_ROWS:
-        rows = np.random.default_rng(seed).choice(len(y), TRAIN_CURVE_ROWS, replace=False)
-        d_curve = xgb.DMatrix(
-            take_rows(x, rows),
-            y[rows],
-            weight=class_weights(y[rows], power, y),
-            enable_categorical=True,
-            nthread=threads or 0,
-        )
+    d_all = weighted_matrix(x, y, power, threads)
+    d_curve = curve_matrix(d_all, x, y, power, seed, threads)
     evals_result: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         native,

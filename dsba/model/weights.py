@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import xgboost as xgb
 
 
 def class_weights(
@@ -21,3 +24,16 @@ def class_weights(
     factors = np.ones(len(counts))
     factors[present] = (len(reference) / (present.sum() * counts[present])) ** power
     return factors[y.astype(np.int64)] / factors[reference.astype(np.int64)].mean()
+
+
+def weighted_matrix(
+    x: Any, y: np.ndarray, power: float, threads: int, reference: np.ndarray | None = None
+) -> xgb.DMatrix:
+    """A DMatrix of (x, y) with the class weights class_weights gives y at power."""
+    return xgb.DMatrix(
+        x,
+        y,
+        weight=class_weights(y, power, reference),
+        enable_categorical=True,
+        nthread=threads or 0,
+    )

@@ -13,8 +13,8 @@ from dsba.data.ingestion import Dataset, read_source
 from dsba.data.schema import categorical_features
 from dsba.errors import Conflict, InvalidInput, NotFound
 from dsba.jobs.job_store import JobStore
+from dsba.model.dask_limits import refuse_on_dask
 from dsba.model.intervals import DEFAULT_INTERVAL
-from dsba.model.linear import refuse_linear_on_dask
 from dsba.model.pipeline import train_and_register
 from dsba.model.prediction import Predictions, predict_frame, predict_records
 from dsba.model.search_options import SearchProgress
@@ -41,36 +41,6 @@ def dask_installed() -> bool:
         return all(importlib.util.find_spec(module) is not None for module in DASK_MODULES)
     except ImportError:  # a module whose import machinery refuses it is not usable either
         return False
-
-
-def refuse_optimize_on_dask(optimize: str | None) -> None:
-    """Say plainly that the Dask path trains the default decision rule only."""
-    # accuracy and rmse are the defaults: naming them asks for nothing Dask lacks.
-    if optimize not in (None, "accuracy", "rmse"):
-        raise InvalidInput(
-            "this dataset trains on the Dask cluster, which keeps the default decision rule"
-            " (accuracy, threshold 0.5): train without optimize",
-            {"optimize": "not available on Dask"},
-        )
-
-
-def refuse_search_on_dask(
-    time_budget: float | None, trials: int | None, params: dict[str, Any] | None = None
-) -> None:
-    """Say plainly that the Dask path trains the given parameters, without a search."""
-    for field, value in (("time_budget", time_budget), ("trials", trials)):
-        if value is not None:
-            raise InvalidInput(
-                "this dataset trains on the Dask cluster: the Dask engine trains the given"
-                f" parameters without a search; train without {field}",
-                {field: "not available on Dask"},
-            )
-    if (params or {}).get("class_weight"):
-        raise InvalidInput(
-            "this dataset trains on the Dask cluster, which trains without class weights:"
-            " train without the class_weight parameter",
-            {"param": "class_weight"},
-        )
 
 
 class LocalService:
@@ -143,9 +113,7 @@ class LocalService:
     ) -> None:
         """Refuse, before a job starts, what the dataset's training path cannot do."""
         if self.goes_to_dask(dataset_id):
-            refuse_optimize_on_dask(optimize)
-            refuse_linear_on_dask(params)
-            refuse_search_on_dask(time_budget, trials, params)
+            refuse_on_dask(optimize=optimize, params=params, time_budget=time_budget, trials=trials)
 
     def goes_to_dask(self, dataset_id: str) -> bool:
         """Whether a stored dataset trains on the Dask cluster; refuse it without the extra."""
@@ -172,10 +140,11 @@ class LocalService:
             # The one place dask is imported: never without a scheduler configured.
             from dsba.model.dask_training import train_and_register_dask
 
-            refuse_optimize_on_dask(options.pop("optimize", None))
-            refuse_linear_on_dask(options.get("params"))
-            refuse_search_on_dask(
-                options.pop("time_budget", None), options.pop("trials", None), options.get("params")
+            refuse_on_dask(
+                optimize=options.pop("optimize", None),
+                params=options.get("params"),
+                time_budget=options.pop("time_budget", None),
+                trials=options.pop("trials", None),
             )
             options.pop("search_progress", None)
             info = datasets.get(dataset_id)

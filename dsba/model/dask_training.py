@@ -49,10 +49,10 @@ from dsba.data.schema import (
 )
 from dsba.data.target import REGRESSION, check_regression_target, resolve_task
 from dsba.errors import DsbaError, InvalidInput
+from dsba.model.dask_limits import refuse_on_dask
 from dsba.model.dask_regression import calibration_share, check_target_dask, train_regression_dask
 from dsba.model.evaluation import evaluate
 from dsba.model.intervals import DEFAULT_INTERVAL, check_interval
-from dsba.model.linear import refuse_linear_on_dask
 from dsba.model.params import validate_params
 from dsba.model.pipeline import register_result
 from dsba.model.training import ProgressCallback, TrainingResult, booster_params
@@ -378,12 +378,7 @@ def train_model_dask(
     check_interval(interval)
     # The same parameter errors, first, as before regression: "objective" waits for the task.
     checked = validate_params({k: v for k, v in (params or {}).items() if k != "objective"})
-    refuse_linear_on_dask(checked)
-    if checked["class_weight"]:
-        raise InvalidInput(
-            "the Dask engine trains without class weights: train without class_weight",
-            {"param": "class_weight"},
-        )
+    refuse_on_dask(params=checked)
     columns = pq.read_schema(path).names
     exclude, kinds = check_choices(columns, target, exclude, kinds)
     intervals, artifacts, reference = None, {}, None

@@ -17,7 +17,6 @@ import xgboost as xgb
 from scipy import sparse
 
 from dsba.data.schema import CATEGORICAL, DATETIME, DATETIME_PARTS, FeatureSchema
-from dsba.errors import InvalidInput
 
 LINEAR = "gblinear"
 # Importance reads contributions of at most this many test rows: they are dense, one value
@@ -35,16 +34,6 @@ _TREE_ONLY = (
     "max_bin",
     "max_cat_to_onehot",
 )
-
-
-def refuse_linear_on_dask(params: dict[str, Any] | None) -> None:
-    """Say plainly that the Dask path trains tree boosters only."""
-    if (params or {}).get("booster") == LINEAR:
-        raise InvalidInput(
-            "this dataset trains on the Dask cluster, which trains tree boosters (booster"
-            " gbtree) only: train without booster gblinear",
-            {"param": "booster"},
-        )
 
 
 def fit_linear_encoding(schema: FeatureSchema, x: pd.DataFrame) -> dict[str, Any]:

@@ -39,10 +39,12 @@ def on_starting(server):
 
 
 def worker_exit(server, worker):
-    """Write the worker's buffered prediction log rows before it goes (a clean shutdown)."""
+    """Write the worker's buffered prediction log rows and metric tallies before it goes."""
     from dsba.monitoring.prediction_log import close_all
+    from webapp.metric_tallies import TALLIES
 
     close_all()
+    TALLIES.flush()
 
 
 def child_exit(server, worker):

@@ -12,7 +12,7 @@ from flask import Flask
 from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
 from webapp.config import flask_config
-from webapp.extensions import csrf
+from webapp.csrf_gate import init_csrf_gate
 from webapp.state import init_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,7 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind extension objects to the app."""
-    csrf.init_app(app)
+    init_csrf_gate(app)
 
 
 def register_blueprints(app: Flask) -> None:

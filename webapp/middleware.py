@@ -9,26 +9,30 @@ request (callgrind): the three multiprocess metric writes and the access line ar
 
 from __future__ import annotations
 
-import os
+import random
 import re
 import time
 
 from werkzeug.http import parse_list_header
 
-from webapp.observability import LATENCY, REQUESTS, _child, write_access
+from webapp.metric_tallies import TALLIES
+from webapp.observability import LATENCY, REQUESTS, write_access
 from webapp.security import DOCS_PATH, HeaderSets
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_random_bits = random.getrandbits
 # Keys the layer and observability.bind share in the WSGI environ.
 REQUEST_ID_KEY, REQUEST_KEY, GLOBALS_KEY = "dsba.request_id", "dsba.request", "dsba.g"
 
 
 def request_id(environ: dict) -> str:
-    """A valid incoming X-Request-ID, else 16 random bytes in hex (as uuid4().hex has them)."""
+    """A valid incoming X-Request-ID, else 128 random bits in hex (as uuid4().hex has them)."""
     incoming = environ.get("HTTP_X_REQUEST_ID")
     if incoming and _REQUEST_ID.fullmatch(incoming):
         return incoming
-    return os.urandom(16).hex()
+    # An id must be unique, not secret: the random module's generator, which Python reseeds
+    # in every forked worker, spares the getrandom system call os.urandom makes per request.
+    return f"{_random_bits(128):032x}"
 
 
 def forwarded_for(value: str, hops: int) -> str | None:
@@ -87,8 +91,8 @@ class RequestLayer:
         rule = req.url_rule if req is not None else None
         route = rule.rule if rule is not None else "unmatched"
         method = environ.get("REQUEST_METHOD", "GET")
-        _child(REQUESTS, route, method, str(status)).inc()
-        _child(LATENCY, route).observe(latency)
+        TALLIES.inc(REQUESTS, (route, method, str(status)))
+        TALLIES.observe(LATENCY, (route,), latency)
         user = getattr(ctx, "user", None)
         model = getattr(ctx, "model_ref", None)
         if not model and req is not None and req.view_args:

@@ -20,8 +20,10 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from dsba.logs import JsonFormatter, configure_logging
+from webapp.metric_tallies import TALLIES
 
 access_log = logging.getLogger("webapp.access")
+_UTF8 = ("utf-8", "utf8")
 
 REQUESTS = Counter("dsba_http_requests", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -36,16 +38,6 @@ MODEL_CACHE = Counter("dsba_model_cache", "Model cache lookups", ["result"])
 LOG_DROPPED = Counter(
     "dsba_prediction_log_dropped", "Prediction log rows dropped (store full or read-only)"
 )
-
-
-@functools.lru_cache(maxsize=4096)
-def _child(metric, *labels: str):
-    """A metric's child for these labels, remembered (labels() takes a lock and builds keys).
-
-    The label values come from our routes, methods, statuses and model names, so there are
-    few of them; the bound keeps a stream of unknown model names from growing it forever.
-    """
-    return metric.labels(*labels)
 
 
 def bind() -> None:
@@ -104,11 +96,21 @@ def write_access(fields: dict) -> None:
         return
     created = time.time()
     head = {"ts": _timestamp(created), "level": "info", "logger": access_log.name}
-    line = orjson.dumps({**head, "message": "request", **fields}, default=str) + b"\n"
+    line = orjson.dumps(
+        {**head, "message": "request", **fields}, default=str, option=orjson.OPT_APPEND_NEWLINE
+    )
+    stream = handler.stream
     with handler.lock:
         try:
-            handler.stream.write(line.decode())
-            handler.stream.flush()
+            binary = getattr(stream, "buffer", None)
+            if binary is not None and stream.encoding.lower() in _UTF8:
+                # orjson's bytes are the stream's own encoding: no decoding and encoding
+                # again. Every logging handler flushes its text, so nothing waits before us.
+                binary.write(line)
+                binary.flush()
+            else:
+                stream.write(line.decode())
+                stream.flush()
             return
         except UnicodeEncodeError:
             pass  # a stream that is not UTF-8: json's \u escapes below, as before
@@ -120,9 +122,9 @@ def write_access(fields: dict) -> None:
 
 def record_prediction(model_ref: str, rows: int) -> None:
     """Count a prediction request and its rows for a model; remember it for the access log."""
-    name = model_ref.split(":")[0]
-    _child(PREDICTIONS, name).inc()
-    _child(PREDICTED_ROWS, name).inc(rows)
+    name = (model_ref.split(":")[0],)
+    TALLIES.inc(PREDICTIONS, name)
+    TALLIES.inc(PREDICTED_ROWS, name, rows)
     g.model_ref = model_ref
 
 
@@ -133,7 +135,7 @@ def record_log_drop(rows: int) -> None:
 
 def record_cache(hit: bool) -> None:
     """Count a model cache hit or a load from the store."""
-    _child(MODEL_CACHE, "hit" if hit else "load").inc()
+    TALLIES.inc(MODEL_CACHE, ("hit" if hit else "load",))
 
 
 class JobStateCollector:
@@ -177,6 +179,7 @@ def metrics_view(app: Flask):
     jobs.register(MonitoringCollector(_monitoring_service(app), interval))
 
     def metrics() -> Response:
+        TALLIES.flush()  # this worker's; the others' are at most a second old
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(registry)

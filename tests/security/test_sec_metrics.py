@@ -55,6 +55,18 @@ def healthz_count_of(metrics_dir: Path, pid: int, scratch: Path) -> float:
     return metric_sum(samples, "dsba_http_requests_total", route="/healthz")
 
 
+def settled(read, expected, deadline: float = 15.0):
+    """read() once it returns expected, or its last answer after deadline seconds.
+
+    Each worker hands its counts to the shared files once a second (webapp/metric_tallies.py),
+    so another worker's requests reach a scrape up to a second late.
+    """
+    stop = time.monotonic() + deadline
+    while (value := read()) != expected and time.monotonic() < stop:
+        time.sleep(0.1)
+    return value
+
+
 def wait_for_workers(server, count: int = 2, deadline: float = 20.0) -> list[int]:
     """The pids of the server's workers once there are count of them."""
     stop = time.monotonic() + deadline
@@ -81,17 +93,26 @@ def test_requests_through_both_workers_are_all_counted(secure_server, tmp_path):
             statuses = list(pool.map(hit_healthz, [f"{secure_server.url}/healthz"] * BATCH))
             assert statuses == [200] * BATCH
             made += BATCH
+            time.sleep(1.5)  # the workers' tallies reach their files once a second
             counts = {p: healthz_count_of(secure_server.metrics_dir, p, tmp_path) for p in pids}
             if all(counts[pid] > before[pid] for pid in pids):
                 break
     assert secure_server.server.worker_pids() == pids  # no worker died and was replaced
-    served = {pid: counts[pid] - before[pid] for pid in pids}
+
+    def served_now() -> dict[int, float]:
+        counts = {p: healthz_count_of(secure_server.metrics_dir, p, tmp_path) for p in pids}
+        return {pid: counts[pid] - before[pid] for pid in pids}
+
+    served = settled(lambda: sum(served_now().values()), made) and served_now()
     assert all(n > 0 for n in served.values()), served
     assert sum(served.values()) == made, (served, made)
-    samples = scrape(secure_server)
-    assert metric_sum(samples, "dsba_http_requests_total", route="/healthz") - before_total == made
+    total = settled(
+        lambda: metric_sum(scrape(secure_server), "dsba_http_requests_total", route="/healthz"),
+        before_total + made,
+    )
+    assert total - before_total == made
     latency_count = metric_sum(
-        samples, "dsba_http_request_duration_seconds_count", route="/healthz"
+        scrape(secure_server), "dsba_http_request_duration_seconds_count", route="/healthz"
     )
     assert latency_count >= made
 
@@ -107,10 +128,16 @@ def test_requests_are_counted_by_route_method_and_status(secure_server, tokens):
     for _ in range(3):
         assert reader.get(f"{base}/api/models/penguins/metadata").status_code == 200
     assert reader.get(f"{base}/api/models/nope/metadata").status_code == 404
-    samples = scrape(secure_server)
-    ok = metric_sum(samples, "dsba_http_requests_total", route=route, method="GET", status="200")
-    missing = metric_sum(samples, "dsba_http_requests_total", route=route, status="404")
-    assert (ok - ok_before, missing - missing_before) == (3, 1)
+
+    def counted() -> tuple[float, float]:
+        samples = scrape(secure_server)
+        ok = metric_sum(
+            samples, "dsba_http_requests_total", route=route, method="GET", status="200"
+        )
+        missing = metric_sum(samples, "dsba_http_requests_total", route=route, status="404")
+        return ok - ok_before, missing - missing_before
+
+    assert settled(counted, (3, 1)) == (3, 1)
 
 
 def test_predictions_rows_and_model_cache_are_counted(secure_server, tokens):
@@ -126,6 +153,12 @@ def test_predictions_rows_and_model_cache_are_counted(secure_server, tokens):
         for _ in range(4)
     ]
     assert [r.status_code for r in responses] == [200] * 4
+
+    def predictions() -> float:
+        return metric_sum(scrape(secure_server), "dsba_predictions_total", model="penguins")
+
+    settled(predictions, metric_sum(before, "dsba_predictions_total", model="penguins") + 4)
+    time.sleep(1.5)  # the cache counters are handed over with the same flush
     after = scrape(secure_server)
 
     def delta(name: str, **labels: str) -> float:

@@ -35,15 +35,16 @@ bp = Blueprint("predict", __name__, description="Predictions")
 def bound_body() -> None:
     """Refuse a body over the scoring byte limit, or JSON with more objects than rows."""
     settings = state().settings
+    req = request._get_current_object()  # one proxy lookup, not four
     limit = settings.max_predict_bytes
-    if (request.content_length or 0) > limit:
+    if (req.content_length or 0) > limit:
         raise _too_large(limit)
     # A chunked body declares no length: werkzeug cuts it one byte past the limit.
-    request.max_content_length = limit + 1
-    body = request.get_data(cache=True)
+    req.max_content_length = limit + 1
+    body = req.get_data(cache=True)
     if len(body) > limit:
         raise _too_large(limit)
-    if request.is_json:
+    if req.is_json:
         check_json_containers(body, Limits.batch(settings))
 
 

@@ -1,5 +1,6 @@
 """gunicorn settings, all from the environment (defaults serve a laptop)."""
 
+import gc
 import os
 import shutil
 import tempfile
@@ -36,6 +37,16 @@ def on_starting(server):
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
+
+
+def post_worker_init(worker):
+    """Keep the garbage collector off what the worker loaded at start-up.
+
+    The app's modules (pandas, XGBoost, scikit-learn, ...) are about 170,000 objects that live
+    as long as the worker; every full collection walked them all (about 85 ms on the machine
+    we measure on, one every few thousand predictions). Frozen, they are never scanned.
+    """
+    gc.freeze()
 
 
 def worker_exit(server, worker):

@@ -13,19 +13,22 @@ from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
 from webapp.config import flask_config
 from webapp.csrf_gate import init_csrf_gate
+from webapp.request_stream import BoundedRequest
 from webapp.state import init_state
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class DsbaFlask(Flask):
-    """Flask that asks once per function whether it is a coroutine function.
+    """Flask that asks once per function whether it is a coroutine function, and reads bodies
+    through BoundedRequest.
 
     Flask's ensure_sync runs inspect.iscoroutinefunction on every hook, view and handler of
     every request (13 times for a prediction); the answer never changes for a function.
     """
 
     _MAX_REMEMBERED = 1024
+    request_class = BoundedRequest
 
     def ensure_sync(self, func):
         """Return func, or a sync wrapper of it if it is a coroutine function."""
@@ -83,12 +86,12 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
     """
     from webapp.auth import init_auth
     from webapp.azure_monitor import init_azure_monitor
+    from webapp.front_door import install_front_door
     from webapp.middleware import RequestLayer
     from webapp.observability import init_observability
     from webapp.security import header_sets
 
     init_observability(app, settings.log_json)
-    init_azure_monitor(app)
     table = None
     if vault is not None:
         from dsba.vault import RefreshingTokenTable
@@ -98,6 +101,8 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
     init_auth(
         app, settings.api_tokens, settings.is_production, settings.login_attempts_per_minute, table
     )
+    install_front_door(app)
+    init_azure_monitor(app)  # its timer goes first of all: refused requests are timed too
     app.wsgi_app = RequestLayer(
         app.wsgi_app, header_sets(settings.is_production), settings.proxy_hops
     )

@@ -87,8 +87,8 @@ def _install_metrics(app: Flask, meter: Any, trace: Any) -> None:
             predictions.add(1, {"model": model.split(":")[0].split("@")[0]})
         return response
 
-    # Before every other hook but the request id's: a refused request is timed too.
-    app.before_request_funcs.setdefault(None, []).insert(1, tag_request)
+    # Before every other hook: a refused request is timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, tag_request)
     app.after_request(finish)
 
     def dropped(_options):

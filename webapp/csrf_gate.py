@@ -4,34 +4,34 @@ Flask-WTF's own hook looks up the request, the app and the view through Flask's 
 proxies on every request, an exempt API call included (about 40,000 instructions, a tenth of
 a bare Flask echo). This hook asks the environ first and hands Flask-WTF only the requests
 it has to judge, with the same exemptions (WTF_CSRF_CHECK_DEFAULT is off, as Flask-WTF
-documents for a custom hook).
+documents for a custom hook; webapp/front_door.py calls it).
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Config, Flask
 
 from webapp.extensions import csrf
 
 
 def init_csrf_gate(app: Flask) -> None:
-    """Bind Flask-WTF and check CSRF in our own before-request hook instead of its."""
+    """Bind Flask-WTF; front_door checks CSRF (protect_forms) instead of Flask-WTF's hook."""
     csrf.init_app(app)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
-    config = app.config
+    # With the default check off, Flask-WTF's own hook only returns: one call less a request.
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [hook for hook in hooks if getattr(hook, "__module__", "") != "flask_wtf.csrf"]
 
-    def protect_forms() -> None:
-        """Check the CSRF token of a state-changing request that relies on the session cookie."""
-        environ = request.environ
-        if environ["REQUEST_METHOD"] not in config["WTF_CSRF_METHODS"]:
-            return
-        if not config["WTF_CSRF_ENABLED"]:
-            return
-        # Browsers never add a bearer token on their own (a cross-site page cannot set the
-        # header without a CORS preflight we do not answer), so such a request is not forged.
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return
-        csrf.protect(apply_exemptions=True)
 
-    app.before_request(protect_forms)
+def protect_forms(environ: dict, config: Config) -> None:
+    """Check the CSRF token of a state-changing request that relies on the session cookie."""
+    if environ["REQUEST_METHOD"] not in config["WTF_CSRF_METHODS"]:
+        return
+    if not config["WTF_CSRF_ENABLED"]:
+        return
+    # Browsers never add a bearer token on their own (a cross-site page cannot set the
+    # header without a CORS preflight we do not answer), so such a request is not forged.
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return
+    csrf.protect(apply_exemptions=True)

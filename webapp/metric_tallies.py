@@ -100,7 +100,7 @@ def _add_to_histogram(child: Histogram, tally: list) -> None:
     tests/webapp/test_metric_tallies.py checks the exposition equals observe()'s.
     """
     child._sum.inc(tally[0])
-    for bucket, count in zip(child._buckets, tally[1:]):
+    for bucket, count in zip(child._buckets, tally[1:], strict=True):
         if count:
             bucket.inc(count)
 

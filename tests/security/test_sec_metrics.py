@@ -19,6 +19,8 @@ from security_helpers import (
     wait_for_job,
 )
 
+from webapp.metric_tallies import FLUSH_SECONDS
+
 BATCH = 60
 MAX_REQUESTS = 600
 RECORD = {
@@ -55,6 +57,11 @@ def healthz_count_of(metrics_dir: Path, pid: int, scratch: Path) -> float:
     return metric_sum(samples, "dsba_http_requests_total", route="/healthz")
 
 
+def flushed() -> None:
+    """Wait until every worker has handed over what it tallied so far (baselines need it)."""
+    time.sleep(FLUSH_SECONDS + 0.5)
+
+
 def settled(read, expected, deadline: float = 15.0):
     """read() once it returns expected, or its last answer after deadline seconds.
 
@@ -83,6 +90,7 @@ def hit_healthz(url: str) -> int:
 
 def test_requests_through_both_workers_are_all_counted(secure_server, tmp_path):
     pids = wait_for_workers(secure_server)
+    flushed()
     before_total = metric_sum(scrape(secure_server), "dsba_http_requests_total", route="/healthz")
     before = {pid: healthz_count_of(secure_server.metrics_dir, pid, tmp_path) for pid in pids}
     made = 0
@@ -93,7 +101,7 @@ def test_requests_through_both_workers_are_all_counted(secure_server, tmp_path):
             statuses = list(pool.map(hit_healthz, [f"{secure_server.url}/healthz"] * BATCH))
             assert statuses == [200] * BATCH
             made += BATCH
-            time.sleep(1.5)  # the workers' tallies reach their files once a second
+            flushed()
             counts = {p: healthz_count_of(secure_server.metrics_dir, p, tmp_path) for p in pids}
             if all(counts[pid] > before[pid] for pid in pids):
                 break
@@ -121,6 +129,7 @@ def test_requests_are_counted_by_route_method_and_status(secure_server, tokens):
     reader = http()
     reader.headers.update(bearer(tokens.reader))
     base = secure_server.url
+    flushed()
     samples = scrape(secure_server)
     route = "/api/models/<ref>/metadata"
     ok_before = metric_sum(samples, "dsba_http_requests_total", route=route, status="200")
@@ -143,6 +152,7 @@ def test_requests_are_counted_by_route_method_and_status(secure_server, tokens):
 def test_predictions_rows_and_model_cache_are_counted(secure_server, tokens):
     reader = http()
     reader.headers.update(bearer(tokens.reader))
+    flushed()
     before = scrape(secure_server)
     responses = [
         reader.post(
@@ -158,7 +168,7 @@ def test_predictions_rows_and_model_cache_are_counted(secure_server, tokens):
         return metric_sum(scrape(secure_server), "dsba_predictions_total", model="penguins")
 
     settled(predictions, metric_sum(before, "dsba_predictions_total", model="penguins") + 4)
-    time.sleep(1.5)  # the cache counters are handed over with the same flush
+    flushed()  # the cache counters come with the same flushes
     after = scrape(secure_server)
 
     def delta(name: str, **labels: str) -> float:

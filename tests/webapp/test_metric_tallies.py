@@ -1,4 +1,4 @@
-"""Tallied metrics reach prometheus_client's multiprocess files as observe() and inc() write them."""
+"""Tallied metrics reach prometheus_client's multiprocess files as observe() and inc() do."""
 
 from __future__ import annotations
 

@@ -56,6 +56,29 @@ class MetricTallies:
         if self._thread is None:
             self._start()
 
+    def count_and_time(
+        self,
+        counter: Counter,
+        labels: tuple[str, ...],
+        histogram: Histogram,
+        histogram_labels: tuple[str, ...],
+        value: float,
+    ) -> None:
+        """inc(counter, labels) and observe(histogram, histogram_labels, value) in one step."""
+        bounds = self._bounds.get(histogram)
+        if bounds is None:
+            bounds = self._bounds[histogram] = _upper_bounds(histogram)
+        key, hkey = (counter, labels), (histogram, histogram_labels)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            tally = self._histograms.get(hkey)
+            if tally is None:
+                tally = self._histograms[hkey] = [0.0] + [0] * len(bounds)
+            tally[0] += value
+            tally[1 + bisect.bisect_left(bounds, value)] += 1
+        if self._thread is None:
+            self._start()
+
     def flush(self) -> None:
         """Hand everything tallied so far to prometheus_client (its multiprocess files)."""
         with self._lock:

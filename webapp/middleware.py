@@ -91,8 +91,7 @@ class RequestLayer:
         rule = req.url_rule if req is not None else None
         route = rule.rule if rule is not None else "unmatched"
         method = environ.get("REQUEST_METHOD", "GET")
-        TALLIES.inc(REQUESTS, (route, method, str(status)))
-        TALLIES.observe(LATENCY, (route,), latency)
+        TALLIES.count_and_time(REQUESTS, (route, method, str(status)), LATENCY, (route,), latency)
         user = getattr(ctx, "user", None)
         model = getattr(ctx, "model_ref", None)
         if not model and req is not None and req.view_args:

@@ -93,9 +93,16 @@ def write_access(fields: dict) -> None:
         access_log.info("request", extra=fields)
         return
     created = time.time()
-    head = {"ts": _timestamp(created), "level": "info", "logger": access_log.name}
     line = orjson.dumps(
-        {**head, "message": "request", **fields}, default=str, option=orjson.OPT_APPEND_NEWLINE
+        {
+            "ts": _timestamp(created),
+            "level": "info",
+            "logger": "webapp.access",
+            "message": "request",
+            **fields,
+        },
+        default=str,
+        option=orjson.OPT_APPEND_NEWLINE,
     )
     stream = handler.stream
     with handler.lock:

@@ -38,6 +38,8 @@ def request_id(environ: dict) -> str:
 def forwarded_for(value: str, hops: int) -> str | None:
     """The address `hops` trusted proxies saw (werkzeug ProxyFix's x_for), or None."""
     # Addresses are never quoted; a quoted item goes through werkzeug's parser.
+    if hops == 1 and "," not in value and '"' not in value:
+        return value.strip() or None  # one proxy, one entry: the common case, kept cheap
     if '"' in value:
         values = parse_list_header(value)
     else:
@@ -103,7 +105,8 @@ class RequestLayer:
                 "route": route,
                 "path": req.path if req is not None else environ.get("PATH_INFO", ""),
                 "status": status,
-                "latency_ms": round(latency * 1000, 3),
+                # To the µs, as round(latency * 1000, 3) has it at a tenth of its cost.
+                "latency_ms": int(latency * 1_000_000 + 0.5) / 1000,
                 "user": user.name if user else None,
                 "model": model,
                 "remote": environ.get("REMOTE_ADDR"),

@@ -58,19 +58,25 @@ class HeaderSets:
         self.page_headers = _pairs(headers)
         self.docs_headers = _pairs({**headers, "Content-Security-Policy": DOCS_POLICY})
         self.resource_headers = _pairs(resource_headers)
+        self.names = {key for key, _ in self.page_headers + self.docs_headers}
+        self.names.update(key for key, _ in self.resource_headers)
 
     def extend(self, headers: list, request_id: str, docs: bool = False) -> list:
         """The response's headers with its X-Request-ID and the security headers a view did not
         set itself (on /api/docs, the docs policy replaces the view's)."""
         if docs:
             headers = [h for h in headers if h[0].lower() != "content-security-policy"]
-        present = set()
+        present = []
         wanted = self.resource_headers
         for name, value in headers:
             key = name.lower()
-            present.add(key)
-            if key == "content-type" and value.startswith("text/html"):
-                wanted = self.docs_headers if docs else self.page_headers
+            if key == "content-type":
+                if value.startswith("text/html"):
+                    wanted = self.docs_headers if docs else self.page_headers
+            elif key in self.names:
+                present.append(key)
+        if not present:  # a view sets none of them itself: most answers
+            return [*headers, ("X-Request-ID", request_id), *(pair for _, pair in wanted)]
         return [
             *headers,
             ("X-Request-ID", request_id),

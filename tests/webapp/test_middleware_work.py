@@ -217,3 +217,26 @@ def test_the_layer_lets_go_of_the_request_so_no_reference_cycle_is_left(tmp_path
     [environ] = environs
     assert "dsba.request" not in environ and "dsba.g" not in environ
     assert environ["dsba.request_id"] == response.headers["X-Request-ID"]
+
+
+def test_forked_workers_make_different_request_ids():
+    """The random module reseeds in a forked child, so two workers never repeat each other."""
+    import os
+
+    from webapp.middleware import request_id
+
+    request_id({})  # the parent has drawn before forking, as a gunicorn master never does
+    reads = []
+    for _ in range(2):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(write, ",".join(request_id({}) for _ in range(3)).encode())
+            os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        reads.append(os.read(read, 4096).decode().split(","))
+        os.close(read)
+    first, second = reads
+    assert len(set(first) | set(second)) == 6
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in first + second)

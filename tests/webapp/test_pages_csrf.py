@@ -86,3 +86,37 @@ def test_a_token_from_another_session_is_refused(csrf_app):
 
     assert response.status_code == 400
     assert "@production" not in other.get("/models/tiny").get_data(as_text=True)
+
+
+
+def test_with_tokens_a_session_post_needs_csrf_and_a_bearer_post_does_not(csrf_app):
+    """The CSRF hook guards what a browser sends by itself (the cookie), not bearer calls."""
+    from dsba.auth import hash_token
+
+    writer = "dsba_csrf-test-writer-token"
+    settings = Settings(
+        registry_dir=csrf_app.extensions["dsba"].settings.registry_dir,
+        api_tokens=f"wendy:writer:{hash_token(writer)}",
+    )
+    app = create_app({"DSBA_SETTINGS": settings, "TESTING": True})
+    # A state-changing view outside the exempt API and without a FlaskForm of its own, so
+    # only the before-request CSRF check stands in front of it.
+    app.add_url_rule("/test-post", "test_post", lambda: "changed", methods=["POST"])
+    browser = app.test_client()
+    login = browser.get("/login").get_data(as_text=True)
+    signed_in = browser.post(
+        "/login",
+        data={"name": "wendy", "token": writer, "csrf_token": TOKEN.search(login).group(1)},
+    )
+    assert signed_in.status_code == 302
+
+    forged = browser.post("/test-post")
+    assert forged.status_code == 400
+    assert "The CSRF token is missing." in forged.get_data(as_text=True)
+
+    program = app.test_client()
+    posted = program.post("/test-post", headers={"Authorization": f"Bearer {writer}"})
+    assert (posted.status_code, posted.get_data(as_text=True)) == (200, "changed")
+    # A bearer header with a wrong token is no way around anything: off to the login page.
+    wrong = program.post("/test-post", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 302 and wrong.headers["Location"].startswith("/login")

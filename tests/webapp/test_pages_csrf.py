@@ -88,7 +88,6 @@ def test_a_token_from_another_session_is_refused(csrf_app):
     assert "@production" not in other.get("/models/tiny").get_data(as_text=True)
 
 
-
 def test_with_tokens_a_session_post_needs_csrf_and_a_bearer_post_does_not(csrf_app):
     """The CSRF hook guards what a browser sends by itself (the cookie), not bearer calls."""
     from dsba.auth import hash_token

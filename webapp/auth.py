@@ -123,11 +123,13 @@ def tokens() -> TokenTable:
     return current_app.extensions["dsba_tokens"]
 
 
-def _bearer(req: Request) -> str | None:
-    # Straight from the environ: werkzeug's header view builds a key per lookup.
-    header = req.environ.get("HTTP_AUTHORIZATION", "")
+def bearer_token(environ: dict) -> str | None:
+    """The request's bearer token, or None (read straight from the environ, once a request)."""
+    # werkzeug's header view would build a key per lookup.
+    header = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
 
 
 def _session_user() -> User | None:
@@ -156,13 +158,12 @@ def _api_unauthorized(message: str):
     return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="dsba"'})
 
 
-def _metrics_access(req: Request, table: TokenTable):
+def _metrics_access(token: str | None, table: TokenTable):
     """/metrics names models and their volumes: the metrics token or an API token reads it.
 
     Open only where no token of either kind is configured (a laptop; production has tokens).
     """
     expected = current_app.config.get("DSBA_METRICS_TOKEN") or ""
-    token = _bearer(req)
     if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
         return None
     if not expected and not table.enabled:
@@ -173,16 +174,18 @@ def _metrics_access(req: Request, table: TokenTable):
     return None
 
 
-def check_access(req: Request, ctx, table: TokenTable):
-    """Identify the caller and refuse what their role does not allow (front_door calls it)."""
+def check_access(req: Request, ctx, table: TokenTable, token: str | None):
+    """Identify the caller (token: bearer_token's) and refuse what their role does not allow.
+
+    front_door calls it.
+    """
     ctx.user = None
     endpoint = req.endpoint
     if endpoint == "metrics":
-        return _metrics_access(req, table)
+        return _metrics_access(token, table)
     if not table.enabled or endpoint in PUBLIC_ENDPOINTS:
         return None
     is_api = req.path.startswith("/api")
-    token = _bearer(req)
     if token is not None:
         ctx.user = table.authenticate(token)
     elif not is_api or req.method == "GET":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from webapp.auth import check_access
+from webapp.auth import bearer_token, check_access
 from webapp.csrf_gate import protect_forms
 from webapp.observability import bind
 
@@ -22,8 +22,10 @@ def install_front_door(app: Flask) -> None:
     def front_door():
         """Bind the request id, check CSRF, identify the caller; a response refuses it."""
         req, ctx = request._get_current_object(), g._get_current_object()
+        environ = req.environ
+        token = bearer_token(environ)  # read once: CSRF and the access check both need it
         bind(req, ctx)
-        protect_forms(req.environ, config)
-        return check_access(req, ctx, extensions["dsba_tokens"])
+        protect_forms(environ["REQUEST_METHOD"], config, token is not None)
+        return check_access(req, ctx, extensions["dsba_tokens"], token)
 
     app.before_request_funcs.setdefault(None, []).insert(0, front_door)

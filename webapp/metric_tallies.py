@@ -21,7 +21,10 @@ FLUSH_SECONDS = 1.0
 
 
 class MetricTallies:
-    """Counter increments and histogram observations kept in dicts until flushed."""
+    """Counter increments and histogram observations kept in dicts until flushed.
+
+    inc() for counters; count_and_time() for a request's counter and latency together.
+    """
 
     def __init__(self, interval: float = FLUSH_SECONDS) -> None:
         self.interval = interval
@@ -40,14 +43,6 @@ class MetricTallies:
         if self._thread is None:
             self._start()
 
-    def observe(self, histogram: Histogram, labels: tuple[str, ...], value: float) -> None:
-        """Observe value in the histogram's child for these label values."""
-        bounds = self._bounds_of(histogram)
-        with self._lock:
-            self._add_observation((histogram, labels), bounds, value)
-        if self._thread is None:
-            self._start()
-
     def count_and_time(
         self,
         counter: Counter,
@@ -56,29 +51,21 @@ class MetricTallies:
         histogram_labels: tuple[str, ...],
         value: float,
     ) -> None:
-        """inc(counter, labels) and observe(histogram, histogram_labels, value) in one step."""
-        bounds = self._bounds_of(histogram)
-        key = (counter, labels)
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._add_observation((histogram, histogram_labels), bounds, value)
-        if self._thread is None:
-            self._start()
-
-    def _bounds_of(self, histogram: Histogram) -> tuple[float, ...]:
+        """Count one in the counter's child for labels; observe value in the histogram's."""
         bounds = self._bounds.get(histogram)
         if bounds is None:
             bounds = self._bounds[histogram] = _upper_bounds(histogram)
-        return bounds
-
-    def _add_observation(self, key: tuple, bounds: tuple[float, ...], value: float) -> None:
-        """Tally one observation (the caller holds the lock)."""
-        tally = self._histograms.get(key)
-        if tally is None:
-            tally = self._histograms[key] = [0.0] + [0] * len(bounds)
-        tally[0] += value
-        # Prometheus buckets hold values <= their bound: the first bound >= value.
-        tally[1 + bisect.bisect_left(bounds, value)] += 1
+        key, hkey = (counter, labels), (histogram, histogram_labels)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            tally = self._histograms.get(hkey)
+            if tally is None:
+                tally = self._histograms[hkey] = [0.0] + [0] * len(bounds)
+            tally[0] += value
+            # Prometheus buckets hold values <= their bound: the first bound >= value.
+            tally[1 + bisect.bisect_left(bounds, value)] += 1
+        if self._thread is None:
+            self._start()
 
     def flush(self) -> None:
         """Hand everything tallied so far to prometheus_client (its multiprocess files)."""

@@ -97,7 +97,7 @@ def write_access(fields: dict) -> None:
         {
             "ts": _timestamp(created),
             "level": "info",
-            "logger": "webapp.access",
+            "logger": access_log.name,
             "message": "request",
             **fields,
         },

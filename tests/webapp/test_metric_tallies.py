@@ -29,8 +29,7 @@ SCRIPT = textwrap.dedent(
             counter.labels(route, status).inc()
             latency.labels(route).observe(value)
         else:
-            tallies.inc(counter, (route, status))
-            tallies.observe(latency, (route,), value)
+            tallies.count_and_time(counter, (route, status), latency, (route,), value)
             if i == 4:
                 tallies.flush()  # two flushes add up
     if sys.argv[1] == "direct":

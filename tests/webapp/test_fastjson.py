@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import decimal
 import json
+import uuid
 
+import numpy as np
 import pytest
 from datagen import penguins_model
+from flask.json.provider import DefaultJSONProvider
 
 from webapp import create_app
 
@@ -85,3 +91,59 @@ def test_paths_no_file_system_can_hold_are_a_400(app, source, message):
     body = json.dumps({"source": source, "name": "m", "target": "species"}).encode()
     answer = post(app.test_client(), body, "/api/train")
     assert answer.status_code == 400 and message in answer.get_json()["message"]
+
+
+@dataclasses.dataclass
+class Point:
+    """A dataclass answer: Flask writes it as a dict with sorted keys."""
+
+    y: int
+    x: str
+
+
+FLASK_SAME = {
+    "b": [1, 2.5, True, None, "tęxt"],
+    "a": {"z": 1, "é": 2},
+    "ints": {10: "ten", 3: "three"},
+    "when": datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC),
+    "day": datetime.date(2026, 11, 30),
+    "id": uuid.UUID(int=7),
+    "amount": decimal.Decimal("1.10"),
+    "point": Point(1, "x"),
+    "numpy": np.float64(0.25),
+    "huge": 10**30,
+}
+
+
+@pytest.mark.parametrize("value", list(FLASK_SAME.values()), ids=list(FLASK_SAME))
+def test_answers_mean_what_flasks_own_provider_writes(app, value):
+    with app.test_request_context():
+        ours = app.json.response({"value": value})
+        flask_own = DefaultJSONProvider(app).response({"value": value})
+    assert ours.mimetype == flask_own.mimetype == "application/json"
+    assert ours.data.endswith(b"\n")
+    assert json.loads(ours.data) == json.loads(flask_own.data)
+
+
+def test_answers_keep_flasks_key_order_and_compact_form(app):
+    with app.test_request_context():
+        ascii_only = {"b": [1, 2.5, None], "a": {"z": 1, "y": 2}, "when": FLASK_SAME["when"]}
+        flask_own = DefaultJSONProvider(app).response(ascii_only)
+        assert app.json.response(ascii_only).data == flask_own.data
+        assert app.json.response([3, 1]).data == b"[3,1]\n"
+
+
+def test_nan_in_an_answer_is_null_and_debug_answers_are_indented(app):
+    with app.test_request_context():
+        assert app.json.response({"x": float("nan")}).data == b'{"x":null}\n'
+        app.debug = True
+        try:
+            assert b'\n  "x": 1' in app.json.response({"x": 1}).data
+        finally:
+            app.debug = False
+
+
+def test_api_answers_go_through_the_fast_provider(app):
+    answer = app.test_client().get("/api/models")
+    assert answer.status_code == 200 and answer.data.endswith(b"\n")
+    assert answer.get_json() == json.loads(answer.data)

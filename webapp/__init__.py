@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
@@ -17,6 +18,18 @@ from webapp.request_stream import BoundedRequest
 from webapp.state import init_state
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class ClosingClient(FlaskClient):
+    """Flask's test client, reading each answer whole and closing it as a WSGI server does.
+
+    The request layer counts a request and writes its access line when the server closes the
+    body; werkzeug's client closes an unbuffered answer only when the test closes it.
+    """
+
+    def open(self, *args: Any, buffered: bool = True, **kwargs: Any):
+        """Send a request; buffered=False streams the answer (closed by the test)."""
+        return super().open(*args, buffered=buffered, **kwargs)
 
 
 class DsbaFlask(Flask):
@@ -29,6 +42,7 @@ class DsbaFlask(Flask):
 
     _MAX_REMEMBERED = 1024
     request_class = BoundedRequest
+    test_client_class = ClosingClient
 
     def ensure_sync(self, func):
         """Return func, or a sync wrapper of it if it is a coroutine function."""

@@ -3,9 +3,10 @@
 Flask hooks, werkzeug's ProxyFix and a headers middleware did this work before, each with its
 own per-request machinery (context proxies, werkzeug's Headers, a header parser). This layer
 does it in one plain function with ready-made header lists; the app's first hook
-(front_door, through observability.bind) hands it the request and `g` for the access line.
-Its own work, with the access line and the metric tallies, is about 75,000 instructions a
-request (callgrind); the access line is the largest part (29,000).
+(front_door, through observability.bind) hands it the request and `g` for the access line,
+written when the server closes the body, once the answer is sent. Its own work, with the
+access line and the metric tallies, is about 64,000 instructions a request (callgrind); the
+access line is the largest part (28,000).
 """
 
 from __future__ import annotations
@@ -48,14 +49,50 @@ def forwarded_for(value: str, hops: int) -> str | None:
     return values[-hops] if len(values) >= hops else None
 
 
+def _status(answered: list) -> int:
+    return int(answered[-1][:3]) if answered else 500
+
+
+class ObservedBody:
+    """A response body whose request is observed when the server closes it, once it is sent.
+
+    A WSGI server calls close() after writing the body (PEP 3333). Counting and logging
+    there, not before handing the body back, lets the client read its answer while the worker
+    writes the access line; the latency then includes sending the answer. A sync worker waits
+    for the client to close the connection after each answer: this work fills that wait
+    instead of delaying the answer (a single-row predict: about 5% more requests a second).
+    """
+
+    __slots__ = ("body", "layer", "environ", "answered", "started", "rid")
+
+    def __init__(self, body, layer, environ: dict, answered: list, started: float, rid: str):
+        self.body, self.layer, self.environ = body, layer, environ
+        self.answered, self.started, self.rid = answered, started, rid
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self) -> None:
+        """Close the app's body, then count the request and write its access line (once)."""
+        layer, self.layer = self.layer, None
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if layer is not None:
+                layer.observe(self.environ, _status(self.answered), self.started, self.rid)
+
+
 class RequestLayer:
     """WSGI middleware: everything every request needs that is not the view's business.
 
     Before the app: the request id (environ["dsba.request_id"]) and, with `hops` trusted
     proxies, REMOTE_ADDR from their X-Forwarded-For entries (a client's own entries are
     ignored, so it cannot pose as many addresses to the login limiter). As the response
-    starts: X-Request-ID and the security headers for its content type. After the app: the
-    request counter, the latency histogram and the JSON access line.
+    starts: X-Request-ID and the security headers for its content type. When the server
+    closes the body (ObservedBody): the request counter, the latency histogram and the JSON
+    access line.
     """
 
     def __init__(self, app, headers: HeaderSets, hops: int = 0) -> None:
@@ -81,8 +118,12 @@ class RequestLayer:
             return start_response(status, extend(headers, rid, docs), exc_info)
 
         body = self.app(environ, start)
-        self.observe(environ, int(answered[-1][:3]) if answered else 500, started, rid)
-        return body
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and isinstance(body, file_wrapper):
+            # A file the server sends itself (sendfile): left unwrapped, observed now.
+            self.observe(environ, _status(answered), started, rid)
+            return body
+        return ObservedBody(body, self, environ, answered, started, rid)
 
     @staticmethod
     def observe(environ: dict, status: int, started: float, rid: str) -> None:

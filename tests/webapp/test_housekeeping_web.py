@@ -91,7 +91,8 @@ def test_api_removes_an_alias(client):
 
 
 def test_api_downloads_a_version_as_a_zip(client, settings):
-    response = client.get("/api/models/penguins:1/artifacts")
+    # Unbuffered, as a browser reads it: the answer streams (the test closes it).
+    response = client.get("/api/models/penguins:1/artifacts", buffered=False)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert response.is_streamed  # sent in chunks as it is zipped, never whole in memory
     assert 'filename="penguins-v1.zip"' in response.headers["Content-Disposition"]
@@ -99,6 +100,7 @@ def test_api_downloads_a_version_as_a_zip(client, settings):
     folder = settings.registry_dir / "models" / "penguins" / "1"
     assert archive.read("penguins-v1/model.ubj") == (folder / "model.ubj").read_bytes()
     assert {"penguins-v1/schema.json", "penguins-v1/metadata.json"} <= set(archive.namelist())
+    response.close()
     assert client.get("/api/models/penguins:9/artifacts").status_code == 404
     assert client.get("/api/models/..:1/artifacts").status_code == 400
 

@@ -240,3 +240,71 @@ def test_forked_workers_make_different_request_ids():
     first, second = reads
     assert len(set(first) | set(second)) == 6
     assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in first + second)
+
+
+def _wsgi_environ(path: str = "/api/models", file_wrapper=None) -> dict:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+    }
+    if file_wrapper is not None:
+        environ["wsgi.file_wrapper"] = file_wrapper
+    return environ
+
+
+def test_the_access_line_is_written_when_the_server_closes_the_sent_body(tmp_path, capsys):
+    app = _app(tmp_path)
+    capsys.readouterr()
+    statuses = []
+    body = app.wsgi_app(_wsgi_environ(), lambda status, headers, exc=None: statuses.append(status))
+    sent = b"".join(body)
+    assert statuses == ["200 OK"] and json.loads(sent) == []
+    # Sent, not yet closed: nothing counted or logged, the client already has its answer.
+    assert _access_lines(capsys.readouterr().out) == []
+    body.close()
+    body.close()  # a second close observes nothing more
+    [line] = _access_lines(capsys.readouterr().out)
+    assert (line["route"], line["status"], line["user"]) == ("/api/models", 200, "ann")
+
+
+def test_a_file_the_server_sends_itself_is_handed_over_unwrapped(tmp_path, capsys):
+    """gunicorn sends its own file wrapper with sendfile; wrapping it would lose that."""
+
+    class FileWrapper:
+        def __init__(self, file, block_size=8192):
+            self.file = file
+
+        def __iter__(self):
+            return iter(lambda: self.file.read(8192), b"")
+
+        def close(self):
+            self.file.close()
+
+    app = _app(tmp_path)
+    capsys.readouterr()
+    environ = _wsgi_environ("/static/css/app.css", file_wrapper=FileWrapper)
+    body = app.wsgi_app(environ, lambda *args: None)
+    assert type(body) is FileWrapper
+    [line] = _access_lines(capsys.readouterr().out)
+    assert line["route"] == "/static/<path:filename>" and line["status"] == 200
+    body.close()
+
+
+def test_the_test_client_closes_answers_as_a_server_does_unless_asked_to_stream(tmp_path, capsys):
+    client = _app(tmp_path).test_client()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    capsys.readouterr()
+    assert client.get("/api/models", headers=headers).status_code == 200
+    assert len(_access_lines(capsys.readouterr().out)) == 1
+    streamed = client.get("/api/models", headers=headers, buffered=False)
+    assert streamed.get_data() == b"[]\n"
+    assert _access_lines(capsys.readouterr().out) == []
+    streamed.close()
+    assert len(_access_lines(capsys.readouterr().out)) == 1

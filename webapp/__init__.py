@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from dsba.config import Settings
 from webapp.api.fastjson import JSONProvider
 from webapp.config import flask_config
-from webapp.csrf_gate import init_csrf_gate
+from webapp.extensions import csrf
 from webapp.request_stream import BoundedRequest
 from webapp.state import init_state
 
@@ -124,7 +124,7 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind extension objects to the app."""
-    init_csrf_gate(app)
+    csrf.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -3,24 +3,16 @@
 Flask-WTF's own hook looks up the request, the app and the view through Flask's context
 proxies on every request, an exempt API call included (about 40,000 instructions, a tenth of
 a bare Flask echo). This hook asks the environ first and hands Flask-WTF only the requests
-it has to judge, with the same exemptions (WTF_CSRF_CHECK_DEFAULT is off, as Flask-WTF
-documents for a custom hook; webapp/front_door.py calls it).
+it has to judge, with the same exemptions (WTF_CSRF_CHECK_DEFAULT is off in
+webapp/config.py, as Flask-WTF documents for a custom hook, so its own hook only returns;
+webapp/front_door.py calls this one).
 """
 
 from __future__ import annotations
 
-from flask import Config, Flask
+from flask import Config
 
 from webapp.extensions import csrf
-
-
-def init_csrf_gate(app: Flask) -> None:
-    """Bind Flask-WTF; front_door checks CSRF (protect_forms) instead of Flask-WTF's hook."""
-    csrf.init_app(app)
-    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
-    # With the default check off, Flask-WTF's own hook only returns: one call less a request.
-    hooks = app.before_request_funcs.get(None, [])
-    hooks[:] = [hook for hook in hooks if getattr(hook, "__module__", "") != "flask_wtf.csrf"]
 
 
 def protect_forms(method: str, config: Config, bearer: bool) -> None:

@@ -31,7 +31,6 @@ class MetricTallies:
         self._lock = threading.Lock()
         self._counts: dict[tuple, float] = {}
         self._histograms: dict[tuple, list] = {}
-        self._bounds: dict[Histogram, tuple[float, ...]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -52,9 +51,7 @@ class MetricTallies:
         value: float,
     ) -> None:
         """Count one in the counter's child for labels; observe value in the histogram's."""
-        bounds = self._bounds.get(histogram)
-        if bounds is None:
-            bounds = self._bounds[histogram] = _upper_bounds(histogram)
+        bounds = histogram._upper_bounds  # the bucket bounds, +Inf last, as its children have
         key, hkey = (counter, labels), (histogram, histogram_labels)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
@@ -96,11 +93,6 @@ class MetricTallies:
         stop = self._stop
         while not stop.wait(self.interval):
             self.flush()
-
-
-def _upper_bounds(histogram: Histogram) -> tuple[float, ...]:
-    """The histogram's bucket bounds, +Inf last, as prometheus_client keeps them."""
-    return tuple(histogram._upper_bounds)
 
 
 def _add_to_histogram(child: Histogram, tally: list) -> None:

@@ -19,6 +19,7 @@ from security_helpers import (
     wait_for_job,
 )
 
+from tests.polling import settled
 from webapp.metric_tallies import FLUSH_SECONDS
 
 BATCH = 60
@@ -62,18 +63,6 @@ def flushed() -> None:
     time.sleep(FLUSH_SECONDS + 0.5)
 
 
-def settled(read, expected, deadline: float = 15.0):
-    """read() once it returns expected, or its last answer after deadline seconds.
-
-    Each worker hands its counts to the shared files once a second (webapp/metric_tallies.py),
-    so another worker's requests reach a scrape up to a second late.
-    """
-    stop = time.monotonic() + deadline
-    while (value := read()) != expected and time.monotonic() < stop:
-        time.sleep(0.1)
-    return value
-
-
 def wait_for_workers(server, count: int = 2, deadline: float = 20.0) -> list[int]:
     """The pids of the server's workers once there are count of them."""
     stop = time.monotonic() + deadline
@@ -111,7 +100,9 @@ def test_requests_through_both_workers_are_all_counted(secure_server, tmp_path):
         counts = {p: healthz_count_of(secure_server.metrics_dir, p, tmp_path) for p in pids}
         return {pid: counts[pid] - before[pid] for pid in pids}
 
-    served = settled(lambda: sum(served_now().values()), made) and served_now()
+    # Another worker's requests reach the files up to a second late (metric_tallies.py).
+    settled(lambda: sum(served_now().values()), made)
+    served = served_now()
     assert all(n > 0 for n in served.values()), served
     assert sum(served.values()) == made, (served, made)
     total = settled(

@@ -3,12 +3,11 @@ given): every worker's HTTP and prediction counters, and no folder left behind o
 
 from __future__ import annotations
 
-import time
-
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.datagen import penguins_model
+from tests.polling import settled
 from tests.security.security_helpers import RECORD
 
 
@@ -42,14 +41,13 @@ def test_make_run_serves_multiprocess_counters_and_cleans_up(start_gunicorn, tmp
     assert len(folders) == 1 and list(folders[0].glob("counter_*.db")), folders
 
     # Each worker hands its counts to the shared files once a second (metric_tallies.py).
-    deadline = time.monotonic() + 15
-    while True:
+    def counted() -> bool:
         text = http.get(f"{server.url}/metrics").text
         healthz = _sum(text, "dsba_http_requests_total", route="/healthz")
-        if healthz >= 6 and _sum(text, "dsba_predicted_rows_total", model="penguins") >= 3:
-            break
-        assert time.monotonic() < deadline, text
-        time.sleep(0.2)
+        return healthz >= 6 and _sum(text, "dsba_predicted_rows_total", model="penguins") >= 3
+
+    settled(counted, True)
+    text = http.get(f"{server.url}/metrics").text
 
     assert _sum(text, "dsba_http_requests_total", route="/healthz") >= 6
     assert _sum(text, "dsba_http_requests_total", route="/api/predict", status="200") == 1

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import flask.sessions
 import marshmallow
 import pytest
+from werkzeug.test import create_environ
 
 from dsba.auth import hash_token
 from dsba.config import Settings
@@ -243,17 +244,7 @@ def test_forked_workers_make_different_request_ids():
 
 
 def _wsgi_environ(path: str = "/api/models", file_wrapper=None) -> dict:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-    }
+    environ = create_environ(path, headers={"Authorization": f"Bearer {TOKEN}"})
     if file_wrapper is not None:
         environ["wsgi.file_wrapper"] = file_wrapper
     return environ

@@ -17,7 +17,9 @@ local -w <workers>` serves it (uvicorn). Without .mlflow/.venv the MLflow ratios
 The same load generator drives each endpoint with the same connection count, in interleaved
 rounds (bare echo, app echo, predict, mlflow single, invocations, batch, mlflow batch, then
 again), and each figure is the median over rounds, so a busy machine weighs on every endpoint
-alike:
+alike. Each ratio is the median of its per-round ratios (both endpoints measured seconds apart
+in the same round), printed with the lowest and highest round, so the machine's drift between
+rounds cancels out of it rather than into it:
 
 - bare echo:     POST /bench/echo on the bare Flask app, the same body echoed back
 - app echo:      POST /bench/echo          the single-row request body, echoed back by our app
@@ -303,8 +305,10 @@ def drive(url: str, body: bytes, connections: int, seconds: float, workdir: Path
     return run(url, body, connections, seconds, workdir)
 
 
-def drive_all(targets: dict[str, tuple[str, bytes]], options, workdir: Path) -> dict[str, dict]:
-    """Measure every target in interleaved rounds; keep each figure's median over the rounds.
+def drive_all(
+    targets: dict[str, tuple[str, bytes]], options, workdir: Path
+) -> dict[str, list[dict]]:
+    """Measure every target in interleaved rounds; return each target's figures per round.
 
     Interleaving spreads whatever else the machine is doing over all targets alike, so the
     ratios stay fair on a busy machine.
@@ -316,10 +320,18 @@ def drive_all(targets: dict[str, tuple[str, bytes]], options, workdir: Path) -> 
     for _ in range(options.rounds):
         for name, (url, body) in targets.items():
             runs[name].append(drive(url, body, n, per_round, workdir))
-    return {
-        name: {key: statistics.median(r[key] for r in results) for key in results[0]}
-        for name, results in runs.items()
-    }
+    return runs
+
+
+def medians(runs: list[dict]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def paired_ratio(ours: list[dict], base: list[dict]) -> tuple[float, float, float]:
+    """The median, lowest and highest of ours/base req/s, round by round."""
+    ratios = [a["rps"] / b["rps"] for a, b in zip(ours, base, strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def check_answers(checks: list[tuple[str, bytes, str]]) -> None:
@@ -437,7 +449,7 @@ def main() -> None:
         except (RuntimeError, OSError, ValueError, http.client.HTTPException) as exc:
             mlflow_note = f"MLflow not measured: {exc}"
             targets = {k: v for k, v in targets.items() if not k.startswith("mlflow")}
-        figures = drive_all(targets, options, workdir)
+        runs = drive_all(targets, options, workdir)
     finally:
         for server in servers:
             stop_server(server)
@@ -446,30 +458,33 @@ def main() -> None:
     n, secs = options.connections, options.seconds
     print(
         f"serving: gunicorn {options.workers} sync workers, {n} connections, {secs:g} s each "
-        f"in {options.rounds} interleaved rounds (medians), DSBA_ENV=production with tokens, "
-        f"load generator {generator}, {os.cpu_count()} CPUs"
+        f"in {options.rounds} interleaved rounds (medians; ratios paired by round), "
+        f"DSBA_ENV=production with tokens, load generator {generator}, {os.cpu_count()} CPUs"
         + (f", env {' '.join(options.env)}" if options.env else "")
     )
     print(f"  {mlflow_note}")
+    figures = {label: medians(rounds) for label, rounds in runs.items()}
     for label, stats in figures.items():
         per_s = f"  {stats['rps'] * BATCH_ROWS:9,.0f} rows/s" if "batch" in label else ""
         print(
             f"  {label:<13} {stats['rps']:8.1f} req/s{per_s}  p50 {stats['p50_ms']:7.2f} ms  "
             f"p99 {stats['p99_ms']:7.2f} ms  errors {stats['errors']:g}"
         )
-    rps = {label: stats["rps"] for label, stats in figures.items()}
     for what, ours, base, target, unit in [
-        ("app echo/bare echo req/s", "app echo", "bare echo", TARGET_HOOKS_X, ".2f"),
-        ("predict/bare echo req/s", "predict", "bare echo", TARGET_PREDICT_BARE_X, ".2f"),
-        ("predict/app echo req/s", "predict", "app echo", TARGET_ECHO_RATIO, ".2f"),
+        ("app echo/bare echo req/s", "app echo", "bare echo", TARGET_HOOKS_X, ".3f"),
+        ("predict/bare echo req/s", "predict", "bare echo", TARGET_PREDICT_BARE_X, ".3f"),
+        ("predict/app echo req/s", "predict", "app echo", TARGET_ECHO_RATIO, ".3f"),
         ("predict vs MLflow single-row", "predict", "mlflow single", TARGET_MLFLOW_X, ".1f"),
         ("batch rows/s vs MLflow", "batch", "mlflow batch", TARGET_BATCH_X, ".1f"),
     ]:
-        if ours not in rps or base not in rps:
-            print(f"{what}: skipped ({base if ours in rps else ours} not measured)")
+        if ours not in runs or base not in runs:
+            print(f"{what}: skipped ({base if ours in runs else ours} not measured)")
             continue
-        x = rps[ours] / rps[base]
-        print(f"{what}: {x:{unit}}x (target >= {target}x, {verdict(x >= target)})")
+        x, low, high = paired_ratio(runs[ours], runs[base])
+        print(
+            f"{what}: {x:{unit}}x, rounds {low:{unit}}-{high:{unit}}x "
+            f"(target >= {target}x, {verdict(x >= target)})"
+        )
     if "predict" in figures:
         p99 = figures["predict"]["p99_ms"]
         ok = verdict(p99 < TARGET_P99_MS)

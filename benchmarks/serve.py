@@ -15,11 +15,12 @@ XGBClassifier with dsba's default parameters on the same splits (island and sex 
 sklearn Pipeline, sklearn flavor with a signature), and `mlflow models serve --env-manager
 local -w <workers>` serves it (uvicorn). Without .mlflow/.venv the MLflow ratios are skipped.
 The same load generator drives each endpoint with the same connection count, in interleaved
-rounds (bare echo, app echo, predict, mlflow single, invocations, batch, mlflow batch, then
-again), and each figure is the median over rounds, so a busy machine weighs on every endpoint
-alike. Each ratio is the median of its per-round ratios (both endpoints measured seconds apart
-in the same round), printed with the lowest and highest round, so the machine's drift between
-rounds cancels out of it rather than into it:
+rounds (bare echo, app echo, predict, mlflow single, invocations, batch, mlflow batch; each
+round starts one endpoint later than the one before), and each figure is the median over
+rounds, so a busy machine weighs on every endpoint alike. Each ratio is the median of its
+per-round ratios (both endpoints measured seconds apart in the same round), printed with the
+lowest and highest round, so the machine's drift between rounds cancels out of it rather than
+into it:
 
 - bare echo:     POST /bench/echo on the bare Flask app, the same body echoed back
 - app echo:      POST /bench/echo          the single-row request body, echoed back by our app
@@ -317,8 +318,13 @@ def drive_all(
     for url, body in targets.values():
         drive(url, body, n, 1.0, workdir)  # warm-up: model cache, lazy imports
     runs: dict[str, list[dict]] = {name: [] for name in targets}
-    for _ in range(options.rounds):
-        for name, (url, body) in targets.items():
+    names = list(targets)
+    for round_number in range(options.rounds):
+        # Each round starts one target later, so none always follows the same one (a server's
+        # leftover work, such as the prediction log's last flush, lands on every target alike).
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            url, body = targets[name]
             runs[name].append(drive(url, body, n, per_round, workdir))
     return runs
 

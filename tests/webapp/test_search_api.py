@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from pathlib import Path
 
 import palmerpenguins
@@ -46,7 +48,7 @@ def penguins_id(live_server, http) -> str:
 
 
 def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
-    live_server, penguins_id
+    live_server, http, penguins_id
 ):
     records, rounds = [], []
     with Client(live_server.url) as client:
@@ -81,6 +83,21 @@ def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
     # Complete trials first, best first; a pruned trial's score is a partial one, after them.
     complete = [r["score"] for r in board if r["state"] == "complete"]
     assert complete[0] == max(complete) == search["winner"]["score"]
+    # The winner was refit on every training row: the page says so, not "0 validation".
+    rows = meta["dataset"]["rows"]
+    assert rows["validation"] == 0
+    assert _rows_line(http, f"{live_server.url}/models/searched") == (
+        f"{rows['total']} total, {rows['labelled']} labelled: {rows['train']} train "
+        f"(the search's winner was refit on all of them), {rows['test']} test"
+    )
+
+
+def _rows_line(http, url: str) -> str:
+    """The model page's Rows line, as text."""
+    page = http.get(url, timeout=30).text
+    found = re.search(r'data-testid="dataset-rows">(.*?)</dd>', page, re.S)
+    assert found, "no Rows line on the model page"
+    return html.unescape(found[1])
 
 
 def test_training_without_a_search_records_none_and_the_page_shows_none(
@@ -91,6 +108,11 @@ def test_training_without_a_search_records_none_and_the_page_shows_none(
     assert "search" not in meta
     page = http.get(f"{live_server.url}/models/plain", timeout=30).text
     assert 'data-testid="metric-cards"' in page and 'data-testid="leaderboard"' not in page
+    rows = meta["dataset"]["rows"]
+    assert rows["validation"] > 0
+    assert f"{rows['train']} train, {rows['validation']} validation, {rows['test']} test" in (
+        _rows_line(http, f"{live_server.url}/models/plain")
+    )
 
 
 def test_the_cli_searches_remotely_with_trials(live_server, tmp_path):

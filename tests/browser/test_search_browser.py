@@ -85,6 +85,12 @@ def test_a_custom_search_shows_its_trials_then_its_leaderboard_and_retrain_keeps
     expect(winner).to_have_class(re.compile(r"\btable-success\b"))
     expect(winner.locator("td").first).to_have_text("1")
     expect(winner).to_contain_text(page.get_by_test_id("search-winner").inner_text())
+    more = page.get_by_test_id("leaderboard-more")
+    if more.count():  # more than 20 trials: the others fold away until asked for
+        expect(rows).to_have_count(20)
+        expect(page.get_by_test_id("leaderboard-rest")).to_be_hidden()
+        more.locator("summary").click()
+        expect(page.get_by_test_id("leaderboard-rest")).to_be_visible()
     complete = page.locator("tr[data-state=complete] [data-testid=leaderboard-score]")
     scores = [float(s) for s in complete.all_inner_texts()]
     assert scores == sorted(scores, reverse=True)  # balanced accuracy: higher is better

@@ -115,13 +115,36 @@ def test_training_without_a_search_records_none_and_the_page_shows_none(
     )
 
 
-def test_the_cli_searches_remotely_with_trials(live_server, tmp_path):
+def test_the_cli_searches_remotely_with_trials_and_the_page_folds_all_but_20(
+    live_server, http, tmp_path
+):
     path = tmp_path / "penguins.csv"
     palmerpenguins.load_penguins().to_csv(path, index=False)
     args = ["--remote", live_server.url, "train", str(path), "--target", "species"]
-    result = CliRunner().invoke(main, [*args, "--name", "remote", "--trials", "3"])
+    result = CliRunner().invoke(main, [*args, "--name", "remote", "--trials", "22"])
     assert result.exit_code == 0, result.output
-    assert "searched 3 trials in " in result.stdout
+    assert "searched 22 trials in " in result.stdout
+    # The best 20 trials show; the other two fold away, closed, ranked on after them.
+    page = http.get(f"{live_server.url}/models/remote", timeout=30).text
+    shown = _table(page, "leaderboard")
+    folded = r'<details([^>]*data-testid="leaderboard-more"[^>]*)>(.*?)</details>'
+    more = re.search(folded, page, re.S)
+    assert more and " open" not in more[1], "the other trials are folded away at first"
+    assert "The other 2 trials" in more[2]
+    assert _ranks(shown) == list(range(1, 21))
+    assert _ranks(_table(more[2], "leaderboard-rest")) == [21, 22]
+
+
+def _table(page: str, testid: str) -> str:
+    found = re.search(rf'<table[^>]*data-testid="{testid}"[^>]*>(.*?)</table>', page, re.S)
+    assert found, f"no {testid} table"
+    return found[1]
+
+
+def _ranks(table: str) -> list[int]:
+    """The Rank column of a leaderboard table's rows."""
+    rows = re.findall(r"<tr[^>]*data-trial=[^>]*>\s*<td[^>]*>(\d+)</td>", table)
+    return [int(rank) for rank in rows]
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
+def training_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One gunicorn for a module whose tests train: one training thread, as OpenMP spinning on
+    a busy 2-core machine costs seconds per model."""
+    with run_gunicorn(tmp_path_factory.mktemp("training_server"), DSBA_TRAIN_THREADS="1") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def dask_cluster():
     """Run a Dask scheduler and two single-threaded worker processes on 127.0.0.1."""
     import distributed  # only the Dask tests pay for the import

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import palmerpenguins
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
@@ -99,6 +100,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
     assert not external, f"the page requested other hosts: {external}"
     assert not page_errors, f"uncaught JavaScript errors: {page_errors}"
+
+
+@pytest.fixture(scope="module")
+def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """palmerpenguins as a CSV file, as an analyst would have it."""
+    path = tmp_path_factory.mktemp("data") / "penguins.csv"
+    palmerpenguins.load_penguins().to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture

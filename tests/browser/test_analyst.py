@@ -6,7 +6,6 @@ import re
 import time
 from pathlib import Path
 
-import palmerpenguins
 import pandas as pd
 import pytest
 import requests
@@ -17,7 +16,6 @@ PENGUIN_ROWS = 344
 CHARTS = ("roc-chart", "pr-chart", "importance-chart", "learning-chart")
 TRAINING_TIMEOUT_MS = 180_000
 PHONE = {"width": 390, "height": 844}
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 # True when Chart.js has an instance on the canvas and it painted some non-blank pixels.
 CHART_DRAWN = """(id) => {
     const canvas = document.getElementById(id);
@@ -42,24 +40,6 @@ PROGRESS_RECORDER = """document.addEventListener("DOMContentLoaded", () => {
 
 
 pytestmark = pytest.mark.usefixtures("no_csp_violations")
-
-
-@pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The suite's live server, training with one thread: OpenMP spinning on a busy 2-core
-    machine costs seconds per model."""
-    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    workdir = tmp_path_factory.mktemp("analyst")
-    with plugin.run_gunicorn(workdir, DSBA_TRAIN_THREADS="1") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """palmerpenguins as a CSV file, as an analyst would have it."""
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
 
 
 def _train_over_api(base: str, csv: Path, name: str, runs: int) -> None:
@@ -96,9 +76,9 @@ def _wait_for_job(http: requests.Session, base: str, job_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_model(live_server, penguins_csv) -> str:
+def api_model(training_server, penguins_csv) -> str:
     """A model with two versions trained over the API, for the predict and registry tests."""
-    _train_over_api(live_server.url, penguins_csv, "penguins-api", runs=2)
+    _train_over_api(training_server.url, penguins_csv, "penguins-api", runs=2)
     return "penguins-api"
 
 
@@ -109,8 +89,10 @@ def _upload(page: Page, base: str, path: Path) -> None:
     expect(page).to_have_url(re.compile(r"/datasets/[0-9a-f]{16}$"))
 
 
-def test_analyst_uploads_trains_and_reads_the_model(live_server, page, screenshot, penguins_csv):
-    base = live_server.url
+def test_analyst_uploads_trains_and_reads_the_model(
+    training_server, page, screenshot, penguins_csv
+):
+    base = training_server.url
     page.add_init_script(PROGRESS_RECORDER)
     polls: list[int] = []
     page.on("response", lambda r: polls.append(r.status) if "/api/jobs/" in r.url else None)
@@ -168,9 +150,9 @@ def test_analyst_uploads_trains_and_reads_the_model(live_server, page, screensho
 
 
 def test_predict_one_penguin_and_score_the_file(
-    live_server, page, screenshot, api_model, penguins_csv
+    training_server, page, screenshot, api_model, penguins_csv
 ):
-    page.goto(f"{live_server.url}/models/{api_model}/predict?version=1")
+    page.goto(f"{training_server.url}/models/{api_model}/predict?version=1")
     form = page.get_by_test_id("predict-form")
     form.get_by_label("island").select_option("Biscoe")
     for feature, value in {
@@ -209,8 +191,8 @@ def test_predict_one_penguin_and_score_the_file(
     assert (scored["prediction"] == scored["species"]).mean() > 0.9
 
 
-def test_alias_and_delete_a_version(live_server, page, api_model):
-    page.goto(f"{live_server.url}/models/{api_model}?version=2")
+def test_alias_and_delete_a_version(training_server, page, api_model):
+    page.goto(f"{training_server.url}/models/{api_model}?version=2")
     alias_form = page.get_by_test_id("alias-form")
     alias_form.get_by_label("Alias").fill("production")
     alias_form.get_by_label("Version").select_option("1")
@@ -229,7 +211,7 @@ def test_alias_and_delete_a_version(live_server, page, api_model):
 
 
 def test_a_target_that_cannot_train_is_refused_next_to_the_field(
-    live_server, page, screenshot, tmp_path
+    training_server, page, screenshot, tmp_path
 ):
     # Three classes pass the profile's checks; the split needs two rows of every class, and
     # "rare" has one: dsba's target check says so before any job is queued.
@@ -241,7 +223,7 @@ def test_a_target_that_cannot_train_is_refused_next_to_the_field(
             "label": ["common"] * 20 + ["usual"] * 19 + ["rare"],
         }
     ).to_csv(data, index=False)
-    _upload(page, live_server.url, data)
+    _upload(page, training_server.url, data)
     dataset_url = page.url
     page.locator("#target").select_option("label")
     page.get_by_test_id("train-submit").click()
@@ -254,8 +236,8 @@ def test_a_target_that_cannot_train_is_refused_next_to_the_field(
     screenshot(page, "target-refused")
 
 
-def test_an_unknown_model_gets_a_friendly_404(live_server, page, screenshot):
-    response = page.goto(f"{live_server.url}/models/no-such-model")
+def test_an_unknown_model_gets_a_friendly_404(training_server, page, screenshot):
+    response = page.goto(f"{training_server.url}/models/no-such-model")
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("We could not find that page")
     expect(page.get_by_test_id("error-message")).to_contain_text("no-such-model")

@@ -16,17 +16,8 @@ from dsba.config import Settings
 from dsba.jobs.job_store import JobStore, utc_now
 
 TRAINING_TIMEOUT_MS = 180_000
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 pytestmark = pytest.mark.usefixtures("no_csp_violations")
-
-
-@pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The suite's live server, training with one thread (a busy 2-core machine)."""
-    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    with plugin.run_gunicorn(tmp_path_factory.mktemp("forms"), DSBA_TRAIN_THREADS="1") as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +51,9 @@ def _metadata(base: str, ref: str) -> dict:
 
 
 def test_column_controls_shape_the_model_and_retrain_keeps_them(
-    live_server, page, screenshot, table_csv
+    training_server, page, screenshot, table_csv
 ):
-    base = live_server.url
+    base = training_server.url
     dataset_url = _upload(page, base, table_csv)
     expect(_row(page, "penguin_ref").get_by_test_id("column-note")).to_have_text(
         "Left out: ID-like: a different value on every row"
@@ -128,12 +119,12 @@ def test_column_controls_shape_the_model_and_retrain_keeps_them(
 
 
 def test_try_again_keeps_the_failed_jobs_choices_and_finished_jobs_can_go(
-    live_server, page, table_csv
+    training_server, page, table_csv
 ):
-    base = live_server.url
+    base = training_server.url
     dataset_url = _upload(page, base, table_csv)
     dataset_id = dataset_url.rsplit("/", 1)[1]
-    jobs = JobStore(Settings(registry_dir=live_server.registry_dir))
+    jobs = JobStore(Settings(registry_dir=training_server.registry_dir))
     failed = jobs.create(
         {
             "dataset_id": dataset_id,
@@ -171,8 +162,8 @@ def test_try_again_keeps_the_failed_jobs_choices_and_finished_jobs_can_go(
     assert failed["id"] not in {job["id"] for job in jobs.list()}
 
 
-def test_the_picker_filters_and_the_content_decides_the_format(live_server, page, tmp_path):
-    base = live_server.url
+def test_the_picker_filters_and_the_content_decides_the_format(training_server, page, tmp_path):
+    base = training_server.url
     page.goto(f"{base}/train")
     accept = page.locator("#file").get_attribute("accept")
     assert set(accept.split(",")) == {".csv", ".tsv", ".txt", ".parquet", ".pq", ".json",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import palmerpenguins
 import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
@@ -14,7 +12,6 @@ TARGET = "body_mass_g"
 CHARTS = ("actual-chart", "residual-chart", "decile-chart", "importance-chart", "learning-chart")
 TRAINING_TIMEOUT_MS = 180_000
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 # True when Chart.js has an instance on the canvas and it painted some non-blank pixels.
 CHART_DRAWN = """(id) => {
     const canvas = document.getElementById(id);
@@ -29,30 +26,14 @@ GENTOO = {"bill_length_mm": "47.5", "bill_depth_mm": "15", "flipper_length_mm": 
 pytestmark = pytest.mark.usefixtures("no_csp_violations")
 
 
-@pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The suite's live server, training with one thread (the machine is shared)."""
-    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    with plugin.run_gunicorn(tmp_path_factory.mktemp("regression"), DSBA_TRAIN_THREADS="1") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """palmerpenguins as a CSV file, as an analyst would have it."""
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
-
-
 def _number(text: str) -> float:
     return float(text.replace(",", "").rstrip("%"))
 
 
 def test_a_regression_from_upload_to_the_predicted_interval(
-    live_server, page: Page, screenshot, penguins_csv
+    training_server, page: Page, screenshot, penguins_csv
 ):
-    base = live_server.url
+    base = training_server.url
     page.goto(f"{base}/train")
     page.locator("#file").set_input_files(str(penguins_csv))
     page.get_by_role("button", name="Upload and profile").click()

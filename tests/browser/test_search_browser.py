@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import palmerpenguins
 import pytest
 from playwright.sync_api import Page, expect
 
 TRAINING_TIMEOUT_MS = 180_000
 SEARCH_SECONDS = "10"
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 pytestmark = pytest.mark.usefixtures("no_csp_violations")
 
 
-@pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The suite's live server, training with one thread (the machine is shared)."""
-    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    with plugin.run_gunicorn(tmp_path_factory.mktemp("search"), DSBA_TRAIN_THREADS="1") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """palmerpenguins as a CSV file, as an analyst would have it."""
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
-
-
 def test_a_custom_search_shows_its_trials_then_its_leaderboard_and_retrain_keeps_it(
-    live_server, page: Page, screenshot, penguins_csv
+    training_server, page: Page, screenshot, penguins_csv
 ):
-    page.goto(f"{live_server.url}/train")
+    page.goto(f"{training_server.url}/train")
     page.locator("#file").set_input_files(str(penguins_csv))
     page.get_by_role("button", name="Upload and profile").click()
     expect(page).to_have_url(re.compile(r"/datasets/[0-9a-f]{16}$"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import io
 import re
-from pathlib import Path
 
 import palmerpenguins
 import pytest
@@ -17,16 +16,6 @@ from dsba.client import Client
 from dsba.config import Settings
 from webapp import create_app
 
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
-
-
-@pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The suite's live server, training with one thread (the machine is shared)."""
-    plugin = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    with plugin.run_gunicorn(tmp_path_factory.mktemp("search"), DSBA_TRAIN_THREADS="1") as srv:
-        yield srv
-
 
 @pytest.fixture(scope="module")
 def http():
@@ -37,21 +26,21 @@ def http():
 
 
 @pytest.fixture(scope="module")
-def penguins_id(live_server, http) -> str:
+def penguins_id(training_server, http) -> str:
     """The penguins table, uploaded once."""
     data = io.BytesIO(palmerpenguins.load_penguins().to_csv(index=False).encode())
     reply = http.post(
-        f"{live_server.url}/api/datasets", files={"file": ("penguins.csv", data)}, timeout=60
+        f"{training_server.url}/api/datasets", files={"file": ("penguins.csv", data)}, timeout=60
     )
     assert reply.status_code == 201, reply.text
     return reply.json()["id"]
 
 
 def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
-    live_server, http, penguins_id
+    training_server, http, penguins_id
 ):
     records, rounds = [], []
-    with Client(live_server.url) as client:
+    with Client(training_server.url) as client:
         meta = client.train(
             penguins_id,
             target="species",
@@ -86,7 +75,7 @@ def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
     # The winner was refit on every training row: the page says so, not "0 validation".
     rows = meta["dataset"]["rows"]
     assert rows["validation"] == 0
-    assert _rows_line(http, f"{live_server.url}/models/searched") == (
+    assert _rows_line(http, f"{training_server.url}/models/searched") == (
         f"{rows['total']} total, {rows['labelled']} labelled: {rows['train']} train "
         f"(the search's winner was refit on all of them), {rows['test']} test"
     )
@@ -101,31 +90,31 @@ def _rows_line(http, url: str) -> str:
 
 
 def test_training_without_a_search_records_none_and_the_page_shows_none(
-    live_server, http, penguins_id
+    training_server, http, penguins_id
 ):
-    with Client(live_server.url) as client:
+    with Client(training_server.url) as client:
         meta = client.train(penguins_id, target="species", name="plain", params={"n_estimators": 5})
     assert "search" not in meta
-    page = http.get(f"{live_server.url}/models/plain", timeout=30).text
+    page = http.get(f"{training_server.url}/models/plain", timeout=30).text
     assert 'data-testid="metric-cards"' in page and 'data-testid="leaderboard"' not in page
     rows = meta["dataset"]["rows"]
     assert rows["validation"] > 0
     assert f"{rows['train']} train, {rows['validation']} validation, {rows['test']} test" in (
-        _rows_line(http, f"{live_server.url}/models/plain")
+        _rows_line(http, f"{training_server.url}/models/plain")
     )
 
 
 def test_the_cli_searches_remotely_with_trials_and_the_page_folds_all_but_20(
-    live_server, http, tmp_path
+    training_server, http, tmp_path
 ):
     path = tmp_path / "penguins.csv"
     palmerpenguins.load_penguins().to_csv(path, index=False)
-    args = ["--remote", live_server.url, "train", str(path), "--target", "species"]
+    args = ["--remote", training_server.url, "train", str(path), "--target", "species"]
     result = CliRunner().invoke(main, [*args, "--name", "remote", "--trials", "22"])
     assert result.exit_code == 0, result.output
     assert "searched 22 trials in " in result.stdout
     # The best 20 trials show; the other two fold away, closed, ranked on after them.
-    page = http.get(f"{live_server.url}/models/remote", timeout=30).text
+    page = http.get(f"{training_server.url}/models/remote", timeout=30).text
     shown = _table(page, "leaderboard")
     folded = r'<details([^>]*data-testid="leaderboard-more"[^>]*)>(.*?)</details>'
     more = re.search(folded, page, re.S)
@@ -161,11 +150,11 @@ def _ranks(table: str) -> list[int]:
     ],
 )
 def test_a_bad_search_is_a_400_naming_the_field_and_starts_no_job(
-    live_server, http, penguins_id, body, field
+    training_server, http, penguins_id, body, field
 ):
-    before = http.get(f"{live_server.url}/api/jobs", timeout=10).json()
+    before = http.get(f"{training_server.url}/api/jobs", timeout=10).json()
     reply = http.post(
-        f"{live_server.url}/api/train",
+        f"{training_server.url}/api/train",
         json={"dataset_id": penguins_id, "target": "species", "name": "bad", **body},
         timeout=30,
     )
@@ -173,7 +162,7 @@ def test_a_bad_search_is_a_400_naming_the_field_and_starts_no_job(
     error = reply.json()
     assert (error["code"], error["status"]) == (400, "Bad Request")
     assert field in error["errors"] and field in error["message"]
-    assert http.get(f"{live_server.url}/api/jobs", timeout=10).json() == before
+    assert http.get(f"{training_server.url}/api/jobs", timeout=10).json() == before
 
 
 @pytest.mark.parametrize("body", [{"trials": 3}, {"time_budget": 60}])

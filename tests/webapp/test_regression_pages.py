@@ -16,6 +16,7 @@ from dsba.config import Settings
 from dsba.data.target import infer_task
 from dsba.jobs.job_store import JobStore
 from dsba.service import LocalService
+from tests.page_text import by_testid
 from webapp import create_app
 
 # palmerpenguins' body mass: 94 distinct whole grams, so training infers a regression.
@@ -68,12 +69,6 @@ def _text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def _testid(html: str, testid: str) -> str:
-    match = re.search(rf'data-testid="{testid}"[^>]*>([^<]*)<', html)
-    assert match, f"no {testid} on the page"
-    return match.group(1).strip()
-
-
 def _number(text: str) -> float:
     return float(text.replace(",", "").rstrip("%"))
 
@@ -97,13 +92,13 @@ def test_the_model_page_shows_regression_cards_against_the_mean_baseline(client,
 
     assert f"regression of <code>{TARGET}</code> with 90% prediction intervals" in html
     for key in ("rmse", "mae", "median_absolute_error"):
-        shown, baseline = _testid(html, f"metric-{key}"), _testid(html, f"baseline-{key}")
+        shown, baseline = by_testid(html, f"metric-{key}"), by_testid(html, f"baseline-{key}")
         assert _number(shown) == pytest.approx(metrics[key], rel=1e-3), key
         assert _number(shown) < _number(baseline), key
-    r2 = _number(_testid(html, "metric-r2"))
+    r2 = _number(by_testid(html, "metric-r2"))
     assert r2 == pytest.approx(metrics["r2"], abs=1e-3) and r2 > 0.6
-    assert abs(_number(_testid(html, "baseline-r2"))) < 0.05  # the mean explains nothing
-    assert _number(_testid(html, "metric-mape")) == pytest.approx(100 * metrics["mape"], abs=0.1)
+    assert abs(_number(by_testid(html, "baseline-r2"))) < 0.05  # the mean explains nothing
+    assert _number(by_testid(html, "metric-mape")) == pytest.approx(100 * metrics["mape"], abs=0.1)
     rows = mass["dataset"]["rows"]
     assert f"{rows['calibration']} interval calibration, {rows['test']} test" in html
     # A classifier's parts are not there.
@@ -131,11 +126,11 @@ def test_the_model_page_shows_interval_coverage_against_the_nominal(client, mass
     html = _text(client.get("/models/mass"))
     intervals = mass["evaluation"]["intervals"]
 
-    assert _testid(html, "interval-nominal") == "90%"
-    measured = _number(_testid(html, "interval-measured"))
+    assert by_testid(html, "interval-nominal") == "90%"
+    measured = _number(by_testid(html, "interval-measured"))
     assert measured == pytest.approx(100 * intervals["coverage"], abs=0.05)
     assert 75 <= measured <= 100
-    width = _number(_testid(html, "interval-width"))
+    width = _number(by_testid(html, "interval-width"))
     assert width == pytest.approx(intervals["mean_width"], rel=1e-3)
     kept = re.search(r'<tr class="table-primary">\s*<th[^>]*>([^<]+)<span', html)
     assert kept and intervals["method"] in {"absolute", "normalized", "cqr"}
@@ -178,9 +173,9 @@ def test_the_predict_form_shows_the_value_with_its_interval(client, mass):
 
     assert response.status_code == 200
     html = _text(response)
-    value = _number(_testid(html, "predicted-value"))
-    lower = _number(_testid(html, "interval-lower"))
-    upper = _number(_testid(html, "interval-upper"))
+    value = _number(by_testid(html, "predicted-value"))
+    lower = _number(by_testid(html, "interval-lower"))
+    upper = _number(by_testid(html, "interval-upper"))
     assert 4500 < value < 6500  # a large male Gentoo
     assert lower < value < upper
     assert "90% interval" in html
@@ -212,10 +207,10 @@ def test_a_scored_file_summarises_values_and_downloads_the_interval_columns(clie
     assert not any(c.startswith("probability_") for c in scored.columns)
     assert (scored["prediction_lower"] <= scored["prediction"]).all()
     assert (scored["prediction"] <= scored["prediction_upper"]).all()
-    median = _number(_testid(html, "value-median"))
+    median = _number(by_testid(html, "value-median"))
     assert median == pytest.approx(scored["prediction"].median(), rel=1e-3)
     width = (scored["prediction_upper"] - scored["prediction_lower"]).mean()
-    assert _number(_testid(html, "value-width")) == pytest.approx(width, rel=1e-3)
+    assert _number(by_testid(html, "value-width")) == pytest.approx(width, rel=1e-3)
     counts = re.findall(r'<span>([\d,]+)</span></div>\s*<div class="progress progress-thin"', html)
     assert sum(int(c) for c in counts) == 60
 
@@ -283,12 +278,12 @@ def test_the_train_form_overrides_the_task_and_sets_the_interval(client, setting
         job = JobStore(settings).get(job_id)
     assert job["state"] == "succeeded", job
     job_page = _text(client.get(f"/jobs/{job_id}"))
-    assert _testid(job_page, "job-task") == "a regression with 80% prediction intervals"
+    assert by_testid(job_page, "job-task") == "a regression with 80% prediction intervals"
     metadata = LocalService(settings).metadata("flippers")
     assert metadata["task"] == "regression" and metadata["intervals"]["coverage"] == 0.8
     assert metadata["params"]["objective"] == "reg:absoluteerror"
     html = _text(client.get("/models/flippers"))
-    assert _testid(html, "interval-nominal") == "80%"
+    assert by_testid(html, "interval-nominal") == "80%"
 
 
 def test_a_text_target_forced_to_regression_is_explained_before_any_job(client, settings, penguins):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import re
 
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 from dsba.cli import main
 from dsba.client import Client
 from dsba.config import Settings
+from tests.page_text import by_testid
 from webapp import create_app
 
 
@@ -75,18 +75,11 @@ def test_a_search_reports_trials_time_left_and_best_then_keeps_its_leaderboard(
     # The winner was refit on every training row: the page says so, not "0 validation".
     rows = meta["dataset"]["rows"]
     assert rows["validation"] == 0
-    assert _rows_line(http, f"{training_server.url}/models/searched") == (
+    page = http.get(f"{training_server.url}/models/searched", timeout=30).text
+    assert by_testid(page, "dataset-rows") == (
         f"{rows['total']} total, {rows['labelled']} labelled: {rows['train']} train "
         f"(the search's winner was refit on all of them), {rows['test']} test"
     )
-
-
-def _rows_line(http, url: str) -> str:
-    """The model page's Rows line, as text."""
-    page = http.get(url, timeout=30).text
-    found = re.search(r'data-testid="dataset-rows">(.*?)</dd>', page, re.S)
-    assert found, "no Rows line on the model page"
-    return html.unescape(found[1])
 
 
 def test_training_without_a_search_records_none_and_the_page_shows_none(
@@ -100,7 +93,7 @@ def test_training_without_a_search_records_none_and_the_page_shows_none(
     rows = meta["dataset"]["rows"]
     assert rows["validation"] > 0
     assert f"{rows['train']} train, {rows['validation']} validation, {rows['test']} test" in (
-        _rows_line(http, f"{training_server.url}/models/plain")
+        by_testid(page, "dataset-rows")
     )
 
 

@@ -1,5 +1,11 @@
 // Follows a job page's job: polls /api/jobs/<id>, moves the progress bar and the state badge;
 // the page's own script says what the numbers mean and what happens when the job ends.
+// Whole percent of done out of total; 0 while the total is unknown.
+window.dsbaPercentOf = function (done, total) {
+  "use strict";
+  return total ? Math.min(100, Math.round((100 * (done || 0)) / total)) : 0;
+};
+
 window.dsbaFollowJob = function (page) {
   "use strict";
 
@@ -11,7 +17,6 @@ window.dsbaFollowJob = function (page) {
   var bar = document.getElementById("job-progress-bar");
   var track = document.getElementById("job-progress");
   var badge = document.querySelector("#job-state [data-testid=job-state]");
-  var view = { root: root, bar: bar };
   document.querySelectorAll(".js-hide").forEach(function (el) { el.classList.add("d-none"); });
 
   function show(job) {
@@ -28,7 +33,7 @@ window.dsbaFollowJob = function (page) {
       badge.classList.toggle("text-bg-primary", job.state === "running");
       badge.classList.toggle("text-bg-secondary", job.state === "queued");
     }
-    page.describe(job, view);
+    page.describe(job);
   }
 
   function poll() {
@@ -40,7 +45,7 @@ window.dsbaFollowJob = function (page) {
       .then(function (job) {
         show(job);
         if (job.state !== "queued" && job.state !== "running") {
-          page.finish(job, view);
+          page.finish(job, bar);
         } else {
           window.setTimeout(poll, POLL_MS);
         }

@@ -11,7 +11,7 @@
 
   // The search's progress record: trials done of the total, seconds left, best score so far.
   function searchPercent(progress) {
-    if (progress.total) { return Math.min(100, Math.round((100 * progress.trial) / progress.total)); }
+    if (progress.total) { return window.dsbaPercentOf(progress.trial, progress.total); }
     if (budget && progress.seconds_left !== null && progress.seconds_left !== undefined) {
       return Math.max(0, Math.min(100, Math.round(100 * (1 - progress.seconds_left / budget))));
     }
@@ -34,8 +34,7 @@
 
   function percent(progress) {
     if (progress.trial !== undefined) { return searchPercent(progress); }
-    var total = progress.total || 0;
-    return total ? Math.min(100, Math.round((100 * (progress.round || 0)) / total)) : 0;
+    return window.dsbaPercentOf(progress.round, progress.total);
   }
 
   function describe(job) {
@@ -54,15 +53,15 @@
     }
   }
 
-  function finish(job, view) {
+  function finish(job, bar) {
     if (job.state === "succeeded" && job.model) {
       var version = job.model.split(":")[1];
-      view.bar.classList.remove("bg-secondary", "progress-bar-animated");
-      view.bar.classList.add("bg-success");
-      view.bar.style.width = "100%";
-      view.bar.textContent = "100%";
+      bar.classList.remove("bg-secondary", "progress-bar-animated");
+      bar.classList.add("bg-success");
+      bar.style.width = "100%";
+      bar.textContent = "100%";
       rounds.textContent = "Done: opening the model…";
-      window.location.assign(view.root.dataset.modelUrl + "?version=" + encodeURIComponent(version));
+      window.location.assign(root.dataset.modelUrl + "?version=" + encodeURIComponent(version));
     } else {
       // The server renders the failure or cancellation with its message and a way back.
       window.location.reload();

@@ -7,8 +7,7 @@
 
   window.dsbaFollowJob({
     percent: function (progress) {
-      var total = progress.total || 0;
-      return total ? Math.min(100, Math.round((100 * (progress.rows || 0)) / total)) : 0;
+      return window.dsbaPercentOf(progress.rows, progress.total);
     },
     describe: function (job) {
       var progress = job.progress || {};

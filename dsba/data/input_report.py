@@ -27,6 +27,8 @@ class InputReport:
     unseen: dict[str, tuple[np.ndarray, list[Any]]]
     # Column -> rows with no value at all (not counting unseen ones).
     missing: dict[str, int]
+    # Every row had a usable value for every feature: nothing to flag (no numpy call to say so).
+    complete: bool = False
 
     @classmethod
     def from_matrix(
@@ -35,8 +37,7 @@ class InputReport:
         """Report on a matrix with one column per feature, NaN where it has no value."""
         empty = np.isnan(x)
         if not unseen and not empty.any():
-            # The common case, kept cheap: it runs on every request of the JSON fast path.
-            return cls(len(names), np.zeros(len(x), dtype=np.int64), {}, dict.fromkeys(names, 0))
+            return cls.clean(names, len(x))
         counts = empty.sum(axis=0).tolist()
         gone = {name: (np.asarray(rows), values) for name, (rows, values) in unseen.items()}
         missing = {
@@ -44,6 +45,12 @@ class InputReport:
             for name, count in zip(names, counts, strict=True)
         }
         return cls(len(names), empty.sum(axis=1), gone, missing)
+
+    @classmethod
+    def clean(cls, names: list[str], rows: int) -> InputReport:
+        """Report on rows where every feature had a usable value: the common case, kept cheap
+        (it runs on every request of the JSON fast path)."""
+        return cls(len(names), np.zeros(rows, dtype=np.int64), {}, dict.fromkeys(names, 0), True)
 
     @classmethod
     def from_frame(cls, schema: FeatureSchema, frame: pd.DataFrame, x: pd.DataFrame) -> InputReport:
@@ -73,7 +80,7 @@ class InputReport:
 
     def warnings(self) -> list[str]:
         """One sentence on the unreliable rows, if there are any."""
-        if not self.unusable.any():
+        if self.complete or not self.unusable.any():
             return []
         rows = np.flatnonzero(self.unreliable)
         if not len(rows):
@@ -86,6 +93,8 @@ class InputReport:
 
     def row_flags(self) -> dict[int, dict[str, Any]]:
         """Per flagged row: "unseen" ({column: value}) and "unreliable" (true) where they apply."""
+        if self.complete:
+            return {}
         flags = {row: {"unseen": unseen} for row, unseen in self.row_unseen().items()}
         if not self.unusable.any():
             return flags

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -54,20 +53,24 @@ def bind(req: Request, ctx) -> None:
     environ["dsba.request"], environ["dsba.g"] = req, ctx
 
 
-@functools.lru_cache(maxsize=4)
-def _second(second: int) -> str:
-    """A second since the epoch as UTC ISO 8601: a worker formats each second once."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+# ".000+00:00" to ".999+00:00", formatted once: a timestamp joins two ready strings.
+_MILLIS = tuple(f".{millis:03d}+00:00" for millis in range(1000))
+# The last second formatted and its text (one tuple, so threads never read half an update).
+_last_second: tuple[int, str] = (-1, "")
 
 
 def _timestamp(created: float) -> str:
     """JsonFormatter's "ts" for time.time() created: UTC ISO 8601 to the millisecond."""
+    global _last_second
     second = int(created)
     # As datetime does: round to the microsecond, then cut to the millisecond.
     micros = round((created - second) * 1_000_000)
     if micros == 1_000_000:
         second, micros = second + 1, 0
-    return f"{_second(second)}.{micros // 1000:03d}+00:00"
+    last = _last_second
+    if last[0] != second:  # a worker formats each second once
+        last = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return last[1] + _MILLIS[micros // 1000]
 
 
 def _json_stream() -> logging.StreamHandler | None:

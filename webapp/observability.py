@@ -133,7 +133,7 @@ def record_prediction(model_ref: str, rows: int) -> None:
     name = (model_ref.split(":")[0],)
     TALLIES.inc(PREDICTIONS, name)
     TALLIES.inc(PREDICTED_ROWS, name, rows)
-    g.model_ref = model_ref
+    g._get_current_object().model_ref = model_ref  # not through the proxy's __setattr__
 
 
 def record_log_drop(rows: int) -> None:

@@ -72,7 +72,7 @@ class Predict(MethodView):
             body["records"],
             contributions=body["contributions"],
             source="api",
-            request_id=g.get("request_id"),
+            request_id=g._get_current_object().get("request_id"),  # one proxy lookup, not two
         )
         return json_response(
             {"model": result.model, "predictions": result.records(), "warnings": result.warnings}

@@ -136,8 +136,10 @@ class RequestLayer:
         route = rule.rule if rule is not None else "unmatched"
         method = environ.get("REQUEST_METHOD", "GET")
         TALLIES.count_and_time(REQUESTS, (route, method, str(status)), LATENCY, (route,), latency)
-        user = getattr(ctx, "user", None)
-        model = getattr(ctx, "model_ref", None)
+        # g.get, not getattr: a name g lacks raises AttributeError inside getattr (echo: 6,000
+        # instructions for a model it never had).
+        user = ctx.get("user") if ctx is not None else None
+        model = ctx.get("model_ref") if ctx is not None else None
         if not model and req is not None and req.view_args:
             model = req.view_args.get("ref")
         write_access(

@@ -43,8 +43,12 @@ RESOURCE_HEADERS = {
 HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
 
-def _pairs(headers: dict[str, str]) -> list[tuple[str, tuple[str, str]]]:
-    return [(name.lower(), (name, value)) for name, value in headers.items()]
+class _Set:
+    """One set of ready-made headers: (lowercase name, (name, value)) pairs, and the pairs."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.keyed = [(name.lower(), (name, value)) for name, value in headers.items()]
+        self.pairs = tuple(pair for _, pair in self.keyed)
 
 
 class HeaderSets:
@@ -55,11 +59,10 @@ class HeaderSets:
     """
 
     def __init__(self, headers: dict[str, str], resource_headers: dict[str, str]) -> None:
-        self.page_headers = _pairs(headers)
-        self.docs_headers = _pairs({**headers, "Content-Security-Policy": DOCS_POLICY})
-        self.resource_headers = _pairs(resource_headers)
-        self.names = {key for key, _ in self.page_headers + self.docs_headers}
-        self.names.update(key for key, _ in self.resource_headers)
+        self.page = _Set(headers)
+        self.docs = _Set({**headers, "Content-Security-Policy": DOCS_POLICY})
+        self.resource = _Set(resource_headers)
+        self.names = {key for key, _ in self.page.keyed + self.docs.keyed + self.resource.keyed}
 
     def extend(self, headers: list, request_id: str, docs: bool = False) -> list:
         """The response's headers with its X-Request-ID and the security headers a view did not
@@ -67,18 +70,20 @@ class HeaderSets:
         if docs:
             headers = [h for h in headers if h[0].lower() != "content-security-policy"]
         present = []
-        wanted = self.resource_headers
+        wanted = self.resource
         for name, value in headers:
             key = name.lower()
             if key == "content-type":
                 if value.startswith("text/html"):
-                    wanted = self.docs_headers if docs else self.page_headers
+                    wanted = self.docs if docs else self.page
             elif key in self.names:
                 present.append(key)
+        if not present:  # the usual answer: every security header is ours to add
+            return [*headers, ("X-Request-ID", request_id), *wanted.pairs]
         return [
             *headers,
             ("X-Request-ID", request_id),
-            *[pair for key, pair in wanted if key not in present],
+            *[pair for key, pair in wanted.keyed if key not in present],
         ]
 
 

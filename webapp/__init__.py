@@ -124,7 +124,13 @@ def register_hooks(app: Flask, settings: Settings, vault: Any = None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind extension objects to the app."""
+    hooks = app.before_request_funcs.setdefault(None, [])
+    before = list(hooks)
     csrf.init_app(app)
+    # front_door checks CSRF itself (csrf_gate), so WTF_CSRF_CHECK_DEFAULT is off and
+    # Flask-WTF's own hook would only return: leaving it out spares every request a call.
+    if not app.config["WTF_CSRF_CHECK_DEFAULT"]:
+        hooks[:] = [hook for hook in hooks if hook in before]
 
 
 def register_blueprints(app: Flask) -> None:

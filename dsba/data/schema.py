@@ -13,6 +13,8 @@ import pandas as pd
 from dsba.data.target import CLASSIFICATION, REGRESSION, check_regression_target, resolve_task
 from dsba.errors import InvalidInput, TooLarge
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 NUMERIC, BOOLEAN, CATEGORICAL, DATETIME = "numeric", "boolean", "categorical", "datetime"
 # A kind a user may give a column instead of the inferred one; IGNORE leaves it out.
 IGNORE = "ignore"
@@ -355,11 +357,23 @@ def _row_list(mask: pd.Series, limit: int = 5) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask.to_numpy())[:limit]]
 
 
+def beyond_float32(name: str, rows: list[int]) -> InvalidInput:
+    """The error for finite numbers that float32, XGBoost's type, cannot hold (rows: where)."""
+    return InvalidInput(
+        f"column {name!r}: row {rows[0]} has a number beyond the model's range (3.4e38)",
+        {"column": name, "rows": rows[:5]},
+    )
+
+
 def _as_numeric(name: str, series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype(np.float32)
     converted = pd.to_numeric(series, errors="coerce")
     _refuse_unreadable(name, series, converted.isna() & series.notna(), "numeric")
+    # float32 would turn them into infinity without a word.
+    beyond = (converted.abs() > FLOAT32_MAX) & np.isfinite(converted)
+    if beyond.any():
+        raise beyond_float32(name, _row_list(beyond))
     return converted.astype(np.float32)
 
 

@@ -11,11 +11,16 @@ from typing import Any
 import numpy as np
 
 from dsba.data.input_report import InputReport
-from dsba.data.schema import BOOLEAN, CATEGORICAL, NUMERIC, FeatureSchema
-from dsba.errors import InvalidInput
+from dsba.data.schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    FLOAT32_MAX,
+    NUMERIC,
+    FeatureSchema,
+    beyond_float32,
+)
 from dsba.registry.model_registry import LoadedModel
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The float32 matrix, the warnings, the ignored columns and the input report.
 Matrix = tuple[np.ndarray, list[str], list[str], InputReport]
 
@@ -77,7 +82,7 @@ class FeaturePlan:
                 x[:, j] = values
             except OverflowError:  # an integer beyond even float64
                 rows = [i for i, v in enumerate(column) if type(v) is int and abs(v) > FLOAT32_MAX]
-                raise _beyond(self.names[j], rows) from None
+                raise beyond_float32(self.names[j], rows) from None
         self._check_range(x)
         extra = self._ignored(present, warnings)
         report = InputReport.from_matrix(self.names, x, unseen)
@@ -104,7 +109,7 @@ class FeaturePlan:
                 try:
                     number = float(value)
                 except OverflowError:  # an integer beyond even float64
-                    raise _beyond(name, [0]) from None
+                    raise beyond_float32(name, [0]) from None
                 if beyond is None and abs(number) > FLOAT32_MAX and math.isfinite(number):
                     beyond = name  # refused once every value has its type checked, as above
                 row.append(number)
@@ -122,7 +127,7 @@ class FeaturePlan:
                     warnings.append(_unseen_warning(name, [value], [0]))
                 row.append(code)
         if beyond is not None:
-            raise _beyond(beyond, [0])
+            raise beyond_float32(beyond, [0])
         extra = self._ignored(record, warnings)
         # Python floats are doubles: float32 rounds them as it rounds the float64 matrix.
         x = np.array([row], dtype=np.float32)
@@ -148,17 +153,10 @@ class FeaturePlan:
         beyond &= np.isfinite(x)
         if beyond.any():
             j = int(beyond.any(axis=0).argmax())
-            raise _beyond(self.names[j], np.flatnonzero(beyond[:, j]).tolist())
+            raise beyond_float32(self.names[j], np.flatnonzero(beyond[:, j]).tolist())
 
 
 _NONE = type(None)
-
-
-def _beyond(name: str, rows: list[int]) -> InvalidInput:
-    return InvalidInput(
-        f"column {name!r}: row {rows[0]} has a number beyond the model's range (3.4e38)",
-        {"column": name, "rows": rows[:5]},
-    )
 
 
 def _columns(records: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:

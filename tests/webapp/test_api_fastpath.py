@@ -114,6 +114,23 @@ def test_numbers_beyond_float32_are_a_clear_error(models):
             predict_records(model, records)
 
 
+@pytest.mark.parametrize("value", [1e39, -(10**40)])
+def test_both_paths_refuse_numbers_beyond_float32_alike(models, value):
+    model, flags_model, penguins = models
+    records = json.loads(penguins.head(2).to_json(orient="records"))
+    records[1]["body_mass_g"] = value
+    fast, slow = both_paths(model, records)
+    assert (
+        fast
+        == slow
+        == ("column 'body_mass_g': row 1 has a number beyond the model's range (3.4e38)")
+    )
+    # A text boolean sends the whole batch down the pandas path: the same refusal there.
+    batch = [{"member": "yes", "visits": value, "plan": "pro"}]
+    with pytest.raises(InvalidInput, match="'visits': row 0 has a number beyond"):
+        predict_records(flags_model, batch)
+
+
 def test_nested_values_are_refused_even_in_ignored_columns(models):
     model, _, penguins = models
     records = json.loads(penguins.head(2).to_json(orient="records"))

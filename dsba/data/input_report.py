@@ -27,8 +27,6 @@ class InputReport:
     unseen: dict[str, tuple[np.ndarray, list[Any]]]
     # Column -> rows with no value at all (not counting unseen ones).
     missing: dict[str, int]
-    # Every row had a usable value for every feature: nothing to flag (no numpy call to say so).
-    complete: bool = False
 
     @classmethod
     def from_matrix(
@@ -50,7 +48,16 @@ class InputReport:
     def clean(cls, names: list[str], rows: int) -> InputReport:
         """Report on rows where every feature had a usable value: the common case, kept cheap
         (it runs on every request of the JSON fast path)."""
-        return cls(len(names), np.zeros(rows, dtype=np.int64), {}, dict.fromkeys(names, 0), True)
+        return cls(len(names), np.zeros(rows, dtype=np.int64), {}, dict.fromkeys(names, 0))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row had a usable value for every feature (unusable is all zeros).
+
+        Read from the per-column counts, which say the same as unusable without a numpy call:
+        a row's unusable features are its missing ones and its unseen ones.
+        """
+        return not self.unseen and not any(self.missing.values())
 
     @classmethod
     def from_frame(cls, schema: FeatureSchema, frame: pd.DataFrame, x: pd.DataFrame) -> InputReport:
@@ -80,7 +87,7 @@ class InputReport:
 
     def warnings(self) -> list[str]:
         """One sentence on the unreliable rows, if there are any."""
-        if self.complete or not self.unusable.any():
+        if self.complete:
             return []
         rows = np.flatnonzero(self.unreliable)
         if not len(rows):
@@ -96,8 +103,6 @@ class InputReport:
         if self.complete:
             return {}
         flags = {row: {"unseen": unseen} for row, unseen in self.row_unseen().items()}
-        if not self.unusable.any():
-            return flags
         for row in np.flatnonzero(self.unreliable).tolist():
             flags.setdefault(row, {})["unreliable"] = True
         return flags

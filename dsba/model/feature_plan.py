@@ -14,8 +14,10 @@ from dsba.data.input_report import InputReport
 from dsba.data.schema import (
     BOOLEAN,
     CATEGORICAL,
+    FALSE_TEXT,
     FLOAT32_MAX,
     NUMERIC,
+    TRUE_TEXT,
     FeatureSchema,
     beyond_float32,
 )
@@ -23,15 +25,19 @@ from dsba.registry.model_registry import LoadedModel
 
 # The float32 matrix, the warnings, the ignored columns and the input report.
 Matrix = tuple[np.ndarray, list[str], list[str], InputReport]
+# The true/false words a boolean feature reads, as the pandas path reads them (stripped and
+# lowercased): a CSV's "Yes"/"No" column trains such a feature, and its rows send them back.
+_WORDS = {**dict.fromkeys(TRUE_TEXT, 1.0), **dict.fromkeys(FALSE_TEXT, 0.0)}
 
 
 class FeaturePlan:
     """A model's schema compiled once: records go straight into XGBoost's float32 matrix.
 
     Covers the common case (numbers for numeric features, strings for categorical ones,
-    true/false for boolean ones, null anywhere); matrix() returns None for anything else
-    (datetime features, numeric strings, ...), and the caller takes the pandas path, which
-    accepts more and words every error. Both paths give the same matrix where both apply.
+    true/false or yes/no words for boolean ones, null anywhere); matrix() returns None for
+    anything else (datetime features, numeric strings, ...), and the caller takes the pandas
+    path, which accepts more and words every error. Both paths give the same matrix where both
+    apply.
     """
 
     def __init__(self, schema: FeatureSchema) -> None:
@@ -114,9 +120,10 @@ class FeaturePlan:
                     beyond = name  # refused once every value has its type checked, as above
                 row.append(number)
             elif kind == BOOLEAN:
-                if given is not bool:
+                truth = _truth(value, given)
+                if truth is None:
                     return None
-                row.append(float(value))
+                row.append(truth)
             else:
                 if given is not str:
                     return None
@@ -180,10 +187,21 @@ def _numeric(column: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return column
 
 
+def _truth(value: Any, given: type) -> float | None:
+    """1.0 or 0.0 for a bool or a true/false word, else None (the pandas path words why)."""
+    if given is bool:
+        return 1.0 if value else 0.0
+    return _WORDS.get(value.strip().lower()) if given is str else None
+
+
 def _boolean(column: tuple[Any, ...]) -> list[float] | None:
-    if not set(map(type, column)) <= {bool, _NONE}:
-        return None
-    return [math.nan if v is None else float(v) for v in column]
+    values = []
+    for value in column:
+        truth = math.nan if value is None else _truth(value, type(value))
+        if truth is None:
+            return None
+        values.append(truth)
+    return values
 
 
 def _categorical(

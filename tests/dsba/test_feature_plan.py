@@ -1,15 +1,24 @@
 """FeaturePlan builds one record's matrix value by value and larger batches column by column;
-for any single record both must give the same matrix, warnings, report and error."""
+for any single record both must give the same matrix, warnings, report and error. Where it
+takes a batch at all, it reads boolean values as the pandas path does."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsba.data.schema import BOOLEAN, CATEGORICAL, NUMERIC, Feature, FeatureSchema
+from dsba.data.schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    NUMERIC,
+    Feature,
+    FeatureSchema,
+    prepare_features,
+)
 from dsba.errors import InvalidInput
 from dsba.model.feature_plan import FeaturePlan
 
@@ -36,12 +45,21 @@ ANY_VALUE = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1e39, -3.5e38, 3.4e38, math.inf, math.nan]),
     st.lists(st.integers(), max_size=2),
+    st.sampled_from(["yes", " No ", "TRUE", "f", "1", "0", "maybe", "Yes\n", "ye s", "None"]),
+)
+# What a boolean feature may be sent: JSON's true/false, the words a CSV trains it on
+# (any case, padded), and words that are not true/false.
+TRUTH_VALUE = st.one_of(
+    st.booleans(),
+    st.sampled_from(["yes", "No", " YES ", "y", "N", "true", "False", "t", "F", "1", "0"]),
+    st.sampled_from(["", "maybe", "on", "2", "nan", "None", "yes!", "\u00a0no\u00a0", "İ"]),
+    st.none(),
 )
 # Mostly values of the feature's own kind, so most records reach the end of both paths.
 VALUE_OF_KIND = {
     CATEGORICAL: st.sampled_from(["Biscoe", "Dream", "Torgersen", "male", "Atlantis"]),
     NUMERIC: st.one_of(st.floats(allow_nan=True), st.integers(-(10**6), 10**6)),
-    BOOLEAN: st.booleans(),
+    BOOLEAN: TRUTH_VALUE,
 }
 
 
@@ -117,3 +135,28 @@ def test_unseen_and_missing_values_are_reported_for_one_record():
     }
     assert not report.complete
     assert np.isnan(PLAN.matrix([record])[0]).sum() == 4
+
+
+VALID = {"island": "Dream", "bill": 40.5, "mass": 3800, "sex": "male"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TRUTH_VALUE, min_size=1, max_size=4))
+def test_boolean_words_read_as_the_pandas_path_reads_them(values):
+    batch = [{**VALID, "member": value} for value in values]
+    result = PLAN.matrix(batch)
+    frame = pd.DataFrame.from_records(batch)
+    try:
+        expected = prepare_features(SCHEMA, frame)[0]["member"].to_numpy(np.float32)
+    except InvalidInput:
+        assert result is None  # the pandas path words the error
+        return
+    assert result is not None  # what pandas reads, the plan reads too
+    assert result[0][:, 2].tobytes() == expected.tobytes()
+
+
+def test_yes_no_words_take_the_value_path():
+    records = [{**VALID, "member": "Yes"}, {**VALID, "member": " no"}, {**VALID, "member": None}]
+    assert PLAN.matrix(records[:1])[0][0, 2] == 1.0
+    assert np.array_equal(PLAN.matrix(records)[0][:, 2], [1.0, 0.0, np.nan], equal_nan=True)
+    assert PLAN.matrix([{**VALID, "member": "maybe"}]) is None

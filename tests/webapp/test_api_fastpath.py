@@ -89,6 +89,19 @@ def test_booleans_and_unseen_categories_agree(models):
     assert_same(model, records)
 
 
+def test_true_false_words_take_the_records_path(models):
+    _, model, _ = models
+    # The words the model was trained on, as a CSV or a form sends them, in any case.
+    records = [
+        {"member": "true", "visits": 1, "plan": "pro"},
+        {"member": " False ", "visits": 5, "plan": "basic"},
+        {"member": "YES", "visits": 0, "plan": "plus"},
+    ]
+    assert_same(model, records)
+    assert_same(model, records[1:2])
+    assert_same(model, [{"member": "perhaps", "visits": 1, "plan": "pro"}], False)
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -125,10 +138,10 @@ def test_both_paths_refuse_numbers_beyond_float32_alike(models, value):
         == slow
         == ("column 'body_mass_g': row 1 has a number beyond the model's range (3.4e38)")
     )
-    # A text boolean sends the whole batch down the pandas path: the same refusal there.
-    batch = [{"member": "yes", "visits": value, "plan": "pro"}]
+    # A CSV to score goes down the pandas path: the same refusal there.
+    frame = pd.DataFrame({"member": ["yes"], "visits": [value], "plan": ["pro"]})
     with pytest.raises(InvalidInput, match="'visits': row 0 has a number beyond"):
-        predict_records(flags_model, batch)
+        predict_frame(flags_model, frame)
 
 
 def test_nested_values_are_refused_even_in_ignored_columns(models):

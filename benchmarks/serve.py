@@ -34,6 +34,13 @@ Issue 12's targets: app echo at least 0.90x bare echo (the hooks cost at most 10
 predict at least 0.5x bare echo. Each server is timed only once all its workers are idle
 (done importing). --only 'bare echo,app echo,predict' measures just those rows.
 
+Each ratio comes with a 90% bootstrap interval for its median (the rounds resampled): the
+range another run of the same length would likely print. A target is "met" when the whole
+interval reaches it, "MISSED" when none does, and "unsettled" when it lies inside: then more
+rounds (a longer --seconds) narrow the interval. --noise also times a second, identical bare
+echo server (row "bare echo again") and prints its ratio to the first: what this machine's
+noise alone does to a ratio (1.000 where nothing else runs).
+
 The load generator is wrk (Debian package `wrk`) when it is on PATH, otherwise a Python one:
 N processes, each with one http.client connection, sending back to back (gunicorn's sync
 workers close every connection; wrk keeps them open where the server allows, as uvicorn
@@ -50,6 +57,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import random
 import re
 import shutil
 import signal
@@ -69,6 +77,8 @@ TARGET_ECHO_RATIO, TARGET_P99_MS, TARGET_MLFLOW_X, TARGET_BATCH_X = 0.6, 10.0, 2
 # Issue 12: the hooks cost at most 10% of a bare echo; single-row predict half a bare echo.
 TARGET_HOOKS_X, TARGET_PREDICT_BARE_X = 0.90, 0.5
 BATCH_ROWS = 1_000
+# Resamples of the rounds behind each ratio's interval (median_interval).
+BOOTSTRAP_SAMPLES = 2_000
 # A benchmark-only writer token (/bench/echo is a POST no reader may make); the servers are
 # given its hash, as production is.
 TOKEN = "dsba_benchmark-writer-token"
@@ -336,8 +346,36 @@ def medians(runs: list[dict]) -> dict[str, float]:
 
 def paired_ratio(ours: list[dict], base: list[dict]) -> tuple[float, float, float]:
     """The median, lowest and highest of ours/base req/s, round by round."""
-    ratios = [a["rps"] / b["rps"] for a, b in zip(ours, base, strict=True)]
+    ratios = round_ratios(ours, base)
     return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def round_ratios(ours: list[dict], base: list[dict]) -> list[float]:
+    """ours/base req/s in each round."""
+    return [a["rps"] / b["rps"] for a, b in zip(ours, base, strict=True)]
+
+
+def median_interval(ratios: list[float], level: float = 0.90) -> tuple[float, float]:
+    """A bootstrap interval for the median of ratios: how far another run's median may fall.
+
+    The rounds are resampled with replacement (a fixed seed: the same rounds, the same
+    interval); few rounds give a wide interval, and a noisy machine a wider one.
+    """
+    rng = random.Random(0)
+    medians_ = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP_SAMPLES)
+    )
+    cut = int(BOOTSTRAP_SAMPLES * (1 - level) / 2)
+    return medians_[cut], medians_[-1 - cut]
+
+
+def verdict_of(interval: tuple[float, float], target: float) -> str:
+    """'met' when the whole interval reaches the target, 'MISSED' when none of it does, and
+    'unsettled' when the target lies inside it (more rounds, or a quieter machine, decide)."""
+    low, high = interval
+    if low >= target:
+        return "met"
+    return "MISSED" if high < target else "unsettled: run longer"
 
 
 def check_answers(checks: list[tuple[str, bytes, str]]) -> None:
@@ -374,6 +412,11 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="K=V", help="extra server environment"
     )
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="also time a second bare echo server: how far two identical servers differ",
+    )
     options = parser.parse_args()
     # kill (SIGTERM) must still stop both servers: make it an exit that runs finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -395,7 +438,7 @@ def main() -> None:
         ).encode()
         for part in (rows[:1], batch_rows)
     )
-    port, bare_port = free_port(), free_port()
+    port, bare_port, again_port = free_port(), free_port(), free_port()
     base, mlflow_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{free_port()}/invocations"
     bare_url = f"http://127.0.0.1:{bare_port}/bench/echo"
     # Both servers get the same environment (the bare app reads none of it).
@@ -413,6 +456,17 @@ def main() -> None:
                 ("/bench/echo", 405),
             )
         )
+        if options.noise:
+            servers.append(
+                start_server(
+                    "bare_app:app",
+                    again_port,
+                    options.workers,
+                    env,
+                    workdir / "bare-again.log",
+                    ("/bench/echo", 405),
+                )
+            )
         servers.append(
             start_server(
                 "serve_app:app",
@@ -444,6 +498,10 @@ def main() -> None:
         if options.only:
             wanted = {name.strip() for name in options.only.split(",")}
             targets = {k: v for k, v in targets.items() if k in wanted}
+        if options.noise:
+            again = f"http://127.0.0.1:{again_port}/bench/echo"
+            check_answers([(again, single, "echo")])
+            targets = {"bare echo again": (again, single), **targets}
         try:
             if not any(name.startswith("mlflow") for name in targets):
                 raise RuntimeError("not asked for (--only)")
@@ -473,7 +531,7 @@ def main() -> None:
     for label, stats in figures.items():
         per_s = f"  {stats['rps'] * BATCH_ROWS:9,.0f} rows/s" if "batch" in label else ""
         print(
-            f"  {label:<13} {stats['rps']:8.1f} req/s{per_s}  p50 {stats['p50_ms']:7.2f} ms  "
+            f"  {label:<15} {stats['rps']:8.1f} req/s{per_s}  p50 {stats['p50_ms']:7.2f} ms  "
             f"p99 {stats['p99_ms']:7.2f} ms  errors {stats['errors']:g}"
         )
     for what, ours, base, target, unit in [
@@ -487,9 +545,18 @@ def main() -> None:
             print(f"{what}: skipped ({base if ours in runs else ours} not measured)")
             continue
         x, low, high = paired_ratio(runs[ours], runs[base])
+        interval = median_interval(round_ratios(runs[ours], runs[base]))
         print(
-            f"{what}: {x:{unit}}x, rounds {low:{unit}}-{high:{unit}}x "
-            f"(target >= {target}x, {verdict(x >= target)})"
+            f"{what}: {x:{unit}}x, 90% interval {interval[0]:{unit}}-{interval[1]:{unit}}x, "
+            f"rounds {low:{unit}}-{high:{unit}}x (target >= {target}x, "
+            f"{verdict_of(interval, target)})"
+        )
+    if "bare echo again" in runs:
+        x, low, high = paired_ratio(runs["bare echo again"], runs["bare echo"])
+        low_i, high_i = median_interval(round_ratios(runs["bare echo again"], runs["bare echo"]))
+        print(
+            f"noise: a second bare echo server/the first {x:.3f}x, 90% interval "
+            f"{low_i:.3f}-{high_i:.3f}x, rounds {low:.3f}-{high:.3f}x (1 on a quiet machine)"
         )
     if "predict" in figures:
         p99 = figures["predict"]["p99_ms"]

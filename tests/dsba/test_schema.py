@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsba.data.ingestion import read_path
 from dsba.data.schema import (
@@ -15,6 +17,7 @@ from dsba.data.schema import (
     DATETIME,
     NUMERIC,
     FeatureSchema,
+    _as_numeric,
     check_target,
     infer_schema,
     prepare_features,
@@ -231,3 +234,29 @@ def test_extra_columns_and_unseen_categories_are_warnings(schema, mixed):
 def test_dropped_and_target_columns_are_not_extra(schema, mixed):
     _, warnings = prepare_features(schema, mixed)
     assert warnings == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from([1e39, -3.5e38, 3.4e38, 16_777_217.0, 0.1]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["float64", "Float64", "object"]),
+)
+def test_a_numeric_column_reads_as_the_same_numbers_given_as_text(values, dtype):
+    """A numeric column skips the coercion a text column needs: both must read the same."""
+
+    def read(series):
+        try:
+            return _as_numeric("x", series).to_numpy().tobytes()
+        except InvalidInput as error:
+            return error.to_dict()
+
+    numbers = pd.Series(values, dtype=dtype)
+    as_text = pd.Series([None if pd.isna(v) else repr(float(v)) for v in numbers], dtype=object)
+    assert read(numbers) == read(as_text)

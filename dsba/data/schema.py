@@ -24,6 +24,8 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _PART_ACCESSORS = {"dayofweek": "day_of_week"}
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
 FALSE_TEXT = {"false", "f", "no", "n", "0"}
+# What each true/false word reads as (the words stripped and lowercased first).
+TRUTH_WORDS = {**dict.fromkeys(TRUE_TEXT, 1.0), **dict.fromkeys(FALSE_TEXT, 0.0)}
 ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key)$|^id[_\s-]", re.IGNORECASE)
 # A target with more distinct values than this is treated as continuous, not classes.
 MAX_CLASSES = 50
@@ -353,8 +355,8 @@ def _refuse_unreadable(name: str, series: pd.Series, bad: pd.Series, kind: str) 
         )
 
 
-def _row_list(mask: pd.Series, limit: int = 5) -> list[int]:
-    return [int(i) for i in np.flatnonzero(mask.to_numpy())[:limit]]
+def _row_list(mask: pd.Series | np.ndarray, limit: int = 5) -> list[int]:
+    return [int(i) for i in np.flatnonzero(np.asarray(mask))[:limit]]
 
 
 def beyond_float32(name: str, rows: list[int]) -> InvalidInput:
@@ -379,17 +381,14 @@ def _as_numeric(name: str, series: pd.Series) -> pd.Series:
     # float32 would turn them into infinity without a word.
     beyond = (np.abs(values) > FLOAT32_MAX) & np.isfinite(values)
     if beyond.any():
-        raise beyond_float32(name, [int(i) for i in np.flatnonzero(beyond)[:5]])
+        raise beyond_float32(name, _row_list(beyond))
     return pd.Series(values.astype(np.float32), index=series.index, name=series.name)
 
 
 def _as_boolean(name: str, series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype(np.float32)
-    text = series.astype(str).str.strip().str.lower()
-    result = pd.Series(np.nan, index=series.index, dtype=np.float32)
-    result[text.isin(TRUE_TEXT)] = 1.0
-    result[text.isin(FALSE_TEXT)] = 0.0
+    result = series.astype(str).str.strip().str.lower().map(TRUTH_WORDS).astype(np.float32)
     _refuse_unreadable(name, series, result.isna() & series.notna(), "true/false")
     return result
 

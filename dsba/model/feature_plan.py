@@ -14,10 +14,9 @@ from dsba.data.input_report import InputReport
 from dsba.data.schema import (
     BOOLEAN,
     CATEGORICAL,
-    FALSE_TEXT,
     FLOAT32_MAX,
     NUMERIC,
-    TRUE_TEXT,
+    TRUTH_WORDS,
     FeatureSchema,
     beyond_float32,
 )
@@ -25,9 +24,6 @@ from dsba.registry.model_registry import LoadedModel
 
 # The float32 matrix, the warnings, the ignored columns and the input report.
 Matrix = tuple[np.ndarray, list[str], list[str], InputReport]
-# The true/false words a boolean feature reads, as the pandas path reads them (stripped and
-# lowercased): a CSV's "Yes"/"No" column trains such a feature, and its rows send them back.
-_WORDS = {**dict.fromkeys(TRUE_TEXT, 1.0), **dict.fromkeys(FALSE_TEXT, 0.0)}
 
 
 class FeaturePlan:
@@ -188,10 +184,13 @@ def _numeric(column: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 
 def _truth(value: Any, given: type) -> float | None:
-    """1.0 or 0.0 for a bool or a true/false word, else None (the pandas path words why)."""
+    """1.0 or 0.0 for a bool or a true/false word, else None (the pandas path words why).
+
+    A CSV's "Yes"/"No" column trains a boolean feature, and its rows send those words back.
+    """
     if given is bool:
         return 1.0 if value else 0.0
-    return _WORDS.get(value.strip().lower()) if given is str else None
+    return TRUTH_WORDS.get(value.strip().lower()) if given is str else None
 
 
 def _boolean(column: tuple[Any, ...]) -> list[float] | None:

@@ -23,9 +23,8 @@ from dsba.data.schema import (
     BOOLEAN,
     CATEGORICAL,
     DATETIME,
-    FALSE_TEXT,
     NUMERIC,
-    TRUE_TEXT,
+    TRUTH_WORDS,
     category_text,
 )
 from dsba.monitoring import layout
@@ -102,7 +101,7 @@ def _boolean(value: Any) -> float | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     text = str(value).strip().lower()
-    return 1.0 if text in TRUE_TEXT else 0.0 if text in FALSE_TEXT else None
+    return TRUTH_WORDS.get(text)
 
 
 def _column(feature: dict[str, Any], values: list[Any]) -> pa.Array:

@@ -344,15 +344,16 @@ def medians(runs: list[dict]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
-def paired_ratio(ours: list[dict], base: list[dict]) -> tuple[float, float, float]:
-    """The median, lowest and highest of ours/base req/s, round by round."""
-    ratios = round_ratios(ours, base)
-    return statistics.median(ratios), min(ratios), max(ratios)
-
-
-def round_ratios(ours: list[dict], base: list[dict]) -> list[float]:
-    """ours/base req/s in each round."""
-    return [a["rps"] / b["rps"] for a, b in zip(ours, base, strict=True)]
+def ratio_text(ours: list[dict], base: list[dict], unit: str) -> tuple[str, tuple[float, float]]:
+    """ours/base req/s paired by round, as printed (median, its 90% interval, lowest and
+    highest round), and the interval."""
+    ratios = [a["rps"] / b["rps"] for a, b in zip(ours, base, strict=True)]
+    low, high = interval = median_interval(ratios)
+    text = (
+        f"{statistics.median(ratios):{unit}}x, 90% interval {low:{unit}}-{high:{unit}}x, "
+        f"rounds {min(ratios):{unit}}-{max(ratios):{unit}}x"
+    )
+    return text, interval
 
 
 def median_interval(ratios: list[float], level: float = 0.90) -> tuple[float, float]:
@@ -544,20 +545,11 @@ def main() -> None:
         if ours not in runs or base not in runs:
             print(f"{what}: skipped ({base if ours in runs else ours} not measured)")
             continue
-        x, low, high = paired_ratio(runs[ours], runs[base])
-        interval = median_interval(round_ratios(runs[ours], runs[base]))
-        print(
-            f"{what}: {x:{unit}}x, 90% interval {interval[0]:{unit}}-{interval[1]:{unit}}x, "
-            f"rounds {low:{unit}}-{high:{unit}}x (target >= {target}x, "
-            f"{verdict_of(interval, target)})"
-        )
+        x, interval = ratio_text(runs[ours], runs[base], unit)
+        print(f"{what}: {x} (target >= {target}x, {verdict_of(interval, target)})")
     if "bare echo again" in runs:
-        x, low, high = paired_ratio(runs["bare echo again"], runs["bare echo"])
-        low_i, high_i = median_interval(round_ratios(runs["bare echo again"], runs["bare echo"]))
-        print(
-            f"noise: a second bare echo server/the first {x:.3f}x, 90% interval "
-            f"{low_i:.3f}-{high_i:.3f}x, rounds {low:.3f}-{high:.3f}x (1 on a quiet machine)"
-        )
+        x, _ = ratio_text(runs["bare echo again"], runs["bare echo"], ".3f")
+        print(f"noise: a second bare echo server/the first {x} (1 on a quiet machine)")
     if "predict" in figures:
         p99 = figures["predict"]["p99_ms"]
         ok = verdict(p99 < TARGET_P99_MS)
